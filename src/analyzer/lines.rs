@@ -1,0 +1,313 @@
+//! Sampled line attribution: the memory_profiler table built from samples instead of a trace.
+//!
+//! Between two consecutive fast-clock samples RSS changes by some delta. The delta is charged
+//! to the stack of the attributed thread (see [`Sample::attributed`]) at the *end* of the
+//! interval if that thread was running then; else to the stack at the *start* if it was running
+//! then (a line that allocated and then went to sleep); else to the end stack. The charge goes
+//! to the innermost line ("self") and to every line and function on the stack, each once
+//! ("inclusive", like memory_profiler's increment of a line that calls a function).
+//! The same attribution is applied to the open-fd count on the slow clock.
+//!
+//! Memory: one entry per distinct frame and per distinct function seen, both bounded by the
+//! sampler's interning limits.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::event::{FrameDef, FrameId, Sample, StackId};
+
+/// Running totals for one line or one function.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counter {
+    /// Sum of RSS deltas charged here, KiB (can be negative).
+    pub increment_kib: i64,
+    /// Samples seen here.
+    pub occurrences: u64,
+    /// RSS at the last sample seen here, KiB.
+    pub last_rss_kib: u64,
+    /// Sum of open-fd deltas charged here.
+    pub fd_increment: i64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LineStat {
+    /// As the innermost frame.
+    pub own: Counter,
+    /// Anywhere on the stack.
+    pub inclusive: Counter,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FunctionKey {
+    pub file: String,
+    pub function: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FunctionStat {
+    pub own: Counter,
+    pub inclusive: Counter,
+    /// Smallest and largest line number seen in this function.
+    pub lines: Option<(u32, u32)>,
+}
+
+/// Where the previous sample left off.
+#[derive(Debug, Clone, Copy)]
+struct Previous {
+    rss_kib: u64,
+    stack: Option<(StackId, bool)>,
+}
+
+#[derive(Debug, Default)]
+pub struct LineTable {
+    pub lines: HashMap<FrameId, LineStat>,
+    functions: Vec<(FunctionKey, FunctionStat)>,
+    function_index: HashMap<FunctionKey, usize>,
+    frame_function: HashMap<FrameId, usize>,
+    /// RSS change that could not be charged to any Python line (no stack was readable).
+    pub unattributed_kib: i64,
+    pub unattributed_fds: i64,
+    prev: Option<Previous>,
+    /// The stack the last delta was charged to.
+    last_charged: Option<StackId>,
+    prev_fds: Option<u32>,
+}
+
+fn charge(c: &mut Counter, kib: i64, fds: i64) {
+    c.increment_kib += kib;
+    c.fd_increment += fds;
+}
+
+fn see(c: &mut Counter, rss: u64) {
+    c.occurrences += 1;
+    c.last_rss_kib = rss;
+}
+
+impl LineTable {
+    /// Record one sample. `stacks` and `frames` resolve ids (unknown ids are skipped).
+    pub fn apply_sample(
+        &mut self,
+        s: &Sample,
+        stacks: &HashMap<StackId, Vec<FrameId>>,
+        frames: &HashMap<FrameId, FrameDef>,
+    ) {
+        let cur = s.attributed().map(|t| (t.stack, t.active));
+        if let Some((stack, _)) = cur {
+            let _ = self.visit(stack, stacks, frames, |c| see(c, s.rss_kib));
+        }
+        let target = match (self.prev.and_then(|p| p.stack), cur) {
+            (_, Some((st, true))) => Some(st),
+            (Some((st, true)), _) => Some(st),
+            (_, Some((st, false))) => Some(st),
+            (Some((st, false)), None) => Some(st),
+            (None, None) => None,
+        };
+        if let Some(prev) = self.prev {
+            let delta = s.rss_kib as i64 - prev.rss_kib as i64;
+            if delta != 0 {
+                let charged = target
+                    .is_some_and(|st| self.visit(st, stacks, frames, |c| charge(c, delta, 0)));
+                if !charged {
+                    self.unattributed_kib += delta;
+                }
+            }
+        }
+        if target.is_some() {
+            self.last_charged = target;
+        }
+        self.prev = Some(Previous {
+            rss_kib: s.rss_kib,
+            stack: cur,
+        });
+    }
+
+    /// Record an open-fd count reading (slow clock).
+    pub fn apply_fds(
+        &mut self,
+        count: u32,
+        stacks: &HashMap<StackId, Vec<FrameId>>,
+        frames: &HashMap<FrameId, FrameDef>,
+    ) {
+        if let Some(prev) = self.prev_fds {
+            let delta = count as i64 - prev as i64;
+            if delta != 0 {
+                let charged = self
+                    .last_charged
+                    .is_some_and(|st| self.visit(st, stacks, frames, |c| charge(c, 0, delta)));
+                if !charged {
+                    self.unattributed_fds += delta;
+                }
+            }
+        }
+        self.prev_fds = Some(count);
+    }
+
+    /// Apply `f` to the innermost line's and function's `own` counters and, once each, to the
+    /// `inclusive` counters of every line and function on the stack. False when the stack
+    /// has no known frame (nothing was charged).
+    fn visit(
+        &mut self,
+        stack: StackId,
+        stacks: &HashMap<StackId, Vec<FrameId>>,
+        frames: &HashMap<FrameId, FrameDef>,
+        f: impl Fn(&mut Counter),
+    ) -> bool {
+        let Some(ids) = stacks.get(&stack) else {
+            return false;
+        };
+        let mut any = false;
+        let mut seen_lines: HashSet<FrameId> = HashSet::with_capacity(ids.len());
+        let mut seen_funcs: HashSet<usize> = HashSet::with_capacity(ids.len());
+        for (depth, id) in ids.iter().enumerate() {
+            let Some(def) = frames.get(id) else { continue };
+            any = true;
+            if seen_lines.insert(*id) {
+                let line = self.lines.entry(*id).or_default();
+                f(&mut line.inclusive);
+                if depth == 0 {
+                    f(&mut line.own);
+                }
+            }
+            let fi = self.function_of(*id, def);
+            let func = &mut self.functions[fi].1;
+            if depth == 0 {
+                f(&mut func.own);
+            }
+            // recursion: a function counts once per stack in its inclusive total
+            if seen_funcs.insert(fi) {
+                f(&mut func.inclusive);
+            }
+        }
+        any
+    }
+
+    /// The index of the function a frame belongs to, created on first sight.
+    fn function_of(&mut self, id: FrameId, def: &FrameDef) -> usize {
+        if let Some(&i) = self.frame_function.get(&id) {
+            return i;
+        }
+        let key = FunctionKey {
+            file: def.file.clone(),
+            function: def.function.clone(),
+        };
+        let i = match self.function_index.get(&key) {
+            Some(&i) => i,
+            None => {
+                self.functions.push((key.clone(), FunctionStat::default()));
+                self.function_index.insert(key, self.functions.len() - 1);
+                self.functions.len() - 1
+            }
+        };
+        let func = &mut self.functions[i].1;
+        if def.line > 0 {
+            func.lines = Some(match func.lines {
+                None => (def.line, def.line),
+                Some((a, b)) => (a.min(def.line), b.max(def.line)),
+            });
+        }
+        self.frame_function.insert(id, i);
+        i
+    }
+
+    /// Every function seen, with its totals.
+    pub fn functions(&self) -> impl Iterator<Item = (&FunctionKey, &FunctionStat)> {
+        self.functions.iter().map(|(k, v)| (k, v))
+    }
+
+    pub fn function(&self, key: &FunctionKey) -> Option<&FunctionStat> {
+        self.function_index.get(key).map(|&i| &self.functions[i].1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::ThreadSample;
+
+    fn setup() -> (HashMap<StackId, Vec<FrameId>>, HashMap<FrameId, FrameDef>) {
+        let mut frames = HashMap::new();
+        let f = |function: &str, line| FrameDef {
+            function: function.into(),
+            file: "app.py".into(),
+            line,
+        };
+        frames.insert(0, f("<module>", 10)); // main() call
+        frames.insert(1, f("main", 20)); // load() call
+        frames.insert(2, f("load", 30)); // data = f.read()
+        frames.insert(3, f("main", 21)); // time.sleep()
+        let mut stacks = HashMap::new();
+        stacks.insert(0, vec![2, 1, 0]); // in load
+        stacks.insert(1, vec![3, 0]); // sleeping in main
+        (stacks, frames)
+    }
+
+    fn sample(t: u64, rss: u64, stack: StackId, active: bool) -> Sample {
+        Sample {
+            t,
+            rss_kib: rss,
+            threads: vec![ThreadSample {
+                thread: 0,
+                stack,
+                gil: active,
+                active,
+            }],
+        }
+    }
+
+    #[test]
+    fn charges_running_line_and_callers() {
+        let (stacks, frames) = setup();
+        let mut lt = LineTable::default();
+        lt.apply_sample(&sample(0, 1000, 1, false), &stacks, &frames);
+        lt.apply_sample(&sample(1, 1500, 0, true), &stacks, &frames); // +500 while in load
+        lt.apply_sample(&sample(2, 1800, 1, false), &stacks, &frames); // +300: load then slept
+        lt.apply_sample(&sample(3, 1800, 1, false), &stacks, &frames);
+        let load = lt.lines[&2];
+        assert_eq!(load.own.increment_kib, 800);
+        assert_eq!(load.own.occurrences, 1);
+        assert_eq!(load.own.last_rss_kib, 1500);
+        // the caller line in main and the module line include it
+        assert_eq!(lt.lines[&1].inclusive.increment_kib, 800);
+        assert_eq!(lt.lines[&0].inclusive.increment_kib, 800);
+        assert_eq!(lt.lines[&0].inclusive.occurrences, 4);
+        assert_eq!(lt.lines[&0].own.occurrences, 0);
+        // the sleep line saw samples but no growth
+        assert_eq!(lt.lines[&3].own.increment_kib, 0);
+        assert_eq!(lt.lines[&3].own.occurrences, 3);
+        let main = lt
+            .function(&FunctionKey {
+                file: "app.py".into(),
+                function: "main".into(),
+            })
+            .unwrap();
+        assert_eq!(main.inclusive.increment_kib, 800);
+        assert_eq!(main.own.increment_kib, 0);
+        assert_eq!(main.lines, Some((20, 21)));
+    }
+
+    #[test]
+    fn fds_follow_the_last_charged_stack() {
+        let (stacks, frames) = setup();
+        let mut lt = LineTable::default();
+        lt.apply_fds(3, &stacks, &frames);
+        lt.apply_sample(&sample(0, 1000, 0, true), &stacks, &frames);
+        lt.apply_sample(&sample(1, 1000, 0, true), &stacks, &frames);
+        lt.apply_fds(5, &stacks, &frames);
+        assert_eq!(lt.lines[&2].own.fd_increment, 2);
+        assert_eq!(lt.unattributed_fds, 0);
+    }
+
+    #[test]
+    fn no_stack_means_unattributed() {
+        let (stacks, frames) = setup();
+        let mut lt = LineTable::default();
+        let empty = |t, rss| Sample {
+            t,
+            rss_kib: rss,
+            threads: vec![],
+        };
+        lt.apply_sample(&empty(0, 100), &stacks, &frames);
+        lt.apply_sample(&empty(1, 300), &stacks, &frames);
+        assert_eq!(lt.unattributed_kib, 200);
+        assert!(lt.lines.is_empty());
+    }
+}

@@ -1,0 +1,115 @@
+//! The analyzer: consumes the event stream and keeps everything the views need. It knows
+//! nothing about where events come from, so a live watch, `memwatch report` and
+//! `memwatch replay` all see the same state for the same events.
+//!
+//! Memory is bounded: series are fixed-size ([`series::Series`]), tables are keyed by
+//! interned ids whose number the sampler caps.
+
+pub mod lines;
+pub mod series;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::event::{
+    EndReason, Event, FrameDef, FrameId, MemRollup, Micros, SessionInfo, StackId, ThreadDef,
+    ThreadId,
+};
+use lines::LineTable;
+use series::Series;
+
+/// Source text, split in lines, as the target saw it (`None`: unreadable).
+pub type SourceLines = Option<Arc<Vec<String>>>;
+
+#[derive(Debug, Default)]
+pub struct Analyzer {
+    pub info: Option<SessionInfo>,
+    pub frames: HashMap<FrameId, FrameDef>,
+    pub stacks: HashMap<StackId, Vec<FrameId>>,
+    pub threads: HashMap<ThreadId, ThreadDef>,
+    pub sources: HashMap<String, SourceLines>,
+    /// RSS in KiB over time.
+    pub rss: Series,
+    /// Open fds over time.
+    pub fds: Series,
+    /// USS in KiB over time (slow clock).
+    pub uss: Series,
+    pub last_rollup: Option<(Micros, MemRollup)>,
+    pub lines: LineTable,
+    pub samples: u64,
+    /// Samples that came with at least one Python stack.
+    pub samples_with_stack: u64,
+    pub dropped: u64,
+    /// Time of the latest event.
+    pub now: Micros,
+    pub end: Option<(Micros, EndReason)>,
+}
+
+impl Analyzer {
+    pub fn new() -> Analyzer {
+        Analyzer::default()
+    }
+
+    pub fn apply(&mut self, ev: &Event) {
+        if let Some(t) = ev.time() {
+            self.now = self.now.max(t);
+        }
+        match ev {
+            Event::Start(info) => self.info = Some((**info).clone()),
+            Event::Frame(id, def) => {
+                self.frames.insert(*id, def.clone());
+            }
+            Event::Stack(id, frames) => {
+                self.stacks.insert(*id, frames.clone());
+            }
+            Event::Thread(def) => {
+                self.threads.insert(def.id, def.clone());
+            }
+            Event::Source { file, text } => {
+                let lines = text
+                    .as_ref()
+                    .map(|t| Arc::new(t.lines().map(str::to_string).collect::<Vec<_>>()));
+                self.sources.insert(file.clone(), lines);
+            }
+            Event::Sample(s) => {
+                self.samples += 1;
+                if !s.threads.is_empty() {
+                    self.samples_with_stack += 1;
+                }
+                self.rss.push(s.t, s.rss_kib as f64);
+                self.lines.apply_sample(s, &self.stacks, &self.frames);
+            }
+            Event::Fds { t, count } => {
+                self.fds.push(*t, *count as f64);
+                self.lines.apply_fds(*count, &self.stacks, &self.frames);
+            }
+            Event::Rollup { t, mem } => {
+                self.uss.push(*t, mem.uss_kib as f64);
+                self.last_rollup = Some((*t, *mem));
+            }
+            Event::Dropped { count, .. } => self.dropped += count,
+            Event::End { t, reason } => self.end = Some((*t, reason.clone())),
+        }
+    }
+
+    /// Seconds covered by samples so far.
+    pub fn duration_secs(&self) -> f64 {
+        match (self.rss.first, self.end.as_ref()) {
+            (Some((t0, _)), Some((t1, _))) => (*t1 - t0) as f64 / 1e6,
+            (Some((t0, _)), None) => (self.now.saturating_sub(t0)) as f64 / 1e6,
+            _ => 0.0,
+        }
+    }
+
+    /// Lines of `file` as the target saw them.
+    pub fn source(&self, file: &str) -> Option<&Arc<Vec<String>>> {
+        self.sources.get(file).and_then(|s| s.as_ref())
+    }
+
+    /// Text of one line, trimmed at the end, if known.
+    pub fn line_text(&self, file: &str, line: u32) -> Option<&str> {
+        let src = self.source(file)?;
+        src.get((line as usize).checked_sub(1)?)
+            .map(|l| l.trim_end())
+    }
+}

@@ -1,0 +1,116 @@
+//! The command line. Parsing only: what each command does lives in its own module.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "memwatch",
+    version,
+    about = "Watch a running CPython process's memory from outside: what grows, where, and why.",
+    long_about = "Watch a running CPython process's memory from outside: what grows, where, and why.\n\n\
+memwatch attaches read-only to a live CPython 3.8–3.14 process by PID (nothing is injected, \
+the target is not restarted), samples its RSS and Python stacks, and records the session to a \
+file that `memwatch report` reads later.",
+    args_conflicts_with_subcommands = true,
+    after_help = "Exit codes: 0 ok, 1 internal error, 2 usage, 10 no such process, 11 not a Python \
+process, 12 permission denied, 13 unsupported interpreter, 14 target exited during attach, \
+15 command could not be started, 20 session file not found, 21 not a session file, \
+22 session file not writable."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// Attach to this running Python process.
+    #[arg(long, short = 'p', value_name = "PID")]
+    pub pid: Option<i32>,
+
+    #[command(flatten)]
+    pub watch: WatchOpts,
+}
+
+/// Options of a live watch (`--pid` and `run`).
+#[derive(Debug, Clone, Args)]
+pub struct WatchOpts {
+    /// Fast-clock sampling rate (RSS and stacks), samples per second.
+    #[arg(long, short = 'r', value_name = "HZ", default_value_t = 100.0)]
+    pub rate: f64,
+
+    /// Stop watching after this many seconds (default: until Ctrl-C or the target exits).
+    #[arg(long, short = 'd', value_name = "SECS")]
+    pub duration: Option<f64>,
+
+    /// Record the session to FILE (default: memwatch-<pid>-<YYYYmmdd-HHMMSS>.db here).
+    #[arg(long, value_name = "FILE", conflicts_with = "no_record")]
+    pub record: Option<PathBuf>,
+
+    /// Do not record a session file.
+    #[arg(long)]
+    pub no_record: bool,
+
+    /// Overwrite the --record file if it exists.
+    #[arg(long)]
+    pub force: bool,
+
+    /// Print status lines instead of the dashboard.
+    #[arg(long)]
+    pub no_tui: bool,
+
+    /// Seconds between status lines in headless mode.
+    #[arg(long, value_name = "SECS", default_value_t = 2.0)]
+    pub status_interval: f64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start a command and watch it from its first moment: memwatch run [OPTIONS] -- CMD [ARGS...]
+    Run {
+        #[command(flatten)]
+        watch: WatchOpts,
+        /// The command to run, after `--`.
+        #[arg(required = true, last = true, value_name = "CMD")]
+        command: Vec<String>,
+    },
+    /// Postmortem of a recorded session: header, top lines, memory_profiler tables.
+    Report {
+        /// The session file.
+        file: PathBuf,
+        #[arg(long, short = 'f', value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// How many lines to list.
+        #[arg(long, short = 'n', default_value_t = 10)]
+        top: usize,
+        /// Show the table of this function (`name` or `Class.name`) instead of the top ones.
+        #[arg(long, value_name = "NAME")]
+        function: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+impl WatchOpts {
+    /// Validate values clap cannot check by itself.
+    pub fn check(&self) -> Result<(), String> {
+        if !(self.rate.is_finite() && self.rate > 0.0 && self.rate <= 1000.0) {
+            return Err(format!(
+                "--rate must be between 0 and 1000 samples per second, not {}",
+                self.rate
+            ));
+        }
+        if let Some(d) = self.duration
+            && !(d.is_finite() && d > 0.0)
+        {
+            return Err(format!("--duration must be a positive number of seconds, not {d}"));
+        }
+        if !(self.status_interval.is_finite() && self.status_interval > 0.0) {
+            return Err("--status-interval must be positive".into());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,217 @@
+//! The event stream: the one vocabulary spoken between the sampler (live) or the session
+//! reader (replay, postmortem) and everything downstream of them (analyzer, session writer,
+//! status printer, TUI).
+//!
+//! Events are plain data. Stacks and frames are interned by whoever produces the stream:
+//! a `Sample` refers to stacks by [`StackId`], and every id is defined by a [`Event::Stack`]
+//! (and its frames by [`Event::Frame`]) *before* the first event that uses it. Consumers keep
+//! the definitions they care about; nothing else is shared between producer and consumer.
+
+use serde::{Deserialize, Serialize};
+
+/// Time since the session started, in microseconds.
+pub type Micros = u64;
+
+/// Interned `(function, file, line)`.
+pub type FrameId = u32;
+/// Interned list of frames, innermost first.
+pub type StackId = u32;
+/// memwatch's own small number for a target thread (stable within a session).
+pub type ThreadId = u32;
+
+/// What is known about the target and the run, written once at the start.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct SessionInfo {
+    pub pid: i32,
+    /// The target's command line, space separated.
+    pub command_line: String,
+    /// Exact interpreter version, e.g. `3.12.1`.
+    pub python_version: String,
+    /// Path of the python executable or libpython that was recognised.
+    pub python_binary: String,
+    /// Wall-clock start, seconds since the Unix epoch.
+    pub start_unix: f64,
+    /// The fast-clock rate asked for, in Hz.
+    pub rate_hz: f64,
+    /// The memwatch command line that made this session.
+    pub memwatch_command: String,
+    pub memwatch_version: String,
+    /// Whether memwatch started the target (`memwatch run`).
+    pub spawned: bool,
+    /// The target's page size in bytes (RSS from statm is in pages).
+    pub page_size: u64,
+}
+
+/// One frame definition.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct FrameDef {
+    pub function: String,
+    pub file: String,
+    pub line: u32,
+}
+
+/// A target thread as memwatch names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ThreadDef {
+    pub id: ThreadId,
+    pub python_thread_id: u64,
+    pub os_thread_id: Option<u64>,
+    pub name: Option<String>,
+    pub is_main: bool,
+}
+
+/// The state of one thread at one fast-clock sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThreadSample {
+    pub thread: ThreadId,
+    pub stack: StackId,
+    /// The thread held the GIL at the sample.
+    pub gil: bool,
+    /// The thread was running (not sleeping or waiting) at the sample.
+    pub active: bool,
+}
+
+/// One tick of the fast clock.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub t: Micros,
+    /// Resident set size, KiB.
+    pub rss_kib: u64,
+    /// Every Python thread seen at this tick; empty when the stacks could not be read.
+    pub threads: Vec<ThreadSample>,
+}
+
+impl Sample {
+    /// The thread whose line is charged with what happened at this sample: the GIL holder;
+    /// else the only running thread; else the main thread; else the lowest id. Depends only on
+    /// the set of threads (not their order), so a replayed session picks the same thread.
+    pub fn attributed(&self) -> Option<&ThreadSample> {
+        if let Some(t) = self.threads.iter().find(|t| t.gil) {
+            return Some(t);
+        }
+        let mut active = self.threads.iter().filter(|t| t.active);
+        if let (Some(only), None) = (active.next(), active.next()) {
+            return Some(only);
+        }
+        self.threads.iter().min_by_key(|t| t.thread)
+    }
+}
+
+/// `/proc/PID/smaps_rollup` figures, KiB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct MemRollup {
+    pub rss_kib: u64,
+    pub pss_kib: u64,
+    /// Private clean + private dirty: memory that would be freed if the target exited.
+    pub uss_kib: u64,
+    pub swap_kib: u64,
+}
+
+/// Why the watch ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EndReason {
+    /// The user pressed Ctrl-C (or `q`).
+    Interrupted,
+    /// `--duration` elapsed.
+    Duration,
+    /// The target exited; `code`/`signal` are known only when memwatch started it.
+    TargetExited {
+        code: Option<i32>,
+        signal: Option<i32>,
+    },
+}
+
+impl std::fmt::Display for EndReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EndReason::Interrupted => write!(f, "interrupted"),
+            EndReason::Duration => write!(f, "duration elapsed"),
+            EndReason::TargetExited {
+                code: Some(c),
+                signal: None,
+            } => write!(f, "target exited (code {c})"),
+            EndReason::TargetExited {
+                signal: Some(s), ..
+            } => write!(f, "target killed by signal {s}"),
+            EndReason::TargetExited { .. } => write!(f, "target exited"),
+        }
+    }
+}
+
+/// The event stream.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    Start(Box<SessionInfo>),
+    Frame(FrameId, FrameDef),
+    Stack(StackId, Vec<FrameId>),
+    Thread(ThreadDef),
+    /// The text of a source file as the target sees it (`None`: unreadable).
+    Source { file: String, text: Option<String> },
+    Sample(Sample),
+    /// Count of open file descriptors.
+    Fds { t: Micros, count: u32 },
+    Rollup { t: Micros, mem: MemRollup },
+    /// Events the sampler could not hand over because its consumers were behind.
+    Dropped { t: Micros, count: u64 },
+    End { t: Micros, reason: EndReason },
+}
+
+impl Event {
+    /// The time the event happened at, for events that have one.
+    pub fn time(&self) -> Option<Micros> {
+        match self {
+            Event::Sample(s) => Some(s.t),
+            Event::Fds { t, .. }
+            | Event::Rollup { t, .. }
+            | Event::Dropped { t, .. }
+            | Event::End { t, .. } => Some(*t),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(thread: ThreadId, gil: bool, active: bool) -> ThreadSample {
+        ThreadSample {
+            thread,
+            stack: thread,
+            gil,
+            active,
+        }
+    }
+
+    #[test]
+    fn attribution_prefers_gil_then_single_active_then_lowest() {
+        let s = |threads| Sample {
+            t: 0,
+            rss_kib: 0,
+            threads,
+        };
+        assert_eq!(
+            s(vec![ts(1, false, true), ts(2, true, false)])
+                .attributed()
+                .unwrap()
+                .thread,
+            2
+        );
+        assert_eq!(
+            s(vec![ts(3, false, false), ts(2, false, true)])
+                .attributed()
+                .unwrap()
+                .thread,
+            2
+        );
+        // two running threads and no GIL holder: ambiguous, fall back to the lowest id
+        assert_eq!(
+            s(vec![ts(3, false, true), ts(2, false, true)])
+                .attributed()
+                .unwrap()
+                .thread,
+            2
+        );
+        assert!(s(vec![]).attributed().is_none());
+    }
+}

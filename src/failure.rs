@@ -1,0 +1,162 @@
+//! Every way memwatch can refuse or fail, each with its own exit code and a one-line message
+//! that tells the user what to do next. `main` prints the message and exits with the code;
+//! nothing below `main` prints errors or exits. The codes are documented in
+//! `docs/exit-codes.md`; keep the two in step.
+
+use std::fmt;
+
+/// A failure that ends memwatch with a distinct exit code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// Anything unexpected: a bug in memwatch or an environment problem without its own code.
+    Internal(String),
+    /// Bad command line (clap reports these itself with code 2).
+    Usage(String),
+    NoSuchProcess(i32),
+    NotPython {
+        pid: i32,
+        what: String,
+    },
+    PermissionDenied {
+        pid: i32,
+        detail: String,
+    },
+    UnsupportedInterpreter {
+        pid: i32,
+        what: String,
+    },
+    TargetExitedDuringAttach(i32),
+    /// `memwatch run` could not start the command.
+    CannotStart {
+        command: String,
+        detail: String,
+    },
+    SessionNotFound {
+        path: String,
+        detail: String,
+    },
+    NotASession {
+        path: String,
+        detail: String,
+    },
+    /// The session file could not be created or written.
+    SessionWrite {
+        path: String,
+        detail: String,
+    },
+}
+
+impl Failure {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Failure::Internal(_) => 1,
+            Failure::Usage(_) => 2,
+            Failure::NoSuchProcess(_) => 10,
+            Failure::NotPython { .. } => 11,
+            Failure::PermissionDenied { .. } => 12,
+            Failure::UnsupportedInterpreter { .. } => 13,
+            Failure::TargetExitedDuringAttach(_) => 14,
+            Failure::CannotStart { .. } => 15,
+            Failure::SessionNotFound { .. } => 20,
+            Failure::NotASession { .. } => 21,
+            Failure::SessionWrite { .. } => 22,
+        }
+    }
+
+    pub fn internal(e: impl fmt::Display) -> Failure {
+        Failure::Internal(e.to_string())
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Internal(m) => write!(f, "internal error: {m}"),
+            Failure::Usage(m) => write!(f, "{m}"),
+            Failure::NoSuchProcess(pid) => write!(f, "no such process: PID {pid} does not exist"),
+            Failure::NotPython { pid, what } => {
+                write!(f, "PID {pid} is not a Python process ({what})")
+            }
+            Failure::PermissionDenied { pid, detail } => write!(
+                f,
+                "permission denied reading PID {pid} ({detail}): run memwatch as root or grant it \
+                 CAP_SYS_PTRACE (sudo setcap cap_sys_ptrace+ep $(which memwatch)); in a container \
+                 start it with --cap-add SYS_PTRACE"
+            ),
+            Failure::UnsupportedInterpreter { pid, what } => write!(
+                f,
+                "unsupported interpreter in PID {pid}: {what}; memwatch supports CPython 3.8 to 3.14 \
+                 (release builds with the GIL)"
+            ),
+            Failure::TargetExitedDuringAttach(pid) => {
+                write!(f, "PID {pid} exited while memwatch was attaching")
+            }
+            Failure::CannotStart { command, detail } => {
+                write!(f, "cannot start `{command}`: {detail}")
+            }
+            Failure::SessionNotFound { path, detail } => {
+                write!(f, "cannot open session file {path}: {detail}")
+            }
+            Failure::NotASession { path, detail } => {
+                write!(f, "{path} is not a memwatch session file ({detail})")
+            }
+            Failure::SessionWrite { path, detail } => {
+                write!(f, "cannot write session file {path}: {detail}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for Failure {}
+
+pub type Result<T, E = Failure> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_are_distinct() {
+        let all = [
+            Failure::Internal(String::new()),
+            Failure::Usage(String::new()),
+            Failure::NoSuchProcess(1),
+            Failure::NotPython {
+                pid: 1,
+                what: String::new(),
+            },
+            Failure::PermissionDenied {
+                pid: 1,
+                detail: String::new(),
+            },
+            Failure::UnsupportedInterpreter {
+                pid: 1,
+                what: String::new(),
+            },
+            Failure::TargetExitedDuringAttach(1),
+            Failure::CannotStart {
+                command: String::new(),
+                detail: String::new(),
+            },
+            Failure::SessionNotFound {
+                path: String::new(),
+                detail: String::new(),
+            },
+            Failure::NotASession {
+                path: String::new(),
+                detail: String::new(),
+            },
+            Failure::SessionWrite {
+                path: String::new(),
+                detail: String::new(),
+            },
+        ];
+        let mut codes: Vec<i32> = all.iter().map(Failure::exit_code).collect();
+        codes.sort();
+        codes.dedup();
+        assert_eq!(codes.len(), all.len());
+        for f in &all {
+            assert!(!f.to_string().contains('\n'), "one line: {f}");
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! memwatch: a memory profiler that attaches to a running CPython process from outside.
+//!
+//! Data flow: `target` (attach) → `sampler` (own thread) → `event` stream → `analyzer` →
+//! sinks (`session::writer`, `status`, `report`). A recorded session is read back by
+//! `session::reader` into the same event stream and analyzer.
+
+mod analyzer;
+mod cli;
+mod event;
+mod failure;
+mod interrupt;
+mod report;
+mod sampler;
+mod session;
+mod status;
+mod target;
+mod timefmt;
+mod units;
+mod watch;
+
+use std::io::Write;
+use std::path::Path;
+
+use clap::Parser;
+
+use cli::{Cli, Command, Format, WatchOpts};
+use failure::{Failure, Result};
+use sampler::Liveness;
+
+fn main() {
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!("memwatch: internal error (a bug, please report it): {msg}{at}");
+    }));
+    let cli = Cli::parse();
+    let code = match run(cli) {
+        Ok(()) => 0,
+        Err(f) => {
+            eprintln!("memwatch: {f}");
+            f.exit_code()
+        }
+    };
+    let _ = std::io::stdout().flush();
+    std::process::exit(code);
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Some(Command::Run { watch, command }) => run_command(&watch, &command),
+        Some(Command::Report {
+            file,
+            format,
+            top,
+            function,
+        }) => report_command(&file, format, top, function),
+        None => match cli.pid {
+            Some(pid) => watch_pid(pid, &cli.watch),
+            None => Err(Failure::Usage(
+                "nothing to do: give --pid PID, or `memwatch run -- CMD`, or `memwatch report FILE` (see --help)"
+                    .into(),
+            )),
+        },
+    }
+}
+
+fn watch_pid(pid: i32, opts: &WatchOpts) -> Result<()> {
+    opts.check().map_err(Failure::Usage)?;
+    let target = target::attach(pid)?;
+    interrupt::install();
+    eprintln!(
+        "memwatch: attached to PID {pid} (CPython {}); press Ctrl-C to stop",
+        target.version
+    );
+    let outcome = watch::watch(target, Liveness::Pid, opts)?;
+    watch::print_summary(&outcome);
+    Ok(())
+}
+
+fn run_command(opts: &WatchOpts, command: &[String]) -> Result<()> {
+    opts.check().map_err(Failure::Usage)?;
+    interrupt::install();
+    let mut spawned = target::spawn::Spawned::start(command)?;
+    let target = match spawned.attach(&interrupt::requested) {
+        Ok(t) => t,
+        Err(e) => {
+            spawned.terminate();
+            return Err(e);
+        }
+    };
+    eprintln!(
+        "memwatch: watching `{}` (PID {}, CPython {})",
+        command.join(" "),
+        target.pid,
+        target.version
+    );
+    let outcome = watch::watch(target, Liveness::Child(spawned.child), opts)?;
+    watch::print_summary(&outcome);
+    Ok(())
+}
+
+fn report_command(file: &Path, format: Format, top: usize, function: Option<String>) -> Result<()> {
+    let mut reader = session::reader::SessionReader::open(file)?;
+    let mut analyzer = analyzer::Analyzer::new();
+    reader.replay(&mut |ev| analyzer.apply(ev));
+    let warnings = reader.warnings.clone();
+    let r = report::build(
+        &analyzer,
+        &report::Options { top, function },
+        Some(file.display().to_string()),
+        warnings,
+    );
+    let text = match format {
+        Format::Text => report::text::render(&r),
+        Format::Json => serde_json::to_string_pretty(&r).map_err(Failure::internal)? + "\n",
+    };
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    Ok(())
+}

@@ -1,0 +1,310 @@
+//! Reports: what a session says, built from analyzer state into one serialisable [`Report`],
+//! then rendered as text ([`text`]) or JSON (the struct itself, documented in
+//! `docs/report-json.md`). The live summary at the end of a watch uses the same builder.
+
+pub mod source;
+pub mod text;
+
+use serde::Serialize;
+
+use crate::analyzer::Analyzer;
+use crate::analyzer::lines::{FunctionKey, LineStat};
+use crate::event::EndReason;
+
+/// How sampled figures are to be read; printed under every line table.
+pub const LEGEND: &str = "Sampled figures, not a trace: RSS is read at every sample and each change \
+is charged to the line the GIL-holding (or only running) thread was on. Mem usage = RSS at the \
+last sample on the line; Increment = sum of the RSS changes charged to it (in a function table, \
+including the functions it called); Occurrences = samples on the line. Lines that run for less \
+than a sample interval can be missed or share their growth with a neighbour.";
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Options {
+    pub top: usize,
+    /// Show the tables of functions whose name is or ends with this (`Class.method`, `method`).
+    pub function: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub session_file: Option<String>,
+    pub pid: i32,
+    pub command_line: String,
+    pub python_version: String,
+    pub python_binary: String,
+    pub start_unix: f64,
+    pub duration_s: f64,
+    /// `interrupted`, `duration`, `target_exited`, or null when the session has no end record.
+    pub end_reason: Option<String>,
+    pub end_description: Option<String>,
+    pub exit_code: Option<i32>,
+    pub exit_signal: Option<i32>,
+    pub rate_hz: f64,
+    pub achieved_rate_hz: f64,
+    pub samples: u64,
+    pub samples_with_stack: u64,
+    pub dropped_samples: u64,
+    pub rss_start_bytes: Option<u64>,
+    pub rss_peak_bytes: Option<u64>,
+    pub rss_peak_at_s: Option<f64>,
+    pub rss_end_bytes: Option<u64>,
+    pub uss_end_bytes: Option<u64>,
+    pub pss_end_bytes: Option<u64>,
+    pub fds_start: Option<u64>,
+    pub fds_peak: Option<u64>,
+    pub fds_end: Option<u64>,
+    /// RSS change that happened while no Python stack could be read.
+    pub unattributed_bytes: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LineRow {
+    pub file: String,
+    pub line: u32,
+    pub function: String,
+    pub increment_bytes: i64,
+    pub mem_usage_bytes: u64,
+    pub occurrences: u64,
+    pub fd_increment: i64,
+    pub contents: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TableRow {
+    pub line: u32,
+    /// Null for lines never sampled.
+    pub mem_usage_bytes: Option<u64>,
+    pub increment_bytes: Option<i64>,
+    pub occurrences: u64,
+    pub fd_increment: i64,
+    pub contents: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FunctionTable {
+    pub function: String,
+    pub file: String,
+    pub first_line: u32,
+    pub last_line: u32,
+    /// Inclusive: everything charged while the function was on the stack.
+    pub increment_bytes: i64,
+    /// Charged while it was the innermost frame.
+    pub own_increment_bytes: i64,
+    pub occurrences: u64,
+    pub source_available: bool,
+    pub lines: Vec<TableRow>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub summary: Summary,
+    pub legend: &'static str,
+    pub top_lines: Vec<LineRow>,
+    pub functions: Vec<FunctionTable>,
+    pub warnings: Vec<String>,
+}
+
+const KIB: i64 = 1024;
+
+fn bytes_u(kib: f64) -> u64 {
+    (kib.max(0.0) as u64).saturating_mul(1024)
+}
+
+/// Does a function named `name` (qualname on 3.11+, bare name before) match `wanted`?
+pub fn function_matches(name: &str, wanted: &str) -> bool {
+    name == wanted
+        || name.ends_with(&format!(".{wanted}"))
+        || wanted.ends_with(&format!(".{name}"))
+}
+
+pub fn summary(a: &Analyzer, session_file: Option<String>) -> Summary {
+    let info = a.info.clone().unwrap_or_default();
+    let duration = a.duration_secs();
+    let (end_reason, end_description, exit_code, exit_signal) = match &a.end {
+        None => (None, None, None, None),
+        Some((_, r)) => {
+            let kind = match r {
+                EndReason::Interrupted => "interrupted",
+                EndReason::Duration => "duration",
+                EndReason::TargetExited { .. } => "target_exited",
+            };
+            let (c, s) = match r {
+                EndReason::TargetExited { code, signal } => (*code, *signal),
+                _ => (None, None),
+            };
+            (Some(kind.to_string()), Some(r.to_string()), c, s)
+        }
+    };
+    Summary {
+        session_file,
+        pid: info.pid,
+        command_line: info.command_line,
+        python_version: info.python_version,
+        python_binary: info.python_binary,
+        start_unix: info.start_unix,
+        duration_s: duration,
+        end_reason,
+        end_description,
+        exit_code,
+        exit_signal,
+        rate_hz: info.rate_hz,
+        achieved_rate_hz: if duration > 0.0 && a.samples > 1 {
+            (a.samples - 1) as f64 / duration
+        } else {
+            0.0
+        },
+        samples: a.samples,
+        samples_with_stack: a.samples_with_stack,
+        dropped_samples: a.dropped,
+        rss_start_bytes: a.rss.first.map(|(_, v)| bytes_u(v)),
+        rss_peak_bytes: a.rss.max.map(|(_, v)| bytes_u(v)),
+        rss_peak_at_s: a.rss.max.map(|(t, _)| {
+            t.saturating_sub(a.rss.first.map(|f| f.0).unwrap_or(0)) as f64 / 1e6
+        }),
+        rss_end_bytes: a.rss.last.map(|(_, v)| bytes_u(v)),
+        uss_end_bytes: a.last_rollup.map(|(_, r)| r.uss_kib * 1024),
+        pss_end_bytes: a.last_rollup.map(|(_, r)| r.pss_kib * 1024),
+        fds_start: a.fds.first.map(|(_, v)| v as u64),
+        fds_peak: a.fds.max.map(|(_, v)| v as u64),
+        fds_end: a.fds.last.map(|(_, v)| v as u64),
+        unattributed_bytes: a.lines.unattributed_kib * KIB,
+    }
+}
+
+/// The lines with the largest own increment, best first.
+pub fn top_lines(a: &Analyzer, n: usize) -> Vec<LineRow> {
+    let mut rows: Vec<LineRow> = a
+        .lines
+        .lines
+        .iter()
+        .filter(|(_, l)| l.own.occurrences > 0 || l.own.increment_kib != 0)
+        .filter_map(|(id, l)| {
+            let f = a.frames.get(id)?;
+            Some(LineRow {
+                file: f.file.clone(),
+                line: f.line,
+                function: f.function.clone(),
+                increment_bytes: l.own.increment_kib * KIB,
+                mem_usage_bytes: l.own.last_rss_kib * 1024,
+                occurrences: l.own.occurrences,
+                fd_increment: l.own.fd_increment,
+                contents: a.line_text(&f.file, f.line).map(|s| s.trim().to_string()),
+            })
+        })
+        .collect();
+    rows.sort_by(|x, y| {
+        y.increment_bytes
+            .cmp(&x.increment_bytes)
+            .then(y.occurrences.cmp(&x.occurrences))
+            .then(x.file.cmp(&y.file))
+            .then(x.line.cmp(&y.line))
+    });
+    rows.truncate(n);
+    rows
+}
+
+/// The functions to show tables for: those matching `wanted`, or the ones with the largest
+/// own increment (up to `n`).
+pub fn chosen_functions(a: &Analyzer, wanted: Option<&str>, n: usize) -> Vec<FunctionKey> {
+    let mut funcs: Vec<(&FunctionKey, i64, u64)> = a
+        .lines
+        .functions()
+        .map(|(k, f)| (k, f.own.increment_kib, f.inclusive.occurrences))
+        .collect();
+    funcs.sort_by(|x, y| {
+        y.1.cmp(&x.1)
+            .then(y.2.cmp(&x.2))
+            .then(x.0.cmp(y.0))
+    });
+    if let Some(w) = wanted {
+        return funcs
+            .into_iter()
+            .filter(|(k, _, _)| function_matches(&k.function, w))
+            .map(|(k, _, _)| k.clone())
+            .collect();
+    }
+    let positive: Vec<FunctionKey> = funcs
+        .iter()
+        .filter(|(_, inc, _)| *inc > 0)
+        .take(n)
+        .map(|(k, _, _)| (*k).clone())
+        .collect();
+    if !positive.is_empty() {
+        return positive;
+    }
+    funcs.into_iter().take(1).map(|(k, _, _)| k.clone()).collect()
+}
+
+/// The memory_profiler table of one function.
+pub fn function_table(a: &Analyzer, key: &FunctionKey) -> Option<FunctionTable> {
+    let stat = a.lines.function(key)?;
+    let (lo, hi) = stat.lines.unwrap_or((1, 1));
+    let mut per_line: std::collections::BTreeMap<u32, LineStat> = Default::default();
+    for (id, l) in &a.lines.lines {
+        if let Some(f) = a.frames.get(id)
+            && f.file == key.file
+            && f.function == key.function
+        {
+            let e = per_line.entry(f.line).or_default();
+            e.inclusive.increment_kib += l.inclusive.increment_kib;
+            e.inclusive.occurrences += l.inclusive.occurrences;
+            e.inclusive.fd_increment += l.inclusive.fd_increment;
+            e.inclusive.last_rss_kib = e.inclusive.last_rss_kib.max(l.inclusive.last_rss_kib);
+        }
+    }
+    let src = a.source(&key.file);
+    let (first, last) = match src {
+        Some(lines) => source::function_range(lines, &key.function, lo, hi),
+        None => (lo, hi),
+    };
+    let rows = (first..=last)
+        .filter(|n| src.is_some() || per_line.contains_key(n))
+        .map(|n| {
+            let l = per_line.get(&n);
+            let sampled = l.filter(|l| l.inclusive.occurrences > 0 || l.inclusive.increment_kib != 0);
+            TableRow {
+                line: n,
+                mem_usage_bytes: sampled
+                    .filter(|l| l.inclusive.occurrences > 0)
+                    .map(|l| l.inclusive.last_rss_kib * 1024),
+                increment_bytes: sampled.map(|l| l.inclusive.increment_kib * KIB),
+                occurrences: l.map(|l| l.inclusive.occurrences).unwrap_or(0),
+                fd_increment: l.map(|l| l.inclusive.fd_increment).unwrap_or(0),
+                contents: src
+                    .and_then(|s| s.get(n as usize - 1))
+                    .map(|s| s.trim_end().to_string()),
+            }
+        })
+        .collect();
+    Some(FunctionTable {
+        function: key.function.clone(),
+        file: key.file.clone(),
+        first_line: first,
+        last_line: last,
+        increment_bytes: stat.inclusive.increment_kib * KIB,
+        own_increment_bytes: stat.own.increment_kib * KIB,
+        occurrences: stat.inclusive.occurrences,
+        source_available: src.is_some(),
+        lines: rows,
+    })
+}
+
+pub fn build(
+    a: &Analyzer,
+    opts: &Options,
+    session_file: Option<String>,
+    warnings: Vec<String>,
+) -> Report {
+    let top = opts.top.max(1);
+    let functions = chosen_functions(a, opts.function.as_deref(), top.min(3))
+        .iter()
+        .filter_map(|k| function_table(a, k))
+        .collect();
+    Report {
+        summary: summary(a, session_file),
+        legend: LEGEND,
+        top_lines: top_lines(a, top),
+        functions,
+        warnings,
+    }
+}

@@ -1,0 +1,228 @@
+//! The text rendering of a [`Report`]: a header, the top lines, then memory_profiler tables.
+
+use std::fmt::Write;
+
+use super::{FunctionTable, Report, Summary};
+use crate::units;
+
+pub const TABLE_HEADER: &str = "Line #    Mem usage    Increment  Occurrences   Line Contents";
+
+fn opt_bytes(v: Option<u64>) -> String {
+    v.map(|b| units::bytes(b as f64))
+        .unwrap_or_else(|| "n/a".into())
+}
+
+fn header(out: &mut String, s: &Summary) {
+    let _ = writeln!(
+        out,
+        "memwatch report{}",
+        s.session_file
+            .as_ref()
+            .map(|f| format!(" — {f}"))
+            .unwrap_or_default()
+    );
+    let _ = writeln!(out, "  Command:   {}", s.command_line);
+    let _ = writeln!(
+        out,
+        "  Python:    CPython {} (PID {}, {})",
+        s.python_version, s.pid, s.python_binary
+    );
+    let _ = writeln!(
+        out,
+        "  Duration:  {} from {}; {}",
+        units::duration(s.duration_s),
+        crate::timefmt::local_human(s.start_unix),
+        s.end_description
+            .clone()
+            .unwrap_or_else(|| "no end record (memwatch was killed?)".into())
+    );
+    let _ = writeln!(
+        out,
+        "  Samples:   {} at {:.1} Hz (asked {:.0} Hz), {} with a Python stack, {} dropped",
+        units::count(s.samples),
+        s.achieved_rate_hz,
+        s.rate_hz,
+        units::count(s.samples_with_stack),
+        units::count(s.dropped_samples)
+    );
+    let delta = match (s.rss_start_bytes, s.rss_end_bytes) {
+        (Some(a), Some(b)) => format!(
+            " ({})",
+            if b >= a {
+                format!("+{}", units::bytes((b - a) as f64))
+            } else {
+                format!("-{}", units::bytes((a - b) as f64))
+            }
+        ),
+        _ => String::new(),
+    };
+    let _ = writeln!(
+        out,
+        "  RSS:       start {}, peak {}{}, end {}{}",
+        opt_bytes(s.rss_start_bytes),
+        opt_bytes(s.rss_peak_bytes),
+        s.rss_peak_at_s
+            .map(|t| format!(" at {t:.1} s"))
+            .unwrap_or_default(),
+        opt_bytes(s.rss_end_bytes),
+        delta
+    );
+    if s.uss_end_bytes.is_some() {
+        let _ = writeln!(
+            out,
+            "  USS/PSS:   {} / {} at the last rollup",
+            opt_bytes(s.uss_end_bytes),
+            opt_bytes(s.pss_end_bytes)
+        );
+    }
+    if let (Some(a), Some(p), Some(b)) = (s.fds_start, s.fds_peak, s.fds_end) {
+        let _ = writeln!(out, "  Open fds:  start {a}, peak {p}, end {b}");
+    }
+    if s.unattributed_bytes != 0 {
+        let _ = writeln!(
+            out,
+            "  Unattributed: {} changed while no Python stack was readable",
+            units::signed_kib(s.unattributed_bytes as f64 / 1024.0)
+        );
+    }
+}
+
+fn location(file: &str, line: u32) -> String {
+    let short = std::path::Path::new(file)
+        .file_name()
+        .map(|f| f.to_string_lossy().to_string())
+        .unwrap_or_else(|| file.to_string());
+    format!("{short}:{line}")
+}
+
+/// One memory_profiler-shaped table.
+pub fn function_table(out: &mut String, f: &FunctionTable) {
+    let _ = writeln!(
+        out,
+        "Function {} in {} (lines {}–{}): {} while on the stack, {} in its own lines, {} samples",
+        f.function,
+        f.file,
+        f.first_line,
+        f.last_line,
+        units::signed_kib(f.increment_bytes as f64 / 1024.0),
+        units::signed_kib(f.own_increment_bytes as f64 / 1024.0),
+        units::count(f.occurrences)
+    );
+    let _ = writeln!(out);
+    let _ = writeln!(out, "{TABLE_HEADER}");
+    let _ = writeln!(out, "{}", "=".repeat(TABLE_HEADER.len()));
+    for r in &f.lines {
+        let mem = r
+            .mem_usage_bytes
+            .map(|b| units::mib(b as f64 / 1024.0))
+            .unwrap_or_default();
+        let inc = r
+            .increment_bytes
+            .map(|b| units::mib(b as f64 / 1024.0))
+            .unwrap_or_default();
+        let occ = if r.increment_bytes.is_some() || r.occurrences > 0 {
+            r.occurrences.to_string()
+        } else {
+            String::new()
+        };
+        let contents = r.contents.as_deref().unwrap_or("<source unavailable>");
+        let row = format!("{:>6} {:>12} {:>12}  {:>11}   {}", r.line, mem, inc, occ, contents);
+        let _ = writeln!(out, "{}", row.trim_end());
+    }
+    let _ = writeln!(out);
+}
+
+pub fn render(r: &Report) -> String {
+    let mut out = String::new();
+    header(&mut out, &r.summary);
+    for w in &r.warnings {
+        let _ = writeln!(out, "  warning: {w}");
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(out, "Top lines by increment (own lines, sampled):");
+    if r.top_lines.is_empty() {
+        let _ = writeln!(out, "  (no Python line was sampled)");
+    } else {
+        let _ = writeln!(
+            out,
+            "  {:>3}  {:>12}  {:>12}  {:>11}  {:<28}  Line Contents",
+            "#", "Increment", "Mem usage", "Occurrences", "Location (function)"
+        );
+        for (i, l) in r.top_lines.iter().enumerate() {
+            let loc = format!("{} ({})", location(&l.file, l.line), l.function);
+            let _ = writeln!(
+                out,
+                "  {:>3}  {:>12}  {:>12}  {:>11}  {:<28}  {}",
+                i + 1,
+                units::mib(l.increment_bytes as f64 / 1024.0),
+                units::mib(l.mem_usage_bytes as f64 / 1024.0),
+                l.occurrences,
+                loc,
+                l.contents.as_deref().unwrap_or("")
+            );
+        }
+    }
+    let _ = writeln!(out);
+    for f in &r.functions {
+        function_table(&mut out, f);
+    }
+    let _ = writeln!(out, "{}", wrap(r.legend, 100));
+    out
+}
+
+fn wrap(text: &str, width: usize) -> String {
+    let mut out = String::new();
+    let mut col = 0;
+    for word in text.split_whitespace() {
+        if col > 0 && col + 1 + word.len() > width {
+            out.push('\n');
+            col = 0;
+        } else if col > 0 {
+            out.push(' ');
+            col += 1;
+        }
+        out.push_str(word);
+        col += word.len();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::TableRow;
+
+    #[test]
+    fn table_is_shaped_like_memory_profiler() {
+        let f = FunctionTable {
+            function: "load".into(),
+            file: "app.py".into(),
+            first_line: 45,
+            last_line: 45,
+            increment_bytes: 0,
+            own_increment_bytes: 0,
+            occurrences: 312,
+            source_available: true,
+            lines: vec![TableRow {
+                line: 45,
+                mem_usage_bytes: Some((180.2 * 1024.0 * 1024.0) as u64),
+                increment_bytes: Some(120 * 1024 * 1024),
+                occurrences: 312,
+                fd_increment: 0,
+                contents: Some("    data = f.read()".into()),
+            }],
+        };
+        let mut out = String::new();
+        function_table(&mut out, &f);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(
+            lines[2],
+            "Line #    Mem usage    Increment  Occurrences   Line Contents"
+        );
+        assert_eq!(lines[3], "=".repeat(61));
+        assert_eq!(
+            lines[4],
+            "    45    180.2 MiB    120.0 MiB          312       data = f.read()"
+        );
+    }
+}

@@ -1,0 +1,87 @@
+//! What the kernel says about the target: RSS (fast clock), open fds and smaps_rollup (slow
+//! clock). Reads only; `statm` stays open so a fast-clock read is one `pread`.
+
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+
+use crate::event::MemRollup;
+
+/// `/proc/PID/statm`, kept open.
+pub struct Statm {
+    file: File,
+    page_kib: u64,
+}
+
+/// The process is gone (or a zombie): no more readings will come.
+#[derive(Debug)]
+pub struct Gone;
+
+impl Statm {
+    pub fn open(pid: i32) -> io::Result<Statm> {
+        let file = File::open(format!("/proc/{pid}/statm"))?;
+        Ok(Statm {
+            file,
+            page_kib: page_size() / 1024,
+        })
+    }
+
+    /// Resident set size in KiB. A zombie reads as all zeros, which also means gone.
+    pub fn rss_kib(&self) -> Result<u64, Gone> {
+        let mut buf = [0u8; 128];
+        let n = self.file.read_at(&mut buf, 0).map_err(|_| Gone)?;
+        let text = std::str::from_utf8(&buf[..n]).map_err(|_| Gone)?;
+        let mut fields = text.split_ascii_whitespace();
+        let size: u64 = fields.next().and_then(|f| f.parse().ok()).ok_or(Gone)?;
+        let resident: u64 = fields.next().and_then(|f| f.parse().ok()).ok_or(Gone)?;
+        if size == 0 {
+            return Err(Gone);
+        }
+        Ok(resident * self.page_kib)
+    }
+}
+
+pub fn page_size() -> u64 {
+    nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+        .ok()
+        .flatten()
+        .map(|p| p as u64)
+        .unwrap_or(4096)
+}
+
+/// Number of open file descriptors.
+pub fn fd_count(pid: i32) -> Option<u32> {
+    let p = procfs::process::Process::new(pid).ok()?;
+    p.fd_count().ok().map(|n| n.min(u32::MAX as usize) as u32)
+}
+
+/// USS/PSS/RSS/swap from `/proc/PID/smaps_rollup`. This takes the target's mmap lock for
+/// a while (milliseconds at hundreds of MB), so it belongs on the slow clock only.
+pub fn rollup(pid: i32) -> Option<MemRollup> {
+    let p = procfs::process::Process::new(pid).ok()?;
+    let r = p.smaps_rollup().ok()?;
+    let m = r.memory_map_rollup.0.first()?;
+    let get = |k: &str| m.extension.map.get(k).copied().unwrap_or(0) / 1024;
+    Some(MemRollup {
+        rss_kib: get("Rss"),
+        pss_kib: get("Pss"),
+        uss_kib: get("Private_Clean") + get("Private_Dirty"),
+        swap_kib: get("Swap"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_own_memory_figures() {
+        let me = std::process::id() as i32;
+        let statm = Statm::open(me).unwrap();
+        let rss = statm.rss_kib().unwrap();
+        assert!(rss > 100, "rss {rss} KiB");
+        assert!(fd_count(me).unwrap() >= 3);
+        let r = rollup(me).unwrap();
+        assert!(r.rss_kib > 100 && r.uss_kib > 0 && r.pss_kib > 0, "{r:?}");
+    }
+}

@@ -1,0 +1,303 @@
+//! The session writer: a sink that persists the event stream to SQLite.
+//!
+//! WAL mode with `synchronous=NORMAL` and one transaction about every second: a `kill -9` of
+//! memwatch loses at most the last second, and what was committed opens in `report`. At a
+//! normal end the per-line aggregates are added and the WAL is folded back into the file.
+//!
+//! Size: one `samples` row per fast-clock tick (the attributed thread only, ~16 bytes);
+//! other threads are written to `thread_states` only when their state changes.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, params};
+
+use super::schema::{self, FLAG_ACTIVE, FLAG_GIL};
+use crate::analyzer::Analyzer;
+use crate::event::{EndReason, Event, SessionInfo, StackId, ThreadId, ThreadSample};
+use crate::failure::{Failure, Result};
+
+const COMMIT_EVERY: Duration = Duration::from_secs(1);
+
+pub struct SessionWriter {
+    conn: Connection,
+    path: PathBuf,
+    last_commit: Instant,
+    /// The last state written for each thread, through either table.
+    written: HashMap<ThreadId, (StackId, i64)>,
+    /// Threads seen at the previous sample (to log the ones that disappear).
+    live: Vec<ThreadId>,
+    /// Set once a write failed; the watch goes on without recording.
+    pub failed: Option<String>,
+}
+
+fn flags(t: &ThreadSample) -> i64 {
+    (if t.gil { FLAG_GIL } else { 0 }) | (if t.active { FLAG_ACTIVE } else { 0 })
+}
+
+fn write_err(path: &Path, e: impl std::fmt::Display) -> Failure {
+    Failure::SessionWrite {
+        path: path.display().to_string(),
+        detail: e.to_string(),
+    }
+}
+
+impl SessionWriter {
+    /// Create a new session file. An existing file is refused unless `force`.
+    pub fn create(path: &Path, force: bool) -> Result<SessionWriter> {
+        if path.exists() {
+            if !force {
+                return Err(write_err(path, "the file exists (use --force to overwrite)"));
+            }
+            for suffix in ["", "-wal", "-shm"] {
+                let mut p = path.as_os_str().to_owned();
+                p.push(suffix);
+                let _ = std::fs::remove_file(PathBuf::from(p));
+            }
+        }
+        let conn = Connection::open(path).map_err(|e| write_err(path, e))?;
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF;",
+        )
+        .map_err(|e| write_err(path, e))?;
+        conn.execute_batch(schema::CREATE)
+            .map_err(|e| write_err(path, e))?;
+        conn.execute(
+            "INSERT INTO meta(key, value) VALUES ('format', ?1), ('format_version', ?2)",
+            params![schema::FORMAT, schema::FORMAT_VERSION.to_string()],
+        )
+        .map_err(|e| write_err(path, e))?;
+        conn.execute_batch("BEGIN").map_err(|e| write_err(path, e))?;
+        Ok(SessionWriter {
+            conn,
+            path: path.to_path_buf(),
+            last_commit: Instant::now(),
+            written: HashMap::new(),
+            live: Vec::new(),
+            failed: None,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Persist one event. Errors are kept in `failed` (the watch must go on).
+    pub fn write(&mut self, ev: &Event) {
+        if self.failed.is_some() {
+            return;
+        }
+        if let Err(e) = self.write_inner(ev) {
+            self.failed = Some(e.to_string());
+        }
+    }
+
+    /// Commit if a second has passed since the last commit.
+    pub fn tick(&mut self) {
+        if self.failed.is_none() && self.last_commit.elapsed() >= COMMIT_EVERY {
+            if let Err(e) = self.commit() {
+                self.failed = Some(e.to_string());
+            }
+        }
+    }
+
+    fn commit(&mut self) -> rusqlite::Result<()> {
+        self.conn.execute_batch("COMMIT; BEGIN")?;
+        self.last_commit = Instant::now();
+        Ok(())
+    }
+
+    fn meta(&self, key: &str, value: &str) -> rusqlite::Result<()> {
+        self.conn
+            .prepare_cached("INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)")?
+            .execute(params![key, value])?;
+        Ok(())
+    }
+
+    fn write_info(&self, info: &SessionInfo) -> rusqlite::Result<()> {
+        let json = serde_json::to_string(info).unwrap_or_default();
+        self.meta("session_info", &json)?;
+        self.meta("pid", &info.pid.to_string())?;
+        self.meta("command_line", &info.command_line)?;
+        self.meta("python_version", &info.python_version)?;
+        self.meta("start_unix", &info.start_unix.to_string())?;
+        self.meta("rate_hz", &info.rate_hz.to_string())?;
+        Ok(())
+    }
+
+    fn write_inner(&mut self, ev: &Event) -> rusqlite::Result<()> {
+        match ev {
+            Event::Start(info) => self.write_info(info)?,
+            Event::Frame(id, f) => {
+                self.conn
+                    .prepare_cached(
+                        "INSERT OR REPLACE INTO frames(id, function, file, line) VALUES (?1,?2,?3,?4)",
+                    )?
+                    .execute(params![id, f.function, f.file, f.line])?;
+            }
+            Event::Stack(id, frames) => {
+                let mut st = self.conn.prepare_cached(
+                    "INSERT OR REPLACE INTO stack_frames(stack, depth, frame) VALUES (?1,?2,?3)",
+                )?;
+                for (depth, frame) in frames.iter().enumerate() {
+                    st.execute(params![id, depth as i64, frame])?;
+                }
+            }
+            Event::Thread(t) => {
+                self.conn
+                    .prepare_cached(
+                        "INSERT OR REPLACE INTO threads(id, python_thread_id, os_thread_id, name, is_main)
+                         VALUES (?1,?2,?3,?4,?5)",
+                    )?
+                    .execute(params![
+                        t.id,
+                        t.python_thread_id as i64,
+                        t.os_thread_id.map(|v| v as i64),
+                        t.name,
+                        t.is_main
+                    ])?;
+            }
+            Event::Source { file, text } => {
+                self.conn
+                    .prepare_cached("INSERT OR REPLACE INTO sources(file, text) VALUES (?1, ?2)")?
+                    .execute(params![file, text])?;
+            }
+            Event::Sample(s) => {
+                let attributed = s.attributed().copied();
+                self.conn
+                    .prepare_cached(
+                        "INSERT OR REPLACE INTO samples(t_us, rss_kib, thread, stack, flags)
+                         VALUES (?1,?2,?3,?4,?5)",
+                    )?
+                    .execute(params![
+                        s.t as i64,
+                        s.rss_kib as i64,
+                        attributed.map(|a| a.thread),
+                        attributed.map(|a| a.stack),
+                        attributed.map(|a| flags(&a)).unwrap_or(0)
+                    ])?;
+                if s.threads.is_empty() {
+                    // stacks unreadable this tick: thread states unknown, keep the last ones
+                    return Ok(());
+                }
+                if let Some(a) = attributed {
+                    self.written.insert(a.thread, (a.stack, flags(&a)));
+                }
+                let mut st = self.conn.prepare_cached(
+                    "INSERT INTO thread_states(t_us, thread, stack, flags) VALUES (?1,?2,?3,?4)",
+                )?;
+                for t in &s.threads {
+                    if Some(t.thread) == attributed.map(|a| a.thread) {
+                        continue;
+                    }
+                    let state = (t.stack, flags(t));
+                    if self.written.get(&t.thread) != Some(&state) {
+                        st.execute(params![s.t as i64, t.thread, t.stack, state.1])?;
+                        self.written.insert(t.thread, state);
+                    }
+                }
+                for gone in self.live.iter() {
+                    if !s.threads.iter().any(|t| t.thread == *gone) {
+                        st.execute(params![s.t as i64, gone, Option::<u32>::None, 0])?;
+                        self.written.remove(gone);
+                    }
+                }
+                self.live.clear();
+                self.live.extend(s.threads.iter().map(|t| t.thread));
+            }
+            Event::Fds { t, count } => {
+                self.conn
+                    .prepare_cached("INSERT OR REPLACE INTO fds(t_us, count) VALUES (?1, ?2)")?
+                    .execute(params![*t as i64, count])?;
+            }
+            Event::Rollup { t, mem } => {
+                self.conn
+                    .prepare_cached(
+                        "INSERT OR REPLACE INTO rollups(t_us, rss_kib, pss_kib, uss_kib, swap_kib)
+                         VALUES (?1,?2,?3,?4,?5)",
+                    )?
+                    .execute(params![
+                        *t as i64,
+                        mem.rss_kib as i64,
+                        mem.pss_kib as i64,
+                        mem.uss_kib as i64,
+                        mem.swap_kib as i64
+                    ])?;
+            }
+            Event::Dropped { t, count } => {
+                self.conn
+                    .prepare_cached("INSERT INTO dropped(t_us, count) VALUES (?1, ?2)")?
+                    .execute(params![*t as i64, *count as i64])?;
+            }
+            Event::End { t, reason } => {
+                self.meta("end_t_us", &t.to_string())?;
+                let (kind, code, signal) = match reason {
+                    EndReason::Interrupted => ("interrupted", None, None),
+                    EndReason::Duration => ("duration", None, None),
+                    EndReason::TargetExited { code, signal } => ("target_exited", *code, *signal),
+                };
+                self.meta("end_reason", kind)?;
+                if let Some(c) = code {
+                    self.meta("exit_code", &c.to_string())?;
+                }
+                if let Some(s) = signal {
+                    self.meta("exit_signal", &s.to_string())?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Write the aggregates, commit, and fold the WAL into the main file.
+    pub fn finish(mut self, analyzer: &Analyzer) -> Result<PathBuf> {
+        if let Some(e) = &self.failed {
+            return Err(write_err(&self.path, e));
+        }
+        let path = self.path.clone();
+        self.write_aggregates(analyzer)
+            .and_then(|_| self.conn.execute_batch("COMMIT"))
+            .map_err(|e| write_err(&path, e))?;
+        let _ = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        Ok(path)
+    }
+
+    fn write_aggregates(&mut self, a: &Analyzer) -> rusqlite::Result<()> {
+        let mut st = self.conn.prepare_cached(
+            "INSERT OR REPLACE INTO line_stats VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
+        )?;
+        for (frame, l) in &a.lines.lines {
+            st.execute(params![
+                frame,
+                l.own.increment_kib,
+                l.own.occurrences as i64,
+                l.own.last_rss_kib as i64,
+                l.own.fd_increment,
+                l.inclusive.increment_kib,
+                l.inclusive.occurrences as i64,
+                l.inclusive.last_rss_kib as i64,
+                l.inclusive.fd_increment
+            ])?;
+        }
+        drop(st);
+        let mut st = self.conn.prepare_cached(
+            "INSERT OR REPLACE INTO function_stats VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
+        )?;
+        for (k, f) in a.lines.functions() {
+            st.execute(params![
+                k.file,
+                k.function,
+                f.lines.map(|l| l.0),
+                f.lines.map(|l| l.1),
+                f.own.increment_kib,
+                f.own.occurrences as i64,
+                f.inclusive.increment_kib,
+                f.inclusive.occurrences as i64,
+                f.inclusive.fd_increment
+            ])?;
+        }
+        Ok(())
+    }
+}
