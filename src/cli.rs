@@ -106,7 +106,9 @@ impl WatchOpts {
         if let Some(d) = self.duration
             && !(d.is_finite() && d > 0.0)
         {
-            return Err(format!("--duration must be a positive number of seconds, not {d}"));
+            return Err(format!(
+                "--duration must be a positive number of seconds, not {d}"
+            ));
         }
         if !(self.status_interval.is_finite() && self.status_interval > 0.0) {
             return Err("--status-interval must be positive".into());

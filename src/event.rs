@@ -146,14 +146,29 @@ pub enum Event {
     Stack(StackId, Vec<FrameId>),
     Thread(ThreadDef),
     /// The text of a source file as the target sees it (`None`: unreadable).
-    Source { file: String, text: Option<String> },
+    Source {
+        file: String,
+        text: Option<String>,
+    },
     Sample(Sample),
     /// Count of open file descriptors.
-    Fds { t: Micros, count: u32 },
-    Rollup { t: Micros, mem: MemRollup },
+    Fds {
+        t: Micros,
+        count: u32,
+    },
+    Rollup {
+        t: Micros,
+        mem: MemRollup,
+    },
     /// Events the sampler could not hand over because its consumers were behind.
-    Dropped { t: Micros, count: u64 },
-    End { t: Micros, reason: EndReason },
+    Dropped {
+        t: Micros,
+        count: u64,
+    },
+    End {
+        t: Micros,
+        reason: EndReason,
+    },
 }
 
 impl Event {

@@ -72,8 +72,17 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
-fn watch_pid(pid: i32, opts: &WatchOpts) -> Result<()> {
+/// Checks of the watch options that must fail before anything is attached or started.
+fn check_watch_opts(opts: &WatchOpts) -> Result<()> {
     opts.check().map_err(Failure::Usage)?;
+    if let (Some(path), false) = (&opts.record, opts.no_record) {
+        session::writer::SessionWriter::check_path(path, opts.force)?;
+    }
+    Ok(())
+}
+
+fn watch_pid(pid: i32, opts: &WatchOpts) -> Result<()> {
+    check_watch_opts(opts)?;
     let target = target::attach(pid)?;
     interrupt::install();
     eprintln!(
@@ -86,7 +95,7 @@ fn watch_pid(pid: i32, opts: &WatchOpts) -> Result<()> {
 }
 
 fn run_command(opts: &WatchOpts, command: &[String]) -> Result<()> {
-    opts.check().map_err(Failure::Usage)?;
+    check_watch_opts(opts)?;
     interrupt::install();
     let mut spawned = target::spawn::Spawned::start(command)?;
     let target = match spawned.attach(&interrupt::requested) {

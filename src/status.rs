@@ -39,7 +39,10 @@ impl StatusLine {
         let start = a.rss.first.map(|(_, v)| v).unwrap_or(0.0);
         let rate = match self.prev {
             Some((r, t)) if elapsed > t => {
-                format!(", {}/s", units::signed_kib((rss - r as f64) / (elapsed - t)))
+                format!(
+                    ", {}/s",
+                    units::signed_kib((rss - r as f64) / (elapsed - t))
+                )
             }
             _ => String::new(),
         };

@@ -138,7 +138,10 @@ pub fn print_summary(o: &Outcome) {
     let _ = write!(out, "{}", report::text::render(&r));
     match (&file, &o.session_error) {
         (Some(f), None) => {
-            let _ = writeln!(out, "\nsession recorded to {f} (read it with: memwatch report {f})");
+            let _ = writeln!(
+                out,
+                "\nsession recorded to {f} (read it with: memwatch report {f})"
+            );
         }
         (Some(f), Some(e)) => {
             let _ = writeln!(out, "\nsession {f} is incomplete: {e}");

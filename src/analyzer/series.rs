@@ -92,20 +92,6 @@ impl Series {
         self.stride *= 2;
         self.fill = self.stride;
     }
-
-    pub fn points(&self) -> &[Point] {
-        &self.points
-    }
-
-    /// The value at or before `t` (the first value if `t` precedes everything).
-    pub fn at(&self, t: Micros) -> Option<f64> {
-        let i = self.points.partition_point(|p| p.t <= t);
-        if i == 0 {
-            self.points.first().map(|p| p.last)
-        } else {
-            Some(self.points[i - 1].last)
-        }
-    }
 }
 
 #[cfg(test)]
@@ -119,16 +105,15 @@ mod tests {
             let v = if i == 5_000 { 1e9 } else { i as f64 };
             s.push(i, v);
         }
-        assert!(s.points().len() <= 64);
+        assert!(s.points.len() <= 64);
         assert_eq!(s.first, Some((0, 0.0)));
         assert_eq!(s.last, Some((9_999, 9_999.0)));
         assert_eq!(s.max, Some((5_000, 1e9)));
         assert_eq!(s.min, Some(0.0));
         assert_eq!(s.count, 10_000);
         // the spike survives merging in the bucket maxima
-        assert!(s.points().iter().any(|p| p.max == 1e9));
+        assert!(s.points.iter().any(|p| p.max == 1e9));
         // times stay ordered
-        assert!(s.points().windows(2).all(|w| w[0].t < w[1].t));
-        assert_eq!(s.at(9_999), Some(9_999.0));
+        assert!(s.points.windows(2).all(|w| w[0].t < w[1].t));
     }
 }

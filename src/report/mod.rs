@@ -112,9 +112,7 @@ fn bytes_u(kib: f64) -> u64 {
 
 /// Does a function named `name` (qualname on 3.11+, bare name before) match `wanted`?
 pub fn function_matches(name: &str, wanted: &str) -> bool {
-    name == wanted
-        || name.ends_with(&format!(".{wanted}"))
-        || wanted.ends_with(&format!(".{name}"))
+    name == wanted || name.ends_with(&format!(".{wanted}")) || wanted.ends_with(&format!(".{name}"))
 }
 
 pub fn summary(a: &Analyzer, session_file: Option<String>) -> Summary {
@@ -158,9 +156,10 @@ pub fn summary(a: &Analyzer, session_file: Option<String>) -> Summary {
         dropped_samples: a.dropped,
         rss_start_bytes: a.rss.first.map(|(_, v)| bytes_u(v)),
         rss_peak_bytes: a.rss.max.map(|(_, v)| bytes_u(v)),
-        rss_peak_at_s: a.rss.max.map(|(t, _)| {
-            t.saturating_sub(a.rss.first.map(|f| f.0).unwrap_or(0)) as f64 / 1e6
-        }),
+        rss_peak_at_s: a
+            .rss
+            .max
+            .map(|(t, _)| t.saturating_sub(a.rss.first.map(|f| f.0).unwrap_or(0)) as f64 / 1e6),
         rss_end_bytes: a.rss.last.map(|(_, v)| bytes_u(v)),
         uss_end_bytes: a.last_rollup.map(|(_, r)| r.uss_kib * 1024),
         pss_end_bytes: a.last_rollup.map(|(_, r)| r.pss_kib * 1024),
@@ -211,11 +210,7 @@ pub fn chosen_functions(a: &Analyzer, wanted: Option<&str>, n: usize) -> Vec<Fun
         .functions()
         .map(|(k, f)| (k, f.own.increment_kib, f.inclusive.occurrences))
         .collect();
-    funcs.sort_by(|x, y| {
-        y.1.cmp(&x.1)
-            .then(y.2.cmp(&x.2))
-            .then(x.0.cmp(y.0))
-    });
+    funcs.sort_by(|x, y| y.1.cmp(&x.1).then(y.2.cmp(&x.2)).then(x.0.cmp(y.0)));
     if let Some(w) = wanted {
         return funcs
             .into_iter()
@@ -232,7 +227,11 @@ pub fn chosen_functions(a: &Analyzer, wanted: Option<&str>, n: usize) -> Vec<Fun
     if !positive.is_empty() {
         return positive;
     }
-    funcs.into_iter().take(1).map(|(k, _, _)| k.clone()).collect()
+    funcs
+        .into_iter()
+        .take(1)
+        .map(|(k, _, _)| k.clone())
+        .collect()
 }
 
 /// The memory_profiler table of one function.
@@ -261,7 +260,8 @@ pub fn function_table(a: &Analyzer, key: &FunctionKey) -> Option<FunctionTable> 
         .filter(|n| src.is_some() || per_line.contains_key(n))
         .map(|n| {
             let l = per_line.get(&n);
-            let sampled = l.filter(|l| l.inclusive.occurrences > 0 || l.inclusive.increment_kib != 0);
+            let sampled =
+                l.filter(|l| l.inclusive.occurrences > 0 || l.inclusive.increment_kib != 0);
             TableRow {
                 line: n,
                 mem_usage_bytes: sampled

@@ -36,10 +36,7 @@ pub fn function_range(lines: &[String], function: &str, lo: u32, hi: u32) -> (u3
         t.strip_prefix("def ")
             .map(|rest| {
                 let rest = rest.trim_start();
-                rest.starts_with(name)
-                    && rest[name.len()..]
-                        .trim_start()
-                        .starts_with(['(', '['])
+                rest.starts_with(name) && rest[name.len()..].trim_start().starts_with(['(', '['])
             })
             .unwrap_or(false)
     };

@@ -126,7 +126,10 @@ pub fn function_table(out: &mut String, f: &FunctionTable) {
             String::new()
         };
         let contents = r.contents.as_deref().unwrap_or("<source unavailable>");
-        let row = format!("{:>6} {:>12} {:>12}  {:>11}   {}", r.line, mem, inc, occ, contents);
+        let row = format!(
+            "{:>6} {:>12} {:>12}  {:>11}   {}",
+            r.line, mem, inc, occ, contents
+        );
         let _ = writeln!(out, "{}", row.trim_end());
     }
     let _ = writeln!(out);

@@ -67,13 +67,67 @@ pub struct Sampler {
     stacks: StackReader,
     liveness: Liveness,
     cfg: SamplerConfig,
-    tx: SyncSender<Vec<Event>>,
+    out: Outbox,
     stop: Arc<AtomicBool>,
     sources: HashSet<String>,
+}
+
+/// The sampler's end of the channel: never blocks (but for the final batch), counts what it
+/// had to drop, and keeps undelivered definitions for the next batch.
+pub struct Outbox {
+    tx: SyncSender<Vec<Event>>,
     /// Definitions not yet delivered.
     pending: Vec<Event>,
-    dropped: u64,
+    pub dropped: u64,
     dropped_reported: u64,
+}
+
+impl Outbox {
+    pub fn new(tx: SyncSender<Vec<Event>>) -> Outbox {
+        Outbox {
+            tx,
+            pending: Vec::new(),
+            dropped: 0,
+            dropped_reported: 0,
+        }
+    }
+
+    fn with_backlog(&mut self, mut batch: Vec<Event>, t: Micros) -> Vec<Event> {
+        if self.dropped > self.dropped_reported {
+            batch.push(Event::Dropped {
+                t,
+                count: self.dropped - self.dropped_reported,
+            });
+        }
+        if !self.pending.is_empty() {
+            let mut all = std::mem::take(&mut self.pending);
+            all.append(&mut batch);
+            batch = all;
+        }
+        batch
+    }
+
+    /// Hand a batch over without waiting; if it does not fit, count its timed events as
+    /// dropped and keep its definitions.
+    pub fn offer(&mut self, batch: Vec<Event>, t: Micros) {
+        let batch = self.with_backlog(batch, t);
+        match self.tx.try_send(batch) {
+            Ok(()) => self.dropped_reported = self.dropped,
+            Err(TrySendError::Full(batch)) | Err(TrySendError::Disconnected(batch)) => {
+                self.dropped += batch
+                    .iter()
+                    .filter(|e| e.time().is_some() && !matches!(e, Event::Dropped { .. }))
+                    .count() as u64;
+                self.pending = batch.into_iter().filter(|e| e.time().is_none()).collect();
+            }
+        }
+    }
+
+    /// The last batch of a stream: waits for room, since the end must arrive.
+    pub fn finish(&mut self, batch: Vec<Event>, t: Micros) {
+        let batch = self.with_backlog(batch, t);
+        let _ = self.tx.send(batch);
+    }
 }
 
 fn micros(d: Duration) -> Micros {
@@ -95,12 +149,9 @@ impl Sampler {
             stacks,
             liveness,
             cfg,
-            tx,
+            out: Outbox::new(tx),
             stop,
             sources: HashSet::new(),
-            pending: Vec::new(),
-            dropped: 0,
-            dropped_reported: 0,
         })
     }
 
@@ -141,6 +192,24 @@ impl Sampler {
         }
     }
 
+    /// The target's memory is gone: it is exiting. A child of ours becomes reapable a moment
+    /// later; wait for that briefly so its exit status is recorded.
+    fn await_exit(&mut self) -> EndReason {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            if let Some(r) = self.exited() {
+                return r;
+            }
+            if Instant::now() >= deadline {
+                return EndReason::TargetExited {
+                    code: None,
+                    signal: None,
+                };
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     /// Read the source text of files seen for the first time in `defs`.
     fn read_new_sources(&mut self, defs: &[Event], out: &mut Vec<Event>) {
         for ev in defs {
@@ -166,37 +235,9 @@ impl Sampler {
         }
     }
 
-    /// Hand a batch over without waiting; keep its definitions if it does not fit.
-    fn offer(&mut self, mut batch: Vec<Event>, t: Micros) {
-        if self.dropped > self.dropped_reported {
-            batch.push(Event::Dropped {
-                t,
-                count: self.dropped - self.dropped_reported,
-            });
-        }
-        if !self.pending.is_empty() {
-            let mut all = std::mem::take(&mut self.pending);
-            all.append(&mut batch);
-            batch = all;
-        }
-        match self.tx.try_send(batch) {
-            Ok(()) => self.dropped_reported = self.dropped,
-            Err(TrySendError::Full(batch)) | Err(TrySendError::Disconnected(batch)) => {
-                self.dropped += batch
-                    .iter()
-                    .filter(|e| e.time().is_some() && !matches!(e, Event::Dropped { .. }))
-                    .count() as u64;
-                self.pending = batch
-                    .into_iter()
-                    .filter(|e| e.time().is_none())
-                    .collect();
-            }
-        }
-    }
-
     fn run(mut self, info: SessionInfo) {
         let start = Instant::now();
-        let _ = self.tx.send(vec![Event::Start(Box::new(info))]);
+        self.out.finish(vec![Event::Start(Box::new(info))], 0);
         let period = Duration::from_secs_f64(1.0 / self.cfg.rate_hz.clamp(0.1, 10_000.0));
         let mut next_tick = start;
         let mut next_fd = start;
@@ -228,15 +269,7 @@ impl Sampler {
             }
             let rss_kib = match self.statm.rss_kib() {
                 Ok(r) => r,
-                Err(_) => {
-                    if let Some(r) = self.exited() {
-                        break r;
-                    }
-                    break EndReason::TargetExited {
-                        code: None,
-                        signal: None,
-                    };
-                }
+                Err(_) => break self.await_exit(),
             };
             let mut batch = Vec::new();
             let threads = self.stacks.read(&mut batch).unwrap_or_default();
@@ -262,7 +295,7 @@ impl Sampler {
                 }
                 next_rollup = now + self.cfg.rollup_interval;
             }
-            self.offer(batch, t);
+            self.out.offer(batch, t);
             // next tick on the fixed grid; if we fell behind, skip the missed ticks
             next_tick += period;
             let after = Instant::now();
@@ -272,20 +305,54 @@ impl Sampler {
             }
         };
         let t = micros(start.elapsed());
-        let mut last = std::mem::take(&mut self.pending);
-        if self.dropped > self.dropped_reported {
-            last.push(Event::Dropped {
-                t,
-                count: self.dropped - self.dropped_reported,
-            });
-        }
-        last.push(Event::End { t, reason });
-        // the end must arrive: this is the one blocking send
-        let _ = self.tx.send(last);
+        self.out.finish(vec![Event::End { t, reason }], t);
         if let Liveness::Child(mut child) = self.liveness {
             // a target we started and that still runs is left running (Ctrl-C reaches it
             // through the terminal's process group); reap it if it already ended
             let _ = child.try_wait();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{FrameDef, Sample};
+    use std::sync::mpsc::sync_channel;
+
+    fn sample(t: Micros) -> Event {
+        Event::Sample(Sample {
+            t,
+            rss_kib: 1,
+            threads: vec![],
+        })
+    }
+
+    #[test]
+    fn a_full_channel_drops_samples_but_keeps_definitions() {
+        let (tx, rx) = sync_channel(1);
+        let mut out = Outbox::new(tx);
+        out.offer(vec![sample(1)], 1);
+        let frame = Event::Frame(
+            7,
+            FrameDef {
+                function: "f".into(),
+                file: "a.py".into(),
+                line: 1,
+            },
+        );
+        // the channel is full: this batch is dropped, its frame kept
+        out.offer(vec![frame.clone(), sample(2)], 2);
+        out.offer(vec![sample(3)], 3);
+        assert_eq!(out.dropped, 2);
+        assert_eq!(rx.recv().unwrap(), vec![sample(1)]);
+        // room again: the kept definition comes first, the drop count last
+        out.offer(vec![sample(4)], 4);
+        assert_eq!(
+            rx.recv().unwrap(),
+            vec![frame, sample(4), Event::Dropped { t: 4, count: 2 }]
+        );
+        out.offer(vec![sample(5)], 5);
+        assert_eq!(rx.recv().unwrap(), vec![sample(5)]);
     }
 }

@@ -91,10 +91,6 @@ impl Interner {
         }
         self.stack(ids, out)
     }
-
-    pub fn frame_count(&self) -> usize {
-        self.frames.len()
-    }
 }
 
 /// Reads stacks and numbers threads.
@@ -138,16 +134,16 @@ impl StackReader {
             let trace = &traces[i];
             let known = self.threads.get(&trace.thread_id).cloned();
             let id = match known {
-                Some((id, ref name)) if *name == trace.thread_name || trace.thread_name.is_none() => {
+                Some((id, ref name))
+                    if *name == trace.thread_name || trace.thread_name.is_none() =>
+                {
                     id
                 }
                 _ => {
                     if known.is_none() && self.threads.len() >= MAX_THREADS {
                         continue;
                     }
-                    let id = known
-                        .map(|k| k.0)
-                        .unwrap_or(self.threads.len() as ThreadId);
+                    let id = known.map(|k| k.0).unwrap_or(self.threads.len() as ThreadId);
                     self.threads
                         .insert(trace.thread_id, (id, trace.thread_name.clone()));
                     out.push(Event::Thread(ThreadDef {

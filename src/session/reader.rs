@@ -7,7 +7,7 @@
 //! is refused with [`Failure::NotASession`].
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use rusqlite::{Connection, OpenFlags, Row};
 
@@ -20,7 +20,6 @@ use crate::failure::{Failure, Result};
 
 pub struct SessionReader {
     conn: Connection,
-    path: PathBuf,
     pub info: SessionInfo,
     /// Problems met so far (damaged tables and the like).
     pub warnings: Vec<String>,
@@ -30,6 +29,26 @@ fn not_session(path: &Path, detail: impl std::fmt::Display) -> Failure {
     Failure::NotASession {
         path: path.display().to_string(),
         detail: detail.to_string(),
+    }
+}
+
+/// A read of the schema proves the file is usable with this connection. A file cut short is
+/// refused by SQLite as a whole ("malformed": smaller than its header says) unless
+/// `writable_schema` is on; with it, the pages that are there can be read. memwatch never
+/// writes through a reader's connection.
+fn usable(c: &Connection) -> rusqlite::Result<()> {
+    let probe = |c: &Connection| {
+        c.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+            r.get::<_, i64>(0)
+        })
+    };
+    match probe(c) {
+        Ok(_) => Ok(()),
+        Err(e) if e.to_string().contains("malformed") => {
+            c.execute_batch("PRAGMA writable_schema=ON")?;
+            probe(c).map(|_| ())
+        }
+        Err(e) => Err(e),
     }
 }
 
@@ -55,25 +74,17 @@ fn open_connection(path: &Path) -> Result<Connection> {
     let mut last = None;
     for (p, flags) in attempts {
         match Connection::open_with_flags(&p, flags) {
-            Ok(c) => {
-                // a read proves the file is usable with this connection
-                match c.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
-                    r.get::<_, i64>(0)
-                }) {
-                    Ok(_) => return Ok(c),
-                    Err(e) => last = Some(e.to_string()),
-                }
-            }
+            Ok(c) => match usable(&c) {
+                Ok(()) => return Ok(c),
+                Err(e) => last = Some(e.to_string()),
+            },
             Err(e) => last = Some(e.to_string()),
         }
     }
     // last resort: ignore the WAL and read the main file as it is
     let uri = format!("file:{}?immutable=1", path.display());
     if let Ok(c) = Connection::open_with_flags(&uri, base | OpenFlags::SQLITE_OPEN_READ_ONLY)
-        && c.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
-            r.get::<_, i64>(0)
-        })
-        .is_ok()
+        && usable(&c).is_ok()
     {
         return Ok(c);
     }
@@ -143,14 +154,9 @@ impl SessionReader {
         };
         Ok(SessionReader {
             conn,
-            path: path.to_path_buf(),
             info,
             warnings,
         })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     fn meta(&self, key: &str) -> Option<String> {
@@ -256,12 +262,14 @@ impl SessionReader {
 
         // the slow-clock tables are small: load them, then merge with the samples by time
         let mut slow: Vec<(Micros, u8, Event)> = Vec::new();
-        warnings.extend(self.rows("fds", "SELECT t_us, count FROM fds ORDER BY t_us", |r| {
-            if let (Some(t), Some(count)) = (micros_of(r.get(0)?), u32_of(r.get(1)?)) {
-                slow.push((t, 0, Event::Fds { t, count }));
-            }
-            Ok(())
-        }));
+        warnings.extend(
+            self.rows("fds", "SELECT t_us, count FROM fds ORDER BY t_us", |r| {
+                if let (Some(t), Some(count)) = (micros_of(r.get(0)?), u32_of(r.get(1)?)) {
+                    slow.push((t, 0, Event::Fds { t, count }));
+                }
+                Ok(())
+            }),
+        );
         warnings.extend(self.rows(
             "rollups",
             "SELECT t_us, rss_kib, pss_kib, uss_kib, swap_kib FROM rollups ORDER BY t_us",

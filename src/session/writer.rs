@@ -44,12 +44,21 @@ fn write_err(path: &Path, e: impl std::fmt::Display) -> Failure {
 }
 
 impl SessionWriter {
+    /// Refuse an existing file unless `force`: checked before anything is started.
+    pub fn check_path(path: &Path, force: bool) -> Result<()> {
+        if path.exists() && !force {
+            return Err(write_err(
+                path,
+                "the file exists (use --force to overwrite)",
+            ));
+        }
+        Ok(())
+    }
+
     /// Create a new session file. An existing file is refused unless `force`.
     pub fn create(path: &Path, force: bool) -> Result<SessionWriter> {
+        Self::check_path(path, force)?;
         if path.exists() {
-            if !force {
-                return Err(write_err(path, "the file exists (use --force to overwrite)"));
-            }
             for suffix in ["", "-wal", "-shm"] {
                 let mut p = path.as_os_str().to_owned();
                 p.push(suffix);
@@ -68,7 +77,8 @@ impl SessionWriter {
             params![schema::FORMAT, schema::FORMAT_VERSION.to_string()],
         )
         .map_err(|e| write_err(path, e))?;
-        conn.execute_batch("BEGIN").map_err(|e| write_err(path, e))?;
+        conn.execute_batch("BEGIN")
+            .map_err(|e| write_err(path, e))?;
         Ok(SessionWriter {
             conn,
             path: path.to_path_buf(),
@@ -95,10 +105,11 @@ impl SessionWriter {
 
     /// Commit if a second has passed since the last commit.
     pub fn tick(&mut self) {
-        if self.failed.is_none() && self.last_commit.elapsed() >= COMMIT_EVERY {
-            if let Err(e) = self.commit() {
-                self.failed = Some(e.to_string());
-            }
+        if self.failed.is_none()
+            && self.last_commit.elapsed() >= COMMIT_EVERY
+            && let Err(e) = self.commit()
+        {
+            self.failed = Some(e.to_string());
         }
     }
 

@@ -1,0 +1,150 @@
+//! For every interpreter: memwatch attributes a known allocating line, records the session
+//! and the target's exit — started with `memwatch run` and attached with `--pid`.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+
+/// `memwatch run` on a target that allocates 4 × 50 MiB at one line and exits with code 3.
+fn run_names_the_bytearray_line(label: &str) {
+    let Some(py) = interpreter(label) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let session = dir.path().join("s.db");
+    let mut cmd = memwatch();
+    cmd.args(["run", "--no-tui", "--record"])
+        .arg(&session)
+        .arg("--")
+        .arg(&py.path)
+        .arg(target_script("alloc_line.py"))
+        .args(["bytearray", "--exit", "3"]);
+    let out = output_within(cmd, Duration::from_secs(60));
+    assert!(out.status.success(), "{}: {}", py.label, stderr_of(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("Line #    Mem usage    Increment  Occurrences   Line Contents"));
+    assert!(stdout.contains("session recorded to"));
+
+    let line = marker_line("alloc_line.py", "# ALLOC:bytearray");
+    let r = report_json(&session, &[]);
+    let top = &r["top_lines"][0];
+    assert_eq!(top["line"], line, "{}: top line {top}", py.label);
+    assert_eq!(
+        top["function"].as_str().unwrap().rsplit('.').next(),
+        Some("big_buffers")
+    );
+    let inc = top["increment_bytes"].as_i64().unwrap();
+    assert!(inc >= 150 << 20, "{}: increment {inc}", py.label);
+    let s = &r["summary"];
+    assert_eq!(s["end_reason"], "target_exited", "{}", py.label);
+    assert_eq!(s["exit_code"], 3, "{}", py.label);
+    assert_eq!(
+        s["python_version"]
+            .as_str()
+            .unwrap()
+            .split('.')
+            .take(2)
+            .collect::<Vec<_>>(),
+        vec![py.version.0.to_string(), py.version.1.to_string()]
+    );
+    assert!(s["rss_peak_bytes"].as_u64().unwrap() >= 200 << 20);
+    // the function table shows the allocating line with its increment
+    let f = r["functions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["function"].as_str().unwrap().ends_with("big_buffers"))
+        .expect("table of big_buffers");
+    let row = f["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["line"] == line)
+        .unwrap();
+    assert!(row["increment_bytes"].as_i64().unwrap() >= 150 << 20);
+    assert!(
+        row["contents"]
+            .as_str()
+            .unwrap()
+            .contains("bytearray(50 * 1024 * 1024)")
+    );
+    // ~2 s of target at 100 Hz
+    let samples = count_rows(&session, "samples");
+    assert!(samples > 100, "{}: {samples} samples", py.label);
+    assert_eq!(samples as u64, s["samples"].as_u64().unwrap());
+}
+
+/// `memwatch --pid` on a running target that grows a list at one line; the watch ends when
+/// the target exits.
+fn attach_names_the_list_line(label: &str) {
+    let Some(py) = interpreter(label) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let session = dir.path().join("s.db");
+    let target = Target::start(
+        &py.path,
+        "alloc_line.py",
+        &["list", "--delay", "1.0", "--seconds", "1.5"],
+    );
+    let mut cmd = memwatch();
+    cmd.args(["--pid", &target.pid().to_string(), "--no-tui", "--record"])
+        .arg(&session);
+    let out = output_within(cmd, Duration::from_secs(60));
+    assert!(out.status.success(), "{}: {}", py.label, stderr_of(&out));
+    let r = report_json(&session, &[]);
+    let top = &r["top_lines"][0];
+    let line = marker_line("alloc_line.py", "# ALLOC:list");
+    assert_eq!(top["line"], line, "{}: top line {top}", py.label);
+    assert!(top["increment_bytes"].as_i64().unwrap() > 20 << 20, "{top}");
+    assert_eq!(r["summary"]["end_reason"], "target_exited");
+    // not our child: the exit code cannot be known
+    assert!(r["summary"]["exit_code"].is_null());
+    assert!(r["summary"]["samples"].as_u64().unwrap() > 150);
+    // --function picks that function's table
+    let r = report_json(&session, &["--function", "grow_list"]);
+    let funcs = r["functions"].as_array().unwrap();
+    assert_eq!(funcs.len(), 1);
+    assert!(
+        funcs[0]["function"]
+            .as_str()
+            .unwrap()
+            .ends_with("grow_list")
+    );
+}
+
+macro_rules! per_interpreter {
+    ($($name:ident => $label:expr),* $(,)?) => {
+        mod run_mode {
+            $( #[test] fn $name() { super::run_names_the_bytearray_line($label) } )*
+        }
+        mod attach_mode {
+            $( #[test] fn $name() { super::attach_names_the_list_line($label) } )*
+        }
+    };
+}
+
+per_interpreter! {
+    py3_8 => "3.8",
+    py3_9 => "3.9",
+    py3_10 => "3.10",
+    py3_11 => "3.11",
+    py3_12 => "3.12",
+    py3_13 => "3.13",
+    py3_14 => "3.14",
+    python3 => "python3",
+    system_python3 => "system",
+}
+
+/// Every interpreter `pyenv versions` lists is covered: 3.8–3.14 by the tests above, the
+/// others by the refusal test in attach_errors.rs.
+#[test]
+fn every_listed_interpreter_is_covered() {
+    for i in pyenv_interpreters() {
+        if i.supported() {
+            assert!(
+                (8..=14).contains(&i.version.1),
+                "{} has no per-interpreter test",
+                i.label
+            );
+        }
+    }
+}
