@@ -111,7 +111,15 @@ fn run_command(opts: &WatchOpts, command: &[String]) -> Result<()> {
         target.pid,
         target.version
     );
+    let pid = target.pid;
     let outcome = watch::watch(target, Liveness::Child(spawned.child), opts)?;
+    // the command runs under memwatch: it does not outlive the watch
+    if target::spawn::stop_started(pid) {
+        eprintln!(
+            "memwatch: stopped `{}` (PID {pid}), which it had started",
+            command.join(" ")
+        );
+    }
     watch::print_summary(&outcome);
     Ok(())
 }

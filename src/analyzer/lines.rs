@@ -3,7 +3,10 @@
 //! Between two consecutive fast-clock samples RSS changes by some delta. The delta is charged
 //! to the stack of the attributed thread (see [`Sample::attributed`]) at the *end* of the
 //! interval if that thread was running then; else to the stack at the *start* if it was running
-//! then (a line that allocated and then went to sleep); else to the end stack. The charge goes
+//! then (a line that allocated and then went to sleep); else (idle at both ends, e.g. a loop
+//! that works in short bursts between sleeps) to the last stack seen running in the last five
+//! seconds, since the growth came from code that ran unseen between the samples; else to the
+//! end stack. The charge goes
 //! to the innermost line ("self") and to every line and function on the stack, each once
 //! ("inclusive", like memory_profiler's increment of a line that calls a function).
 //! The same attribution is applied to the open-fd count on the slow clock.
@@ -13,7 +16,10 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::event::{FrameDef, FrameId, Sample, StackId};
+use crate::event::{FrameDef, FrameId, Micros, Sample, StackId};
+
+/// How old the last running stack may be to take the charge of an idle-to-idle interval.
+const RECENT_ACTIVE_US: Micros = 5_000_000;
 
 /// Running totals for one line or one function.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -69,6 +75,8 @@ pub struct LineTable {
     prev: Option<Previous>,
     /// The stack the last delta was charged to.
     last_charged: Option<StackId>,
+    /// When and where the attributed thread was last seen running.
+    last_active: Option<(Micros, StackId)>,
     prev_fds: Option<u32>,
 }
 
@@ -94,13 +102,22 @@ impl LineTable {
         if let Some((stack, _)) = cur {
             let _ = self.visit(stack, stacks, frames, |c| see(c, s.rss_kib));
         }
+        let recent_active = self
+            .last_active
+            .filter(|(t, _)| s.t.saturating_sub(*t) <= RECENT_ACTIVE_US)
+            .map(|(_, st)| st);
         let target = match (self.prev.and_then(|p| p.stack), cur) {
             (_, Some((st, true))) => Some(st),
             (Some((st, true)), _) => Some(st),
-            (_, Some((st, false))) => Some(st),
-            (Some((st, false)), None) => Some(st),
+            // idle at both ends: the change happened while the thread ran code that no sample
+            // saw; the last running stack is the best evidence of where it runs
+            (_, Some((st, false))) => recent_active.or(Some(st)),
+            (Some((st, false)), None) => recent_active.or(Some(st)),
             (None, None) => None,
         };
+        if let Some((st, true)) = cur {
+            self.last_active = Some((s.t, st));
+        }
         if let Some(prev) = self.prev {
             let delta = s.rss_kib as i64 - prev.rss_kib as i64;
             if delta != 0 {
@@ -261,26 +278,30 @@ mod tests {
         lt.apply_sample(&sample(1, 1500, 0, true), &stacks, &frames); // +500 while in load
         lt.apply_sample(&sample(2, 1800, 1, false), &stacks, &frames); // +300: load then slept
         lt.apply_sample(&sample(3, 1800, 1, false), &stacks, &frames);
+        // growth between two idle samples goes to the last running stack (load)
+        lt.apply_sample(&sample(4, 1900, 1, false), &stacks, &frames);
+        // unless that was seen too long ago
+        lt.apply_sample(&sample(10_000_000, 1950, 1, false), &stacks, &frames);
         let load = lt.lines[&2];
-        assert_eq!(load.own.increment_kib, 800);
+        assert_eq!(load.own.increment_kib, 900);
         assert_eq!(load.own.occurrences, 1);
         assert_eq!(load.own.last_rss_kib, 1500);
         // the caller line in main and the module line include it
-        assert_eq!(lt.lines[&1].inclusive.increment_kib, 800);
-        assert_eq!(lt.lines[&0].inclusive.increment_kib, 800);
-        assert_eq!(lt.lines[&0].inclusive.occurrences, 4);
+        assert_eq!(lt.lines[&1].inclusive.increment_kib, 900);
+        assert_eq!(lt.lines[&0].inclusive.increment_kib, 950);
+        assert_eq!(lt.lines[&0].inclusive.occurrences, 6);
         assert_eq!(lt.lines[&0].own.occurrences, 0);
-        // the sleep line saw samples but no growth
-        assert_eq!(lt.lines[&3].own.increment_kib, 0);
-        assert_eq!(lt.lines[&3].own.occurrences, 3);
+        // the sleep line saw samples, and only the growth nothing else could explain
+        assert_eq!(lt.lines[&3].own.increment_kib, 50);
+        assert_eq!(lt.lines[&3].own.occurrences, 5);
         let main = lt
             .function(&FunctionKey {
                 file: "app.py".into(),
                 function: "main".into(),
             })
             .unwrap();
-        assert_eq!(main.inclusive.increment_kib, 800);
-        assert_eq!(main.own.increment_kib, 0);
+        assert_eq!(main.inclusive.increment_kib, 950);
+        assert_eq!(main.own.increment_kib, 50);
         assert_eq!(main.lines, Some((20, 21)));
     }
 
