@@ -99,15 +99,19 @@ fn sigkill_of_memwatch_leaves_the_target_running_and_the_session_readable() {
 
 /// Record a short session of a growing target.
 fn short_session(dir: &Path) -> std::path::PathBuf {
+    session_at_rate(dir, "full.db", 100)
+}
+
+fn session_at_rate(dir: &Path, name: &str, rate: u32) -> std::path::PathBuf {
     let py = interpreter("python3").unwrap();
-    let session = dir.join("full.db");
+    let session = dir.join(name);
     let mut cmd = memwatch();
-    cmd.args(["run", "--no-tui", "--record"])
+    cmd.args(["run", "--no-tui", "--rate", &rate.to_string(), "--record"])
         .arg(&session)
         .arg("--")
         .arg(&py.path)
         .arg(target_script("alloc_line.py"))
-        .args(["list", "--seconds", "1.5", "--delay", "0.2"]);
+        .args(["list", "--seconds", "2", "--delay", "0.2"]);
     let out = output_within(cmd, Duration::from_secs(60));
     assert!(out.status.success(), "{}", stderr_of(&out));
     session
@@ -116,11 +120,13 @@ fn short_session(dir: &Path) -> std::path::PathBuf {
 #[test]
 fn truncated_sessions_report_what_is_intact() {
     let dir = tempfile::tempdir().unwrap();
-    let full = short_session(dir.path());
+    // a fast rate makes a session of many pages, as an hour at 100 Hz would
+    let full = session_at_rate(dir.path(), "full.db", 1000);
     let full_samples = count_rows(&full, "samples");
     let size = std::fs::metadata(&full).unwrap().len();
-    assert!(size > 16 * 1024, "session is {size} bytes");
-    for percent in [90u64, 60, 30] {
+    assert!(size > 64 * 1024, "session is {size} bytes");
+    let list_line = marker_line("alloc_line.py", "# ALLOC:list");
+    for percent in [90u64, 60, 30, 3] {
         let cut = dir.path().join(format!("cut{percent}.db"));
         let bytes = std::fs::read(&full).unwrap();
         let keep = (size * percent / 100) as usize;
@@ -137,9 +143,21 @@ fn truncated_sessions_report_what_is_intact() {
                 );
                 let r = report_json(&cut, &[]);
                 let n = r["summary"]["samples"].as_i64().unwrap();
-                assert!(n <= full_samples);
+                assert!(
+                    n <= full_samples,
+                    "cut at {percent}%: {n} > {full_samples}: {}",
+                    r["warnings"]
+                );
+                if percent == 90 {
+                    // most samples survive a cut of the last tenth, and still tell the story
+                    assert!(n > full_samples / 2, "{n} of {full_samples} samples read");
+                    assert_eq!(r["top_lines"][0]["line"], list_line);
+                }
             }
-            Some(21) => assert_eq!(err.lines().count(), 1, "{err}"),
+            Some(21) => {
+                assert!(percent < 10, "cut at {percent}% refused: {err}");
+                assert_eq!(err.lines().count(), 1, "{err}");
+            }
             other => panic!("cut at {percent}%: exit {other:?}: {err}"),
         }
     }

@@ -146,10 +146,11 @@ pub fn summary(a: &Analyzer, session_file: Option<String>) -> Summary {
         exit_code,
         exit_signal,
         rate_hz: info.rate_hz,
-        achieved_rate_hz: if duration > 0.0 && a.samples > 1 {
-            (a.samples - 1) as f64 / duration
-        } else {
-            0.0
+        achieved_rate_hz: match (a.rss.first, a.rss.last) {
+            (Some((t0, _)), Some((t1, _))) if t1 > t0 && a.samples > 1 => {
+                (a.samples - 1) as f64 / ((t1 - t0) as f64 / 1e6)
+            }
+            _ => 0.0,
         },
         samples: a.samples,
         samples_with_stack: a.samples_with_stack,

@@ -6,11 +6,13 @@
 //! was lost is reported as a warning instead of an error. A file that is not a session at all
 //! is refused with [`Failure::NotASession`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use rusqlite::{Connection, OpenFlags, Row};
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, OpenFlags};
 
+use super::salvage::{Pages, Value};
 use super::schema::{self, FLAG_ACTIVE, FLAG_GIL};
 use crate::event::{
     EndReason, Event, FrameDef, MemRollup, Micros, Sample, SessionInfo, StackId, ThreadDef,
@@ -20,7 +22,10 @@ use crate::failure::{Failure, Result};
 
 pub struct SessionReader {
     conn: Connection,
+    /// The file's pages, for salvaging damaged tables (None: not a readable SQLite file).
+    pages: Option<Pages>,
     pub info: SessionInfo,
+    meta: HashMap<String, String>,
     /// Problems met so far (damaged tables and the like).
     pub warnings: Vec<String>,
 }
@@ -105,27 +110,39 @@ fn micros_of(v: i64) -> Option<Micros> {
 impl SessionReader {
     pub fn open(path: &Path) -> Result<SessionReader> {
         let conn = open_connection(path)?;
-        let format: String = conn
-            .query_row("SELECT value FROM meta WHERE key = 'format'", [], |r| {
-                r.get(0)
-            })
-            .map_err(|e| match e {
-                rusqlite::Error::QueryReturnedNoRows => not_session(path, "no format marker"),
-                rusqlite::Error::SqliteFailure(_, Some(m)) if m.contains("no such table") => {
-                    not_session(path, "no memwatch metadata")
-                }
-                e => not_session(path, e),
-            })?;
+        let mut reader = SessionReader {
+            conn,
+            pages: Pages::open(path),
+            info: SessionInfo::default(),
+            meta: HashMap::new(),
+            warnings: Vec::new(),
+        };
+        let has_meta = reader
+            .conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map_err(|e| not_session(path, e))?;
+        if has_meta == 0 {
+            return Err(not_session(path, "no memwatch metadata"));
+        }
+        let mut meta = HashMap::new();
+        let damaged = reader.scan("meta", false, &mut |v| {
+            if let (Some(Value::Text(k)), Some(Value::Text(val))) = (v.first(), v.get(1)) {
+                meta.insert(k.clone(), val.clone());
+            }
+        });
+        reader.warnings.extend(damaged);
+        let format = meta
+            .get("format")
+            .ok_or_else(|| not_session(path, "no format marker"))?;
         if format != schema::FORMAT {
             return Err(not_session(path, format!("format is {format:?}")));
         }
-        let version: i64 = conn
-            .query_row(
-                "SELECT value FROM meta WHERE key = 'format_version'",
-                [],
-                |r| r.get::<_, String>(0),
-            )
-            .ok()
+        let version: i64 = meta
+            .get("format_version")
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
         if version > schema::FORMAT_VERSION {
@@ -137,62 +154,89 @@ impl SessionReader {
                 ),
             ));
         }
-        let mut warnings = Vec::new();
-        let info: SessionInfo = match conn.query_row(
-            "SELECT value FROM meta WHERE key = 'session_info'",
-            [],
-            |r| r.get::<_, String>(0),
-        ) {
-            Ok(json) => serde_json::from_str(&json).unwrap_or_else(|e| {
-                warnings.push(format!("session metadata unreadable: {e}"));
+        reader.info = match meta.get("session_info") {
+            Some(json) => serde_json::from_str(json).unwrap_or_else(|e| {
+                reader
+                    .warnings
+                    .push(format!("session metadata unreadable: {e}"));
                 SessionInfo::default()
             }),
-            Err(e) => {
-                warnings.push(format!("session metadata missing: {e}"));
+            None => {
+                reader.warnings.push("session metadata missing".into());
                 SessionInfo::default()
             }
         };
-        Ok(SessionReader {
-            conn,
-            info,
-            warnings,
-        })
+        reader.meta = meta;
+        Ok(reader)
     }
 
     fn meta(&self, key: &str) -> Option<String> {
-        self.conn
-            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
-            .ok()
+        self.meta.get(key).cloned()
     }
 
-    /// Run `each` over a query's rows until the first damaged one; a warning names the loss.
-    fn rows(
-        &self,
-        what: &str,
-        sql: &str,
-        mut each: impl FnMut(&Row) -> rusqlite::Result<()>,
-    ) -> Option<String> {
-        let mut stmt = match self.conn.prepare(sql) {
-            Ok(s) => s,
-            Err(e) => return Some(format!("{what}: unreadable ({e})")),
-        };
-        let mut rows = match stmt.query([]) {
-            Ok(r) => r,
-            Err(e) => return Some(format!("{what}: unreadable ({e})")),
-        };
+    /// Every row of `table` in rowid order, as values in declared column order (an INTEGER
+    /// PRIMARY KEY column holds the rowid). Rows come from SQLite while it can read them; at
+    /// the first damaged page the rest comes from the salvage walker, which reads every page
+    /// that survived. Returns a warning when anything was damaged.
+    fn scan(&self, table: &str, ipk: bool, each: &mut dyn FnMut(&[Value])) -> Option<String> {
+        let mut last_rowid: Option<i64> = None;
         let mut n = 0u64;
-        loop {
-            match rows.next() {
-                Ok(Some(row)) => {
-                    if let Err(e) = each(row) {
-                        return Some(format!("{what}: damaged after {n} rows ({e})"));
-                    }
-                    n += 1;
+        let sql_error = (|| -> rusqlite::Result<()> {
+            let mut stmt = self
+                .conn
+                .prepare(&format!("SELECT rowid, * FROM {table} ORDER BY rowid"))?;
+            let cols = stmt.column_count();
+            let mut rows = stmt.query([])?;
+            let mut vals: Vec<Value> = Vec::with_capacity(cols);
+            while let Some(row) = rows.next()? {
+                vals.clear();
+                for i in 1..cols {
+                    vals.push(match row.get_ref(i)? {
+                        ValueRef::Null => Value::Null,
+                        ValueRef::Integer(v) => Value::Int(v),
+                        ValueRef::Real(v) => Value::Real(v),
+                        ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+                        ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+                    });
                 }
-                Ok(None) => return None,
-                Err(e) => return Some(format!("{what}: damaged after {n} rows ({e})")),
+                let rowid: i64 = row.get(0)?;
+                // rows come in rowid order; one that does not is read from a page cut short
+                if last_rowid.is_some_and(|l| rowid <= l) {
+                    continue;
+                }
+                each(&vals);
+                last_rowid = Some(rowid);
+                n += 1;
             }
-        }
+            Ok(())
+        })()
+        .err()?;
+        // SQLite stopped: read the table's pages directly, after the last row delivered
+        let Some(pages) = self.pages.as_ref() else {
+            return Some(format!("{table}: damaged after {n} rows ({sql_error})"));
+        };
+        let Some(root) = pages
+            .roots()
+            .into_iter()
+            .find(|(t, _)| t == table)
+            .map(|r| r.1)
+        else {
+            return Some(format!("{table}: damaged after {n} rows ({sql_error})"));
+        };
+        let mut salvaged = 0u64;
+        let lost = pages.walk_table(root, &mut |rowid, mut rec| {
+            if last_rowid.is_some_and(|l| rowid <= l) {
+                return;
+            }
+            if ipk && let Some(first) = rec.first_mut() {
+                *first = Value::Int(rowid);
+            }
+            each(&rec);
+            salvaged += 1;
+        });
+        Some(format!(
+            "{table}: damaged ({sql_error}); {n} rows read, {salvaged} more salvaged, {lost} pages lost"
+        ))
     }
 
     /// Feed every event of the session to `sink`, in stream order. Returns the warnings about
@@ -200,60 +244,55 @@ impl SessionReader {
     pub fn replay(&mut self, sink: &mut dyn FnMut(&Event)) -> Vec<String> {
         let mut warnings = Vec::new();
         sink(&Event::Start(Box::new(self.info.clone())));
+        let int = |v: &[Value], i: usize| v.get(i).and_then(Value::int);
+        let u32_at = |v: &[Value], i: usize| int(v, i).and_then(u32_of);
+        let text = |v: &[Value], i: usize| v.get(i).and_then(|x| x.text().map(str::to_string));
 
         // definitions first: they are small and every later event may refer to them
         let mut defs: Vec<Event> = Vec::new();
-        warnings.extend(self.rows(
-            "frames",
-            "SELECT id, function, file, line FROM frames ORDER BY id",
-            |r| {
-                if let (Some(id), Some(line)) = (u32_of(r.get(0)?), u32_of(r.get(3)?)) {
-                    defs.push(Event::Frame(
-                        id,
-                        FrameDef {
-                            function: r.get(1)?,
-                            file: r.get(2)?,
-                            line,
-                        },
-                    ));
-                }
-                Ok(())
-            },
-        ));
-        let mut stacks: BTreeMap<StackId, Vec<u32>> = BTreeMap::new();
-        warnings.extend(self.rows(
-            "stacks",
-            "SELECT stack, depth, frame FROM stack_frames ORDER BY stack, depth",
-            |r| {
-                if let (Some(s), Some(f)) = (u32_of(r.get(0)?), u32_of(r.get(2)?)) {
-                    stacks.entry(s).or_default().push(f);
-                }
-                Ok(())
-            },
-        ));
-        defs.extend(stacks.into_iter().map(|(id, f)| Event::Stack(id, f)));
-        warnings.extend(self.rows(
-            "threads",
-            "SELECT id, python_thread_id, os_thread_id, name, is_main FROM threads ORDER BY id",
-            |r| {
-                if let Some(id) = u32_of(r.get(0)?) {
-                    defs.push(Event::Thread(ThreadDef {
-                        id,
-                        python_thread_id: r.get::<_, i64>(1)? as u64,
-                        os_thread_id: r.get::<_, Option<i64>>(2)?.map(|v| v as u64),
-                        name: r.get(3)?,
-                        is_main: r.get(4)?,
-                    }));
-                }
-                Ok(())
-            },
-        ));
-        warnings.extend(self.rows("sources", "SELECT file, text FROM sources", |r| {
-            defs.push(Event::Source {
-                file: r.get(0)?,
-                text: r.get(1)?,
-            });
-            Ok(())
+        warnings.extend(self.scan("frames", true, &mut |v| {
+            if let (Some(id), Some(function), Some(file), Some(line)) =
+                (u32_at(v, 0), text(v, 1), text(v, 2), u32_at(v, 3))
+            {
+                defs.push(Event::Frame(
+                    id,
+                    FrameDef {
+                        function,
+                        file,
+                        line,
+                    },
+                ));
+            }
+        }));
+        let mut stacks: BTreeMap<StackId, BTreeMap<u32, u32>> = BTreeMap::new();
+        warnings.extend(self.scan("stack_frames", false, &mut |v| {
+            if let (Some(s), Some(d), Some(f)) = (u32_at(v, 0), u32_at(v, 1), u32_at(v, 2)) {
+                stacks.entry(s).or_default().insert(d, f);
+            }
+        }));
+        defs.extend(
+            stacks
+                .into_iter()
+                .map(|(id, f)| Event::Stack(id, f.into_values().collect())),
+        );
+        warnings.extend(self.scan("threads", true, &mut |v| {
+            if let (Some(id), Some(py)) = (u32_at(v, 0), int(v, 1)) {
+                defs.push(Event::Thread(ThreadDef {
+                    id,
+                    python_thread_id: py as u64,
+                    os_thread_id: int(v, 2).map(|t| t as u64),
+                    name: text(v, 3),
+                    is_main: int(v, 4) == Some(1),
+                }));
+            }
+        }));
+        warnings.extend(self.scan("sources", false, &mut |v| {
+            if let Some(file) = text(v, 0) {
+                defs.push(Event::Source {
+                    file,
+                    text: text(v, 1),
+                });
+            }
         }));
         for d in &defs {
             sink(d);
@@ -262,110 +301,91 @@ impl SessionReader {
 
         // the slow-clock tables are small: load them, then merge with the samples by time
         let mut slow: Vec<(Micros, u8, Event)> = Vec::new();
-        warnings.extend(
-            self.rows("fds", "SELECT t_us, count FROM fds ORDER BY t_us", |r| {
-                if let (Some(t), Some(count)) = (micros_of(r.get(0)?), u32_of(r.get(1)?)) {
-                    slow.push((t, 0, Event::Fds { t, count }));
-                }
-                Ok(())
-            }),
-        );
-        warnings.extend(self.rows(
-            "rollups",
-            "SELECT t_us, rss_kib, pss_kib, uss_kib, swap_kib FROM rollups ORDER BY t_us",
-            |r| {
-                if let Some(t) = micros_of(r.get(0)?) {
-                    let k = |i| -> rusqlite::Result<u64> { Ok(r.get::<_, i64>(i)?.max(0) as u64) };
-                    let mem = MemRollup {
-                        rss_kib: k(1)?,
-                        pss_kib: k(2)?,
-                        uss_kib: k(3)?,
-                        swap_kib: k(4)?,
-                    };
-                    slow.push((t, 1, Event::Rollup { t, mem }));
-                }
-                Ok(())
-            },
-        ));
-        warnings.extend(self.rows(
-            "dropped",
-            "SELECT t_us, count FROM dropped ORDER BY t_us",
-            |r| {
-                if let Some(t) = micros_of(r.get(0)?) {
-                    let count = r.get::<_, i64>(1)?.max(0) as u64;
-                    slow.push((t, 2, Event::Dropped { t, count }));
-                }
-                Ok(())
-            },
-        ));
+        warnings.extend(self.scan("fds", true, &mut |v| {
+            if let (Some(t), Some(count)) = (int(v, 0).and_then(micros_of), u32_at(v, 1)) {
+                slow.push((t, 0, Event::Fds { t, count }));
+            }
+        }));
+        warnings.extend(self.scan("rollups", true, &mut |v| {
+            if let Some(t) = int(v, 0).and_then(micros_of) {
+                let k = |i| int(v, i).unwrap_or(0).max(0) as u64;
+                let mem = MemRollup {
+                    rss_kib: k(1),
+                    pss_kib: k(2),
+                    uss_kib: k(3),
+                    swap_kib: k(4),
+                };
+                slow.push((t, 1, Event::Rollup { t, mem }));
+            }
+        }));
+        warnings.extend(self.scan("dropped", false, &mut |v| {
+            if let (Some(t), Some(count)) = (int(v, 0).and_then(micros_of), int(v, 1)) {
+                slow.push((
+                    t,
+                    2,
+                    Event::Dropped {
+                        t,
+                        count: count.max(0) as u64,
+                    },
+                ));
+            }
+        }));
         slow.sort_by_key(|(t, k, _)| (*t, *k));
         let mut states: Vec<(Micros, ThreadId, Option<StackId>, i64)> = Vec::new();
-        warnings.extend(self.rows(
-            "thread states",
-            "SELECT t_us, thread, stack, flags FROM thread_states ORDER BY rowid",
-            |r| {
-                if let (Some(t), Some(th)) = (micros_of(r.get(0)?), u32_of(r.get(1)?)) {
-                    let stack = r.get::<_, Option<i64>>(2)?.and_then(u32_of);
-                    states.push((t, th, stack, r.get(3)?));
-                }
-                Ok(())
-            },
-        ));
+        warnings.extend(self.scan("thread_states", false, &mut |v| {
+            if let (Some(t), Some(th)) = (int(v, 0).and_then(micros_of), u32_at(v, 1)) {
+                states.push((t, th, u32_at(v, 2), int(v, 3).unwrap_or(0)));
+            }
+        }));
+        states.sort_by_key(|s| s.0);
 
         let mut slow_i = 0usize;
         let mut state_i = 0usize;
         let mut live: BTreeMap<ThreadId, (StackId, i64)> = BTreeMap::new();
         let mut last_t: Micros = 0;
-        let w = self.rows(
-            "samples",
-            "SELECT t_us, rss_kib, thread, stack, flags FROM samples ORDER BY t_us",
-            |r| {
-                let Some(t) = micros_of(r.get(0)?) else {
-                    return Ok(());
-                };
-                while slow_i < slow.len() && slow[slow_i].0 < t {
-                    sink(&slow[slow_i].2);
-                    slow_i += 1;
-                }
-                while state_i < states.len() && states[state_i].0 <= t {
-                    let (_, th, stack, flags) = states[state_i];
-                    match stack {
-                        Some(s) => {
-                            live.insert(th, (s, flags));
-                        }
-                        None => {
-                            live.remove(&th);
-                        }
+        let w = self.scan("samples", true, &mut |v| {
+            let Some(t) = int(v, 0).and_then(micros_of) else {
+                return;
+            };
+            while slow_i < slow.len() && slow[slow_i].0 < t {
+                sink(&slow[slow_i].2);
+                slow_i += 1;
+            }
+            while state_i < states.len() && states[state_i].0 <= t {
+                let (_, th, stack, flags) = states[state_i];
+                match stack {
+                    Some(s) => {
+                        live.insert(th, (s, flags));
                     }
-                    state_i += 1;
-                }
-                let thread = r.get::<_, Option<i64>>(2)?.and_then(u32_of);
-                let stack = r.get::<_, Option<i64>>(3)?.and_then(u32_of);
-                let flags: i64 = r.get(4)?;
-                let threads = match (thread, stack) {
-                    (Some(th), Some(st)) => {
-                        live.insert(th, (st, flags));
-                        live.iter()
-                            .map(|(&thread, &(stack, f))| ThreadSample {
-                                thread,
-                                stack,
-                                gil: f & FLAG_GIL != 0,
-                                active: f & FLAG_ACTIVE != 0,
-                            })
-                            .collect()
+                    None => {
+                        live.remove(&th);
                     }
-                    _ => Vec::new(),
-                };
-                let rss_kib = r.get::<_, i64>(1)?.max(0) as u64;
-                sink(&Event::Sample(Sample {
-                    t,
-                    rss_kib,
-                    threads,
-                }));
-                last_t = t;
-                Ok(())
-            },
-        );
+                }
+                state_i += 1;
+            }
+            let flags = int(v, 4).unwrap_or(0);
+            let threads = match (u32_at(v, 2), u32_at(v, 3)) {
+                (Some(th), Some(st)) => {
+                    live.insert(th, (st, flags));
+                    live.iter()
+                        .map(|(&thread, &(stack, f))| ThreadSample {
+                            thread,
+                            stack,
+                            gil: f & FLAG_GIL != 0,
+                            active: f & FLAG_ACTIVE != 0,
+                        })
+                        .collect()
+                }
+                _ => Vec::new(),
+            };
+            let rss_kib = int(v, 1).unwrap_or(0).max(0) as u64;
+            sink(&Event::Sample(Sample {
+                t,
+                rss_kib,
+                threads,
+            }));
+            last_t = t;
+        });
         let truncated = w.is_some();
         warnings.extend(w);
         for (_, _, ev) in &slow[slow_i..] {

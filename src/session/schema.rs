@@ -1,5 +1,8 @@
 //! The session file's schema, in one place. `docs/session-format.md` documents it for people
 //! who query sessions with `sqlite3` or pandas; keep the two in step.
+//!
+//! Every table is an ordinary rowid table (no `WITHOUT ROWID`): the salvage reader walks
+//! table b-trees only.
 
 /// `meta.format` of every session file.
 pub const FORMAT: &str = "memwatch-session";
@@ -24,9 +27,9 @@ CREATE TABLE frames (
 CREATE TABLE stack_frames (
     stack INTEGER NOT NULL,
     depth INTEGER NOT NULL,
-    frame INTEGER NOT NULL,
-    PRIMARY KEY (stack, depth)
-) WITHOUT ROWID;
+    frame INTEGER NOT NULL
+);
+CREATE INDEX stack_frames_stack ON stack_frames(stack, depth);
 CREATE TABLE threads (
     id               INTEGER PRIMARY KEY,
     python_thread_id INTEGER NOT NULL,

@@ -149,7 +149,7 @@ impl SessionWriter {
             }
             Event::Stack(id, frames) => {
                 let mut st = self.conn.prepare_cached(
-                    "INSERT OR REPLACE INTO stack_frames(stack, depth, frame) VALUES (?1,?2,?3)",
+                    "INSERT INTO stack_frames(stack, depth, frame) VALUES (?1,?2,?3)",
                 )?;
                 for (depth, frame) in frames.iter().enumerate() {
                     st.execute(params![id, depth as i64, frame])?;
