@@ -128,7 +128,14 @@ fn report_command(file: &Path, format: Format, top: usize, function: Option<Stri
     let mut reader = session::reader::SessionReader::open(file)?;
     let mut analyzer = analyzer::Analyzer::new();
     reader.replay(&mut |ev| analyzer.apply(ev));
-    let warnings = reader.warnings.clone();
+    let mut warnings = reader.warnings.clone();
+    let local = report::source::fill_missing_sources(&mut analyzer);
+    if !local.is_empty() {
+        warnings.push(format!(
+            "source text of {} file(s) read from this machine, not from the session (it may have changed since)",
+            local.len()
+        ));
+    }
     let r = report::build(
         &analyzer,
         &report::Options { top, function },

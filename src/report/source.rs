@@ -1,6 +1,42 @@
 //! Finding a function's lines in its source text, for the memory_profiler table: from its
 //! decorators and `def` down to the last line of its body, judged by indentation.
 
+use crate::analyzer::Analyzer;
+use crate::event::Event;
+
+/// Largest local file read to fill in a missing source.
+const MAX_LOCAL_SOURCE: u64 = 4 << 20;
+
+/// For a session that lacks the source text of some files (memwatch was killed before it wrote
+/// them, or the target's files were unreadable), read them from this machine where the same
+/// absolute path exists. Returns the files read this way.
+pub fn fill_missing_sources(a: &mut Analyzer) -> Vec<String> {
+    use std::io::Read;
+    let mut files: Vec<String> = a
+        .frames
+        .values()
+        .map(|f| f.file.clone())
+        .filter(|f| f.starts_with('/') && a.source(f).is_none())
+        .collect();
+    files.sort();
+    files.dedup();
+    let mut read = Vec::new();
+    for file in files {
+        let Ok(f) = std::fs::File::open(&file) else {
+            continue;
+        };
+        let mut text = String::new();
+        if f.take(MAX_LOCAL_SOURCE).read_to_string(&mut text).is_ok() {
+            a.apply(&Event::Source {
+                file: file.clone(),
+                text: Some(text),
+            });
+            read.push(file);
+        }
+    }
+    read
+}
+
 /// Longest table shown for one function; longer bodies are cut around the sampled lines.
 const MAX_TABLE_LINES: u32 = 400;
 /// How far above the first sampled line to look for the `def`.

@@ -27,8 +27,9 @@ use stacks::StackReader;
 
 /// Longest source file the sampler will read, bytes.
 const MAX_SOURCE_BYTES: u64 = 4 << 20;
-/// Most source files read in one session.
+/// Most source files read in one session, and most bytes of source in all.
 const MAX_SOURCES: usize = 4096;
+const MAX_SOURCE_TOTAL: u64 = 64 << 20;
 /// How long a started target may take to exit after Ctrl-C before memwatch stops anyway.
 const CHILD_EXIT_GRACE: Duration = Duration::from_secs(2);
 /// Batches the channel holds before the sampler starts dropping.
@@ -70,6 +71,7 @@ pub struct Sampler {
     out: Outbox,
     stop: Arc<AtomicBool>,
     sources: HashSet<String>,
+    source_bytes: u64,
 }
 
 /// The sampler's end of the channel: never blocks (but for the final batch), counts what it
@@ -152,6 +154,7 @@ impl Sampler {
             out: Outbox::new(tx),
             stop,
             sources: HashSet::new(),
+            source_bytes: 0,
         })
     }
 
@@ -222,12 +225,14 @@ impl Sampler {
                 continue;
             }
             let path = target_path(self.pid, &f.file);
+            let budget = MAX_SOURCE_BYTES.min(MAX_SOURCE_TOTAL.saturating_sub(self.source_bytes));
             let text = std::fs::File::open(&path).ok().and_then(|file| {
                 use std::io::Read;
                 let mut s = String::new();
-                file.take(MAX_SOURCE_BYTES).read_to_string(&mut s).ok()?;
+                file.take(budget).read_to_string(&mut s).ok()?;
                 Some(s)
             });
+            self.source_bytes += text.as_ref().map_or(0, |t| t.len() as u64);
             out.push(Event::Source {
                 file: f.file.clone(),
                 text,

@@ -28,9 +28,15 @@ pub struct SessionWriter {
     written: HashMap<ThreadId, (StackId, i64)>,
     /// Threads seen at the previous sample (to log the ones that disappear).
     live: Vec<ThreadId>,
+    /// Source files not yet written, and when they are due.
+    pending_sources: Vec<(String, Option<String>)>,
+    sources_due: Instant,
     /// Set once a write failed; the watch goes on without recording.
     pub failed: Option<String>,
 }
+
+/// When source text is first written (then at every later tick that has some, and at the end).
+const SOURCES_AFTER: Duration = Duration::from_secs(30);
 
 fn flags(t: &ThreadSample) -> i64 {
     (if t.gil { FLAG_GIL } else { 0 }) | (if t.active { FLAG_ACTIVE } else { 0 })
@@ -85,6 +91,8 @@ impl SessionWriter {
             last_commit: Instant::now(),
             written: HashMap::new(),
             live: Vec::new(),
+            pending_sources: Vec::new(),
+            sources_due: Instant::now() + SOURCES_AFTER,
             failed: None,
         })
     }
@@ -113,7 +121,20 @@ impl SessionWriter {
         }
     }
 
+    fn write_sources(&mut self) -> rusqlite::Result<()> {
+        let mut st = self
+            .conn
+            .prepare_cached("INSERT OR REPLACE INTO sources(file, text) VALUES (?1, ?2)")?;
+        for (file, text) in self.pending_sources.drain(..) {
+            st.execute(params![file, text])?;
+        }
+        Ok(())
+    }
+
     fn commit(&mut self) -> rusqlite::Result<()> {
+        if !self.pending_sources.is_empty() && Instant::now() >= self.sources_due {
+            self.write_sources()?;
+        }
         self.conn.execute_batch("COMMIT; BEGIN")?;
         self.last_commit = Instant::now();
         Ok(())
@@ -170,9 +191,9 @@ impl SessionWriter {
                     ])?;
             }
             Event::Source { file, text } => {
-                self.conn
-                    .prepare_cached("INSERT OR REPLACE INTO sources(file, text) VALUES (?1, ?2)")?
-                    .execute(params![file, text])?;
+                // kept back: written after the first samples, so that the samples sit early
+                // in the file and a file cut short loses source text before samples
+                self.pending_sources.push((file.clone(), text.clone()));
             }
             Event::Sample(s) => {
                 let attributed = s.attributed().copied();
@@ -267,6 +288,7 @@ impl SessionWriter {
         }
         let path = self.path.clone();
         self.write_aggregates(analyzer)
+            .and_then(|_| self.write_sources())
             .and_then(|_| self.conn.execute_batch("COMMIT"))
             .map_err(|e| write_err(&path, e))?;
         let _ = self
