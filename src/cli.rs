@@ -73,6 +73,20 @@ pub enum Command {
         #[arg(required = true, last = true, value_name = "CMD")]
         command: Vec<String>,
     },
+    /// One heap census of a running process: objects by type, named containers, largest objects.
+    Snapshot {
+        /// The running Python process.
+        #[arg(long, short = 'p', value_name = "PID")]
+        pid: i32,
+        #[arg(long, short = 'f', value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Rows per table.
+        #[arg(long, short = 'n', default_value_t = 20)]
+        top: usize,
+        /// Do not pause the target: copy its memory while it runs (figures are approximate).
+        #[arg(long)]
+        nonblocking: bool,
+    },
     /// Postmortem of a recorded session: header, top lines, memory_profiler tables.
     Report {
         /// The session file.

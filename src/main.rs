@@ -8,6 +8,7 @@ mod analyzer;
 mod cli;
 mod event;
 mod failure;
+mod heap;
 mod interrupt;
 mod report;
 mod sampler;
@@ -56,6 +57,12 @@ fn main() {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Some(Command::Run { watch, command }) => run_command(&watch, &command),
+        Some(Command::Snapshot {
+            pid,
+            format,
+            top,
+            nonblocking,
+        }) => snapshot_command(pid, format, top, nonblocking),
         Some(Command::Report {
             file,
             format,
@@ -121,6 +128,39 @@ fn run_command(opts: &WatchOpts, command: &[String]) -> Result<()> {
         );
     }
     watch::print_summary(&outcome);
+    Ok(())
+}
+
+fn snapshot_command(pid: i32, format: Format, top: usize, nonblocking: bool) -> Result<()> {
+    let target = target::attach(pid)?;
+    let heap = target.heap().map_err(|e| Failure::UnsupportedInterpreter {
+        pid,
+        what: format!("CPython {}: {e}", target.version),
+    })?;
+    let opts = heap::CensusOptions {
+        nonblocking,
+        top,
+        ..heap::CensusOptions::default()
+    };
+    let census = heap.census(&opts).map_err(|e| {
+        if target::is_alive(pid) {
+            Failure::Internal(format!("heap census of PID {pid} failed: {e}"))
+        } else {
+            Failure::TargetExitedDuringAttach(pid)
+        }
+    })?;
+    let text = match format {
+        Format::Text => report::census::render(
+            &census,
+            &target.command_line,
+            &target.version.to_string(),
+            pid,
+            top,
+        ),
+        Format::Json => serde_json::to_string_pretty(&census).map_err(Failure::internal)? + "\n",
+    };
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
     Ok(())
 }
 

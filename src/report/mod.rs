@@ -2,6 +2,7 @@
 //! then rendered as text ([`text`]) or JSON (the struct itself, documented in
 //! `docs/report-json.md`). The live summary at the end of a watch uses the same builder.
 
+pub mod census;
 pub mod source;
 pub mod text;
 

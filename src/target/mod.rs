@@ -58,6 +58,29 @@ pub struct Target {
     pub command_line: String,
     /// py-spy's view of the process, set up for non-blocking stack reads.
     pub spy: PythonSpy,
+    /// Address of `_PyRuntime` (the heap census starts there).
+    pub runtime: Option<u64>,
+    /// Address of the `_PySet_Dummy` variable.
+    pub set_dummy_var: Option<u64>,
+}
+
+impl Target {
+    /// What the heap census needs, or why it cannot run.
+    pub fn heap(&self) -> std::result::Result<crate::heap::HeapTarget, String> {
+        let runtime = self
+            .runtime
+            .ok_or_else(|| "the interpreter exports no _PyRuntime symbol".to_string())?;
+        crate::heap::HeapTarget::new(
+            self.pid,
+            (
+                self.version.major as u32,
+                self.version.minor as u32,
+                self.version.patch as u32,
+            ),
+            runtime,
+            self.set_dummy_var,
+        )
+    }
 }
 
 impl std::fmt::Debug for Target {
@@ -365,6 +388,8 @@ pub fn attach(pid: i32) -> Result<Target> {
         python_binary,
         command_line: read_cmdline(pid),
         spy,
+        runtime: info.get_symbol("_PyRuntime").copied(),
+        set_dummy_var: info.get_symbol("_PySet_Dummy").copied(),
     })
 }
 

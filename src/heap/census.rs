@@ -1,0 +1,105 @@
+//! The result of one heap census: plain data, carried in the event stream, stored in the
+//! session and shown by `snapshot` and `report`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::event::Micros;
+
+/// The garbage collector's state as read from the target.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GcState {
+    pub enabled: bool,
+    /// `gc.get_threshold()`.
+    pub thresholds: [i64; 3],
+    /// `gc.get_count()`.
+    pub counts: [i64; 3],
+    /// Objects on each generation list, then the permanent generation (`gc.freeze()`).
+    pub generation_objects: [u64; 4],
+    /// A collection was running in the copy (the census was retried or is approximate).
+    pub collecting: bool,
+}
+
+/// Objects of one type.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TypeRow {
+    /// `module.QualName` (heap types), `tp_name` (static types).
+    pub name: String,
+    /// On the GC lists (generations 0–2).
+    pub gc_count: u64,
+    pub gc_bytes: u64,
+    /// In the permanent generation (`gc.freeze()`).
+    pub frozen_count: u64,
+    pub frozen_bytes: u64,
+    /// Not GC-tracked, reached as items or attributes of tracked containers.
+    pub other_count: u64,
+    pub other_bytes: u64,
+    /// Sizes follow `sys.getsizeof` exactly (false: the type has a `__sizeof__` memwatch
+    /// cannot emulate, and its bytes are a lower bound).
+    pub size_exact: bool,
+}
+
+impl TypeRow {
+    pub fn count(&self) -> u64 {
+        self.gc_count + self.frozen_count + self.other_count
+    }
+    pub fn bytes(&self) -> u64 {
+        self.gc_bytes + self.frozen_bytes + self.other_bytes
+    }
+}
+
+/// A named container: a module global, a class or instance attribute, or a function default.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ContainerRow {
+    /// `package.module.NAME`, `module.Class.attr`, `module.func.__defaults__[0]`, …
+    pub name: String,
+    /// The type of the container (`dict`, `list`, `collections.deque`, …).
+    pub type_name: String,
+    pub len: u64,
+    /// `sys.getsizeof` of the container itself.
+    pub shallow_bytes: u64,
+    /// Sum of `sys.getsizeof` of its direct items (keys and values for dicts).
+    pub items_bytes: u64,
+    /// `deque(maxlen=…)` or `lru_cache(maxsize=…)`: the container cannot grow past this.
+    pub bound: Option<u64>,
+    /// The source file of the module (for `__main__`, the script).
+    pub file: Option<String>,
+    /// Other names the same object is reachable by.
+    pub aliases: Vec<String>,
+    pub addr: u64,
+}
+
+/// One of the largest objects.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LargeObject {
+    pub addr: u64,
+    pub type_name: String,
+    pub bytes: u64,
+    pub len: Option<u64>,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Census {
+    /// When it was taken, in session time (0 for a one-off snapshot).
+    pub t: Micros,
+    /// How long the target was stopped (0 in non-blocking mode).
+    pub pause_us: u64,
+    pub copy_bytes: u64,
+    pub walk_us: u64,
+    pub total_us: u64,
+    /// Attempts it took (a collection in progress makes memwatch retry).
+    pub attempts: u32,
+    /// Taken without pausing the target, or the walk met inconsistencies: figures may be off.
+    pub approximate: bool,
+    pub notes: Vec<String>,
+    pub gc: GcState,
+    pub gc_objects: u64,
+    pub gc_bytes: u64,
+    pub other_objects: u64,
+    pub other_bytes: u64,
+    /// By bytes, largest first.
+    pub types: Vec<TypeRow>,
+    /// By length, longest first.
+    pub containers: Vec<ContainerRow>,
+    pub largest: Vec<LargeObject>,
+}

@@ -1,0 +1,192 @@
+//! Dicts of the target: their keys objects (two layouts: ≤3.10 and 3.11+), iteration over
+//! entries (combined and split tables), string-key lookup, and `sys.getsizeof`.
+//!
+//! Bounds: a keys object is refused when its size or entry count is implausible
+//! ([`MAX_ENTRIES`]); iteration never reads more entries than that.
+
+use super::layout::Layout;
+use super::memory::{Memory, MemoryExt};
+use super::strings;
+
+pub const MAX_ENTRIES: u64 = 1 << 28;
+
+pub const MA_USED: u64 = 16;
+pub const MA_KEYS: u64 = 32;
+pub const MA_VALUES: u64 = 40;
+
+/// A decoded keys object.
+#[derive(Debug, Clone, Copy)]
+pub struct Keys {
+    pub addr: u64,
+    pub refcnt: i64,
+    /// Slots in the hash table (a power of two).
+    pub size: u64,
+    pub nentries: u64,
+    pub usable: u64,
+    pub entries: u64,
+    pub entry_size: u64,
+    pub key_at: u64,
+    pub value_at: u64,
+    /// Bytes of the index table.
+    pub index_bytes: u64,
+    /// 3.11+: 0 general, 1 unicode, 2 split.
+    pub kind: u8,
+}
+
+impl Keys {
+    pub fn read<M: Memory + ?Sized>(m: &M, l: &Layout, addr: u64) -> Option<Keys> {
+        let refcnt = m.i64_at(addr)?;
+        if l.dict_keys_311 {
+            let log2_size = m.u8_at(addr + 8)? as u64;
+            let log2_index = m.u8_at(addr + 9)? as u64;
+            let kind = m.u8_at(addr + 10)?;
+            if log2_size > 40 || log2_index > 43 || kind > 2 {
+                return None;
+            }
+            let size = 1u64 << log2_size;
+            let usable = m.i64_at(addr + 16)?;
+            let nentries = m.i64_at(addr + 24)?;
+            if nentries < 0 || nentries as u64 > size.min(MAX_ENTRIES) || usable < 0 {
+                return None;
+            }
+            let index_bytes = 1u64 << log2_index;
+            let general = kind == 0;
+            Some(Keys {
+                addr,
+                refcnt,
+                size,
+                nentries: nentries as u64,
+                usable: usable as u64,
+                entries: addr + 32 + index_bytes,
+                entry_size: if general { 24 } else { 16 },
+                key_at: if general { 8 } else { 0 },
+                value_at: if general { 16 } else { 8 },
+                index_bytes,
+                kind,
+            })
+        } else {
+            let size = m.i64_at(addr + 8)?;
+            let usable = m.i64_at(addr + 24)?;
+            let nentries = m.i64_at(addr + 32)?;
+            if size <= 0 || (size as u64) > MAX_ENTRIES * 2 || !(size as u64).is_power_of_two() {
+                return None;
+            }
+            let size = size as u64;
+            if nentries < 0 || nentries as u64 > size || usable < 0 {
+                return None;
+            }
+            let ix = if size <= 0xff {
+                1
+            } else if size <= 0xffff {
+                2
+            } else if size <= 0xffff_ffff {
+                4
+            } else {
+                8
+            };
+            Some(Keys {
+                addr,
+                refcnt,
+                size,
+                nentries: nentries as u64,
+                usable: usable as u64,
+                entries: addr + 40 + size * ix,
+                entry_size: 24,
+                key_at: 8,
+                value_at: 16,
+                index_bytes: size * ix,
+                kind: 0,
+            })
+        }
+    }
+
+    /// `USABLE_FRACTION(size)`.
+    pub fn usable_fraction(&self) -> u64 {
+        (self.size << 1) / 3
+    }
+
+    /// `_PyDict_KeysSize`: bytes of the keys object.
+    pub fn bytes(&self, l: &Layout) -> u64 {
+        if l.dict_keys_311 {
+            32 + self.index_bytes + self.usable_fraction() * if self.kind == 0 { 24 } else { 16 }
+        } else {
+            40 + self.index_bytes + self.usable_fraction() * 24
+        }
+    }
+
+    pub fn key<M: Memory + ?Sized>(&self, m: &M, i: u64) -> Option<u64> {
+        m.ptr_at(self.entries + i * self.entry_size + self.key_at)
+    }
+}
+
+/// A dict's table: its keys object and, for split tables, where `values[0]` is.
+pub struct Table {
+    pub keys: Keys,
+    pub values: Option<u64>,
+}
+
+impl Table {
+    pub fn of_dict<M: Memory + ?Sized>(m: &M, l: &Layout, dict: u64) -> Option<Table> {
+        let keys = Keys::read(m, l, m.ptr_at(dict + MA_KEYS)?)?;
+        let values = m
+            .u64_at(dict + MA_VALUES)
+            .filter(|&v| v != 0)
+            .map(|v| v + l.split_values_start);
+        Some(Table { keys, values })
+    }
+
+    /// Call `f(key, value)` for every live entry (NULL keys or values skipped).
+    pub fn for_each<M: Memory + ?Sized>(&self, m: &M, mut f: impl FnMut(u64, u64)) {
+        for i in 0..self.keys.nentries {
+            let Some(key) = self.keys.key(m, i) else {
+                continue;
+            };
+            let value = match self.values {
+                Some(v) => m.ptr_at(v + 8 * i),
+                None => m.ptr_at(self.keys.entries + i * self.keys.entry_size + self.keys.value_at),
+            };
+            if let Some(value) = value {
+                f(key, value);
+            }
+        }
+    }
+}
+
+/// The value stored under the str key `name` in the dict at `dict` (by comparing key text).
+pub fn lookup_str<M: Memory + ?Sized>(m: &M, l: &Layout, dict: u64, name: &str) -> Option<u64> {
+    let t = Table::of_dict(m, l, dict)?;
+    let mut found = None;
+    // small dicts (type and module dicts) in practice; bounded by the entry count
+    t.for_each(m, |k, v| {
+        if found.is_none() && strings::str_equals(m, l, k, name) {
+            found = Some(v);
+        }
+    });
+    found
+}
+
+/// `dict.__sizeof__` of the dict at `dict` whose type has `basicsize`.
+pub fn sizeof<M: Memory + ?Sized>(m: &M, l: &Layout, dict: u64, basicsize: u64) -> u64 {
+    let Some(t) = Table::of_dict(m, l, dict) else {
+        return basicsize;
+    };
+    let mut size = basicsize;
+    if t.values.is_some() {
+        size += 8 * if l.dict_keys_311 {
+            t.keys.nentries + t.keys.usable
+        } else {
+            t.keys.usable_fraction()
+        };
+    }
+    if t.keys.refcnt == 1 {
+        size += t.keys.bytes(l);
+    }
+    size
+}
+
+/// Number of items (`ma_used`).
+pub fn len<M: Memory + ?Sized>(m: &M, dict: u64) -> Option<u64> {
+    m.i64_at(dict + MA_USED)
+        .filter(|&n| n >= 0 && (n as u64) <= MAX_ENTRIES)
+        .map(|n| n as u64)
+}

@@ -1,0 +1,177 @@
+//! Pausing the target for the duration of a copy, safely.
+//!
+//! Every thread is attached with `PTRACE_SEIZE` and stopped with `PTRACE_INTERRUPT`; dropping
+//! the [`Frozen`] guard detaches them, which resumes them. If memwatch dies while the target is
+//! frozen, the kernel detaches its tracees itself and they run on: there is never a bare
+//! SIGSTOP that nobody is left to undo. A signal that arrives for a thread while it is held is
+//! handed back to it on detach.
+//!
+//! All ptrace calls must come from one thread (the tracer is a thread, not a process): the
+//! census runs on its own thread and freezes from there.
+
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::sys::ptrace;
+use nix::sys::signal::Signal;
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
+
+/// How long to wait for every thread to stop before giving up.
+const STOP_DEADLINE: Duration = Duration::from_millis(2000);
+/// Rounds of re-listing threads (threads started while the first ones were being stopped).
+const MAX_ROUNDS: usize = 16;
+const MAX_THREADS: usize = 1 << 16;
+
+#[derive(Debug)]
+pub enum FreezeError {
+    /// Not allowed to trace (ptrace_scope, missing CAP_SYS_PTRACE, or already traced).
+    Denied(String),
+    Gone,
+    /// Some thread did not stop in time (e.g. blocked in the kernel).
+    Timeout(usize),
+    Other(String),
+}
+
+impl std::fmt::Display for FreezeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FreezeError::Denied(e) => write!(f, "cannot pause the target with ptrace: {e}"),
+            FreezeError::Gone => write!(f, "the target exited"),
+            FreezeError::Timeout(n) => {
+                write!(f, "{n} thread(s) did not stop within {STOP_DEADLINE:?}")
+            }
+            FreezeError::Other(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// The target, stopped. Dropping it resumes every thread.
+pub struct Frozen {
+    /// Threads attached, with a signal to give back on detach.
+    threads: Vec<(Pid, Option<Signal>)>,
+    pub stopped_at: Instant,
+}
+
+fn list_threads(pid: i32) -> Vec<Pid> {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .take(MAX_THREADS)
+        .map(Pid::from_raw)
+        .collect()
+}
+
+impl Frozen {
+    /// Stop every thread of `pid`.
+    pub fn freeze(pid: i32) -> Result<Frozen, FreezeError> {
+        let mut frozen = Frozen {
+            threads: Vec::new(),
+            stopped_at: Instant::now(),
+        };
+        let deadline = Instant::now() + STOP_DEADLINE;
+        for _ in 0..MAX_ROUNDS {
+            let new: Vec<Pid> = list_threads(pid)
+                .into_iter()
+                .filter(|t| !frozen.threads.iter().any(|(p, _)| p == t))
+                .collect();
+            if new.is_empty() {
+                if frozen.threads.is_empty() {
+                    return Err(FreezeError::Gone);
+                }
+                frozen.stopped_at = Instant::now();
+                return Ok(frozen);
+            }
+            let mut attached = Vec::new();
+            for tid in new {
+                match ptrace::seize(tid, ptrace::Options::empty()) {
+                    Ok(()) => {}
+                    Err(Errno::ESRCH) => continue, // the thread just exited
+                    Err(e @ (Errno::EPERM | Errno::EACCES)) => {
+                        return Err(FreezeError::Denied(e.desc().to_string()));
+                    }
+                    Err(e) => return Err(FreezeError::Other(format!("PTRACE_SEIZE: {e}"))),
+                }
+                frozen.threads.push((tid, None));
+                if ptrace::interrupt(tid).is_ok() {
+                    attached.push(tid);
+                }
+            }
+            frozen.wait_stopped(&attached, deadline)?;
+        }
+        Err(FreezeError::Other("threads kept appearing".into()))
+    }
+
+    /// Wait until each of `tids` reports a stop (or exits).
+    fn wait_stopped(&mut self, tids: &[Pid], deadline: Instant) -> Result<(), FreezeError> {
+        let mut pending: Vec<Pid> = tids.to_vec();
+        while !pending.is_empty() {
+            let mut still = Vec::new();
+            for &tid in &pending {
+                match waitpid(tid, Some(WaitPidFlag::__WALL | WaitPidFlag::WNOHANG)) {
+                    Ok(WaitStatus::StillAlive) => still.push(tid),
+                    Ok(WaitStatus::PtraceEvent(..)) => {}
+                    Ok(WaitStatus::Stopped(_, sig)) => {
+                        // a signal arrived first: the thread is stopped; give it back later
+                        if sig != Signal::SIGSTOP && sig != Signal::SIGTRAP {
+                            if let Some(e) = self.threads.iter_mut().find(|(p, _)| *p == tid) {
+                                e.1 = Some(sig);
+                            }
+                        }
+                    }
+                    Ok(WaitStatus::Exited(..))
+                    | Ok(WaitStatus::Signaled(..))
+                    | Err(Errno::ECHILD) => {
+                        self.threads.retain(|(p, _)| *p != tid);
+                    }
+                    Ok(_) => {}
+                    Err(e) => return Err(FreezeError::Other(format!("waitpid: {e}"))),
+                }
+            }
+            if still.is_empty() {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(FreezeError::Timeout(still.len()));
+            }
+            std::thread::sleep(Duration::from_micros(50));
+            pending = still;
+        }
+        Ok(())
+    }
+
+    pub fn thread_count(&self) -> usize {
+        self.threads.len()
+    }
+}
+
+/// Detach one thread. PTRACE_DETACH needs the thread stopped; one that never reached its
+/// stop (a timeout) is stopped first, so that no thread stays traced by memwatch.
+fn release(tid: Pid, sig: Option<Signal>) {
+    if ptrace::detach(tid, sig) != Err(Errno::ESRCH) {
+        return;
+    }
+    if ptrace::interrupt(tid).is_err() {
+        return; // gone, or not ours
+    }
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < deadline {
+        match waitpid(tid, Some(WaitPidFlag::__WALL | WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) => std::thread::sleep(Duration::from_micros(100)),
+            Ok(WaitStatus::Exited(..)) | Ok(WaitStatus::Signaled(..)) | Err(_) => return,
+            Ok(_) => {
+                let _ = ptrace::detach(tid, sig);
+                return;
+            }
+        }
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        for (tid, sig) in self.threads.drain(..) {
+            release(tid, sig);
+        }
+    }
+}

@@ -1,0 +1,333 @@
+//! Reading the target's memory: live (`process_vm_readv` per read), or from a bulk copy of its
+//! writable mappings taken while it was paused. Everything read is untrusted: readers return
+//! `None` for anything unreadable, and callers bound every length before allocating.
+
+use std::collections::HashMap;
+use std::io::IoSliceMut;
+
+use nix::sys::uio::{RemoteIoVec, process_vm_readv};
+use nix::unistd::Pid;
+
+/// A source of target memory.
+pub trait Memory {
+    /// Fill `buf` from `addr`; false if any byte is unreadable.
+    fn read(&self, addr: u64, buf: &mut [u8]) -> bool;
+
+    /// Hint that `addr` will be read soon (a copy can prefetch it into the CPU cache).
+    #[inline]
+    fn prefetch(&self, _addr: u64) {}
+
+    /// The address ranges `(start, len)` this memory holds locally (a copy's regions).
+    fn local_ranges(&self) -> Vec<(u64, u64)> {
+        Vec::new()
+    }
+
+    /// A little-endian u64 (the walk's most common read; implementations may make it fast).
+    #[inline]
+    fn word(&self, addr: u64) -> Option<u64> {
+        let mut b = [0u8; 8];
+        self.read(addr, &mut b).then(|| u64::from_le_bytes(b))
+    }
+}
+
+/// Largest single read the helpers will allocate for (names, small arrays).
+pub const MAX_READ: usize = 64 << 20;
+
+/// Typed reads over any [`Memory`].
+pub trait MemoryExt: Memory {
+    #[inline]
+    fn u64_at(&self, addr: u64) -> Option<u64> {
+        self.word(addr)
+    }
+    #[inline]
+    fn i64_at(&self, addr: u64) -> Option<i64> {
+        self.u64_at(addr).map(|v| v as i64)
+    }
+    #[inline]
+    fn u32_at(&self, addr: u64) -> Option<u32> {
+        // one aligned word read where possible (the common case), else a 4-byte read
+        if addr % 8 <= 4 {
+            return self
+                .word(addr - addr % 8)
+                .map(|w| (w >> ((addr % 8) * 8)) as u32);
+        }
+        let mut b = [0u8; 4];
+        self.read(addr, &mut b).then(|| u32::from_le_bytes(b))
+    }
+    #[inline]
+    fn u8_at(&self, addr: u64) -> Option<u8> {
+        let mut b = [0u8; 1];
+        self.read(addr, &mut b).then_some(b[0])
+    }
+    /// A pointer: non-null and 8-aligned, or `None`.
+    #[inline]
+    fn ptr_at(&self, addr: u64) -> Option<u64> {
+        self.u64_at(addr).filter(|&p| p != 0 && p % 8 == 0)
+    }
+    /// `len` bytes (refused above [`MAX_READ`]).
+    fn bytes_at(&self, addr: u64, len: usize) -> Option<Vec<u8>> {
+        if len > MAX_READ {
+            return None;
+        }
+        let mut v = vec![0u8; len];
+        self.read(addr, &mut v).then_some(v)
+    }
+    /// A NUL-terminated C string of at most `max` bytes.
+    fn cstr_at(&self, addr: u64, max: usize) -> Option<String> {
+        let mut out = Vec::new();
+        let mut chunk = [0u8; 64];
+        while out.len() < max {
+            let n = chunk.len().min(max - out.len());
+            // a short read at the end of a mapping: fall back to byte reads
+            if !self.read(addr + out.len() as u64, &mut chunk[..n]) {
+                let b = self.u8_at(addr + out.len() as u64)?;
+                if b == 0 {
+                    break;
+                }
+                out.push(b);
+                continue;
+            }
+            if let Some(z) = chunk[..n].iter().position(|&b| b == 0) {
+                out.extend_from_slice(&chunk[..z]);
+                return Some(String::from_utf8_lossy(&out).into_owned());
+            }
+            out.extend_from_slice(&chunk[..n]);
+        }
+        Some(String::from_utf8_lossy(&out).into_owned())
+    }
+}
+
+impl<M: Memory + ?Sized> MemoryExt for M {}
+
+/// Direct reads of a live process.
+pub struct LiveMemory {
+    pid: Pid,
+}
+
+impl LiveMemory {
+    pub fn new(pid: i32) -> LiveMemory {
+        LiveMemory {
+            pid: Pid::from_raw(pid),
+        }
+    }
+}
+
+impl Memory for LiveMemory {
+    fn read(&self, addr: u64, buf: &mut [u8]) -> bool {
+        if buf.is_empty() {
+            return true;
+        }
+        let len = buf.len();
+        let remote = [RemoteIoVec {
+            base: addr as usize,
+            len,
+        }];
+        let mut local = [IoSliceMut::new(buf)];
+        matches!(process_vm_readv(self.pid, &mut local, &remote), Ok(n) if n == len)
+    }
+}
+
+/// One copied mapping.
+pub struct Region {
+    pub start: u64,
+    pub data: RegionData,
+}
+
+/// Where a region's bytes are kept.
+pub enum RegionData {
+    Vec(Vec<u8>),
+    Map(memmap2::MmapMut),
+}
+
+impl RegionData {
+    #[inline]
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            RegionData::Vec(v) => v,
+            RegionData::Map(m) => m,
+        }
+    }
+    pub fn len(&self) -> usize {
+        self.bytes().len()
+    }
+}
+
+/// A copy of some of the target's memory, with an optional live fallback for addresses
+/// outside it.
+pub struct HeapCopy {
+    /// Sorted by start, not overlapping.
+    regions: Vec<Region>,
+    fallback: Option<Box<dyn Memory + Send + Sync>>,
+    /// Reads answered by the fallback (for the census statistics).
+    pub fallback_reads: std::cell::Cell<u64>,
+    /// The region of the last read: walks read near where they read last.
+    last: std::cell::Cell<usize>,
+}
+
+impl HeapCopy {
+    pub fn new(mut regions: Vec<Region>, fallback: Option<Box<dyn Memory + Send + Sync>>) -> Self {
+        regions.sort_by_key(|r| r.start);
+        regions.dedup_by(|b, a| b.start < a.start + a.data.len() as u64);
+        HeapCopy {
+            regions,
+            fallback,
+            fallback_reads: std::cell::Cell::new(0),
+            last: std::cell::Cell::new(0),
+        }
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.regions.iter().map(|r| r.data.len() as u64).sum()
+    }
+
+    #[inline]
+    fn region(&self, addr: u64) -> Option<&Region> {
+        if let Some(r) = self.regions.get(self.last.get())
+            && addr >= r.start
+            && addr < r.start + r.data.len() as u64
+        {
+            return Some(r);
+        }
+        let i = self
+            .regions
+            .partition_point(|r| r.start <= addr)
+            .checked_sub(1)?;
+        let r = self.regions.get(i)?;
+        if addr < r.start + r.data.len() as u64 {
+            self.last.set(i);
+            Some(r)
+        } else {
+            None
+        }
+    }
+}
+
+impl Memory for HeapCopy {
+    #[inline]
+    fn prefetch(&self, addr: u64) {
+        if let Some(r) = self.region(addr) {
+            let off = (addr - r.start) as usize;
+            if let Some(b) = r.data.bytes().get(off..) {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: prefetching is a hint; the pointer is inside a live slice
+                unsafe {
+                    core::arch::x86_64::_mm_prefetch(
+                        b.as_ptr() as *const i8,
+                        core::arch::x86_64::_MM_HINT_T0,
+                    );
+                }
+                #[cfg(not(target_arch = "x86_64"))]
+                let _ = b;
+            }
+        }
+    }
+
+    fn local_ranges(&self) -> Vec<(u64, u64)> {
+        self.regions
+            .iter()
+            .map(|r| (r.start, r.data.len() as u64))
+            .collect()
+    }
+
+    #[inline]
+    fn word(&self, addr: u64) -> Option<u64> {
+        if let Some(r) = self.region(addr) {
+            let off = (addr - r.start) as usize;
+            if let Some(b) = r.data.bytes().get(off..off.wrapping_add(8)) {
+                return Some(u64::from_le_bytes(b.try_into().unwrap_or([0; 8])));
+            }
+        }
+        let mut b = [0u8; 8];
+        self.read(addr, &mut b).then(|| u64::from_le_bytes(b))
+    }
+
+    fn read(&self, addr: u64, buf: &mut [u8]) -> bool {
+        if let Some(r) = self.region(addr) {
+            let off = (addr - r.start) as usize;
+            if let Some(src) = r.data.bytes().get(off..off.saturating_add(buf.len())) {
+                buf.copy_from_slice(src);
+                return true;
+            }
+        }
+        match &self.fallback {
+            Some(f) => {
+                self.fallback_reads.set(self.fallback_reads.get() + 1);
+                f.read(addr, buf)
+            }
+            None => false,
+        }
+    }
+}
+
+/// A fake address space for tests and fuzzing: pages keyed by address.
+#[derive(Default)]
+pub struct FakeMemory {
+    pub bytes: HashMap<u64, u8>,
+}
+
+impl FakeMemory {
+    pub fn put(&mut self, addr: u64, data: &[u8]) {
+        for (i, b) in data.iter().enumerate() {
+            self.bytes.insert(addr + i as u64, *b);
+        }
+    }
+    pub fn put_u64(&mut self, addr: u64, v: u64) {
+        self.put(addr, &v.to_le_bytes());
+    }
+}
+
+impl Memory for FakeMemory {
+    fn read(&self, addr: u64, buf: &mut [u8]) -> bool {
+        for (i, b) in buf.iter_mut().enumerate() {
+            match self.bytes.get(&(addr.wrapping_add(i as u64))) {
+                Some(v) => *b = *v,
+                None => return false,
+            }
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_reads_inside_regions_only() {
+        let copy = HeapCopy::new(
+            vec![
+                Region {
+                    start: 0x2000,
+                    data: RegionData::Vec(vec![2; 0x1000]),
+                },
+                Region {
+                    start: 0x1000,
+                    data: RegionData::Vec((0..0x1000u32).map(|i| i as u8).collect()),
+                },
+            ],
+            None,
+        );
+        assert_eq!(copy.u8_at(0x1003), Some(3));
+        assert_eq!(copy.u8_at(0x2fff), Some(2));
+        assert_eq!(copy.u8_at(0x3000), None);
+        assert_eq!(copy.u8_at(0xfff), None);
+        // a read across two regions is refused rather than stitched
+        let mut b = [0u8; 16];
+        assert!(!copy.read(0x1ff8, &mut b));
+        assert_eq!(copy.bytes(), 0x2000);
+    }
+
+    #[test]
+    fn live_reads_of_our_own_memory() {
+        let data: Vec<u8> = (0..100).collect();
+        let m = LiveMemory::new(std::process::id() as i32);
+        assert_eq!(
+            m.bytes_at(data.as_ptr() as u64 + 10, 5).unwrap(),
+            vec![10, 11, 12, 13, 14]
+        );
+        let s = b"hello\0world";
+        assert_eq!(m.cstr_at(s.as_ptr() as u64, 100).unwrap(), "hello");
+        assert_eq!(m.u64_at(8), None);
+        assert!(m.bytes_at(0, MAX_READ + 1).is_none());
+    }
+}

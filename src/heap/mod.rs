@@ -1,0 +1,283 @@
+//! The heap census: what the target's memory is made of, counted from outside.
+//!
+//! Pause the target (ptrace, all threads) only while its writable memory is copied in a few
+//! large reads, resume it, then walk the copy: every object on the GC lists and the untracked
+//! objects they hold, by type, with `sys.getsizeof` sizes; the named containers reachable from
+//! `sys.modules`; the largest objects. Version-specific layouts live in [`layout`] only.
+//!
+//! Never: write to the target, leave it stopped (the pause guard resumes it on every path, and
+//! the kernel does if memwatch dies), or trust a pointer or length read from it.
+
+pub mod census;
+pub mod copy;
+pub mod dicts;
+pub mod freeze;
+pub mod layout;
+pub mod memory;
+pub mod names;
+pub mod objects;
+pub mod strings;
+pub mod types;
+pub mod walk;
+
+use std::time::{Duration, Instant};
+
+use rustc_hash::FxHashMap;
+
+use census::{Census, GcState, LargeObject, TypeRow};
+use layout::Layout;
+use memory::{HeapCopy, LiveMemory, Memory, MemoryExt};
+use walk::{HeapIndex, Interpreter, Walker};
+
+/// How a census is taken.
+#[derive(Debug, Clone)]
+pub struct CensusOptions {
+    /// Copy without pausing the target; the result is marked approximate.
+    pub nonblocking: bool,
+    /// Largest objects to list.
+    pub top: usize,
+    /// Most bytes copied per census; mappings past it are read live.
+    pub max_copy: u64,
+    /// Attempts when the copy caught a collection in progress.
+    pub attempts: u32,
+    /// Tests only: keep the target paused this long after the copy (to kill memwatch during
+    /// a pause and see the target resume).
+    pub hold_pause: Duration,
+}
+
+impl Default for CensusOptions {
+    fn default() -> Self {
+        CensusOptions {
+            nonblocking: false,
+            top: 20,
+            max_copy: 16 << 30,
+            attempts: 5,
+            hold_pause: Duration::ZERO,
+        }
+    }
+}
+
+/// What a census needs to know about the target, found once at attach.
+#[derive(Debug, Clone)]
+pub struct HeapTarget {
+    pub pid: i32,
+    pub layout: Layout,
+    /// Address of `_PyRuntime`.
+    pub runtime: u64,
+    /// Address of the `_PySet_Dummy` variable (it holds the dummy key's address).
+    pub set_dummy_var: Option<u64>,
+}
+
+impl HeapTarget {
+    /// Prepare for censuses of CPython `version` whose `_PyRuntime` is at `runtime`.
+    pub fn new(
+        pid: i32,
+        version: (u32, u32, u32),
+        runtime: u64,
+        set_dummy_var: Option<u64>,
+    ) -> Result<HeapTarget, String> {
+        let mut layout = Layout::new(version.0, version.1, version.2)
+            .map_err(|layout::LayoutError::Unsupported(e)| e)?;
+        if version.1 >= 13 {
+            let live = LiveMemory::new(pid);
+            let size = if version.1 == 13 { 584 } else { 760 };
+            if let Some(block) = live.bytes_at(runtime, size) {
+                layout.apply_debug_offsets(&block);
+            }
+        }
+        Ok(HeapTarget {
+            pid,
+            layout,
+            runtime,
+            set_dummy_var,
+        })
+    }
+
+    /// Take one census.
+    pub fn census(&self, opts: &CensusOptions) -> Result<Census, String> {
+        let started = Instant::now();
+        let mut notes = Vec::new();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let maps = copy::writable_mappings(self.pid)
+                .map_err(|e| format!("cannot read the target's memory map: {e}"))?;
+            // memory for the copy is made ready before the target is paused
+            let buffers = copy::prepare(&maps, opts.max_copy);
+            let (regions, copied, pause) = if opts.nonblocking {
+                let (r, c) = copy::fill(self.pid, &maps, buffers, opts.max_copy);
+                (r, c, Duration::ZERO)
+            } else {
+                let frozen = freeze::Frozen::freeze(self.pid).map_err(|e| e.to_string())?;
+                // the mappings as they are now that the target stands still
+                let now = copy::writable_mappings(self.pid).unwrap_or(maps);
+                let (r, c) = copy::fill(self.pid, &now, buffers, opts.max_copy);
+                if opts.hold_pause > Duration::ZERO {
+                    std::thread::sleep(opts.hold_pause);
+                }
+                let pause = frozen.stopped_at.elapsed();
+                drop(frozen);
+                (r, c, pause)
+            };
+            let mem = HeapCopy::new(regions, Some(Box::new(LiveMemory::new(self.pid))));
+            let l = &self.layout;
+            let interp = Interpreter::find(&mem, l, self.runtime).ok_or_else(|| {
+                "cannot find the interpreter state in the target's memory".to_string()
+            })?;
+            let collecting = mem
+                .u32_at(interp.gcstate + l.gc_collecting)
+                .is_some_and(|c| c != 0);
+            if collecting && attempt < opts.attempts.max(1) {
+                drop(mem);
+                std::thread::sleep(Duration::from_millis(20 * attempt as u64));
+                continue;
+            }
+            if collecting {
+                notes.push(
+                    "a garbage collection was running in the copy: objects it held are missing"
+                        .to_string(),
+                );
+            }
+            let walk_start = Instant::now();
+            let mut census = self.walk(&mem, &interp, opts, &mut notes);
+            census.gc.collecting = collecting;
+            census.walk_us = walk_start.elapsed().as_micros() as u64;
+            census.pause_us = pause.as_micros() as u64;
+            census.copy_bytes = copied;
+            census.attempts = attempt;
+            if mem.fallback_reads.get() > 0 {
+                notes.push(format!(
+                    "{} reads fell outside the copy and were read live",
+                    mem.fallback_reads.get()
+                ));
+            }
+            census.approximate = opts.nonblocking || collecting || census.approximate;
+            if opts.nonblocking {
+                notes.insert(
+                    0,
+                    "taken without pausing the target (--nonblocking): figures are approximate"
+                        .into(),
+                );
+            }
+            census.notes = notes;
+            census.total_us = started.elapsed().as_micros() as u64;
+            return Ok(census);
+        }
+    }
+
+    fn walk<M: Memory + ?Sized>(
+        &self,
+        mem: &M,
+        interp: &Interpreter,
+        opts: &CensusOptions,
+        notes: &mut Vec<String>,
+    ) -> Census {
+        let l = &self.layout;
+        let set_dummy = self.set_dummy_var.and_then(|v| mem.ptr_at(v)).unwrap_or(0);
+        let mut w = Walker::new(mem, l, set_dummy);
+        let idx = w.index(interp, opts.top);
+        let mut approximate = false;
+        if !idx.broken_lists.is_empty() {
+            approximate = true;
+            notes.push(format!(
+                "inconsistent GC list(s): {} (the heap changed during the copy)",
+                idx.broken_lists.join(", ")
+            ));
+        }
+        if idx.invalid > 0 {
+            approximate = true;
+            notes.push(format!(
+                "{} object(s) with an unreadable type were skipped",
+                idx.invalid
+            ));
+        }
+        let gc = gc_state(mem, l, interp, &idx);
+        let containers = names::Namer::new(&mut w).run(interp);
+        let (types, totals) = type_rows(&w, &idx);
+        let largest = largest_objects(&mut w, &idx, &containers);
+        Census {
+            approximate,
+            gc,
+            gc_objects: totals.0,
+            gc_bytes: totals.1,
+            other_objects: totals.2,
+            other_bytes: totals.3,
+            types,
+            containers,
+            largest,
+            ..Census::default()
+        }
+    }
+}
+
+fn gc_state<M: Memory + ?Sized>(m: &M, l: &Layout, it: &Interpreter, idx: &HeapIndex) -> GcState {
+    let mut gc = GcState {
+        enabled: m.u32_at(it.gcstate + l.gc_enabled).is_some_and(|v| v != 0),
+        generation_objects: idx.generation_objects,
+        ..GcState::default()
+    };
+    for g in 0..3 {
+        let head = it.generation_head(l, g);
+        gc.thresholds[g] = m.u32_at(head + 16).map(|v| v as i32 as i64).unwrap_or(0);
+        gc.counts[g] = m.u32_at(head + 20).map(|v| v as i32 as i64).unwrap_or(0);
+    }
+    gc
+}
+
+/// Per type name: counts and bytes; and (gc objects, gc bytes, other objects, other bytes).
+fn type_rows<M: Memory + ?Sized>(
+    w: &Walker<M>,
+    idx: &HeapIndex,
+) -> (Vec<TypeRow>, (u64, u64, u64, u64)) {
+    let mut by_name: FxHashMap<&str, TypeRow> = FxHashMap::default();
+    let mut totals = (0, 0, 0, 0);
+    for (ty, tally) in idx.tallies.iter().enumerate() {
+        if tally.gc_count + tally.frozen_count + tally.other_count == 0 {
+            continue;
+        }
+        let t = w.types.get(ty as u32);
+        let row = by_name.entry(t.name.as_str()).or_insert_with(|| TypeRow {
+            name: t.name.clone(),
+            size_exact: true,
+            ..TypeRow::default()
+        });
+        row.size_exact &= t.size_exact;
+        row.gc_count += tally.gc_count;
+        row.gc_bytes += tally.gc_bytes;
+        row.frozen_count += tally.frozen_count;
+        row.frozen_bytes += tally.frozen_bytes;
+        row.other_count += tally.other_count;
+        row.other_bytes += tally.other_bytes;
+        totals.0 += tally.gc_count + tally.frozen_count;
+        totals.1 += tally.gc_bytes + tally.frozen_bytes;
+        totals.2 += tally.other_count;
+        totals.3 += tally.other_bytes;
+    }
+    let mut rows: Vec<TypeRow> = by_name.into_values().collect();
+    rows.sort_by(|a, b| b.bytes().cmp(&a.bytes()).then(a.name.cmp(&b.name)));
+    (rows, totals)
+}
+
+fn largest_objects<M: Memory + ?Sized>(
+    w: &mut Walker<M>,
+    idx: &HeapIndex,
+    containers: &[census::ContainerRow],
+) -> Vec<LargeObject> {
+    let names: FxHashMap<u64, &str> = containers
+        .iter()
+        .map(|c| (c.addr, c.name.as_str()))
+        .collect();
+    idx.largest
+        .iter()
+        .map(|&(size, addr, ty)| {
+            let t = w.types.get(ty);
+            LargeObject {
+                addr,
+                type_name: t.name.clone(),
+                bytes: size,
+                len: objects::length(w.m, addr, t),
+                name: names.get(&addr).map(|s| s.to_string()),
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,344 @@
+//! Named containers: from `sys.modules`, every module's globals that are containers (dict,
+//! list, set, deque, OrderedDict, defaultdict, Counter, bytearray, an lru_cache's cache), or
+//! instances, classes and functions holding such containers in their attributes or default
+//! arguments (to a small depth). Each gets a qualified name (`package.module.NAME`,
+//! `module.Class.attr`, `module.func.__defaults__[0]`), its length and sizes.
+//!
+//! One container reachable under several names (`from a import CACHE` in module b) is reported
+//! once; the name kept is the one from the module imported last (importers usually come before
+//! the modules they import), the others are listed as aliases.
+
+use rustc_hash::FxHashMap;
+
+use super::census::ContainerRow;
+use super::dicts::Table;
+use super::layout::Layout;
+use super::memory::{Memory, MemoryExt};
+use super::objects;
+use super::strings;
+use super::types::{Kind, TypeInfo};
+use super::walk::{Interpreter, Walker};
+
+const MAX_MODULES: usize = 100_000;
+const MAX_GLOBALS_PER_MODULE: usize = 100_000;
+/// How deep attributes are followed from a global (obj.attr.attr).
+const MAX_DEPTH: usize = 2;
+/// Most items whose sizes are summed, over all containers of one census.
+const MAX_ITEMS_SIZED: u64 = 50_000_000;
+const MAX_NAME: usize = 256;
+
+/// The lru_cache wrapper's fields (stable 3.8–3.14: checked by tests/heap_layout.rs).
+const LRU_CACHE: u64 = 72;
+const LRU_MAXSIZE: u64 = 96;
+/// collections.deque's fields.
+const DEQUE_MAXLEN: u64 = 64;
+
+struct Candidate {
+    name: String,
+    /// Position of the module in sys.modules.
+    module_order: usize,
+    file: Option<String>,
+}
+
+pub struct Namer<'w, 'a, M: Memory + ?Sized> {
+    w: &'w mut Walker<'a, M>,
+    found: FxHashMap<u64, Vec<Candidate>>,
+    items_budget: u64,
+}
+
+fn is_dunder(s: &str) -> bool {
+    s.starts_with("__") && s.ends_with("__")
+}
+
+impl<'w, 'a, M: Memory + ?Sized> Namer<'w, 'a, M> {
+    pub fn new(w: &'w mut Walker<'a, M>) -> Self {
+        Namer {
+            w,
+            found: FxHashMap::default(),
+            items_budget: MAX_ITEMS_SIZED,
+        }
+    }
+
+    fn m(&self) -> &'a M {
+        self.w.m
+    }
+    fn l(&self) -> &'a Layout {
+        self.w.l
+    }
+
+    fn type_info(&mut self, addr: u64) -> Option<TypeInfo> {
+        let ty = self.w.type_of(addr)?;
+        Some(self.w.types.get(ty).clone())
+    }
+
+    fn str_at(&self, addr: u64) -> Option<String> {
+        strings::read_str(self.m(), self.l(), addr, MAX_NAME)
+    }
+
+    /// Visit every module's globals and return the named containers, longest first.
+    pub fn run(mut self, it: &Interpreter) -> Vec<ContainerRow> {
+        let (m, l) = (self.m(), self.l());
+        let Some(modules) = Table::of_dict(m, l, it.modules) else {
+            return Vec::new();
+        };
+        let mut mods: Vec<(String, u64)> = Vec::new();
+        modules.for_each(m, |k, v| {
+            if mods.len() < MAX_MODULES
+                && let Some(name) = strings::read_str(m, l, k, MAX_NAME)
+            {
+                mods.push((name, v));
+            }
+        });
+        for (order, (modname, module)) in mods.into_iter().enumerate() {
+            let Some(t) = self.type_info(module) else {
+                continue;
+            };
+            if t.kind != Kind::Module {
+                continue;
+            }
+            let Some(md_dict) = m.ptr_at(module + 16) else {
+                continue;
+            };
+            let Some(globals) = Table::of_dict(m, l, md_dict) else {
+                continue;
+            };
+            let mut entries: Vec<(u64, u64)> = Vec::new();
+            globals.for_each(m, |k, v| {
+                if entries.len() < MAX_GLOBALS_PER_MODULE {
+                    entries.push((k, v));
+                }
+            });
+            let file = if modname == "__main__" {
+                entries
+                    .iter()
+                    .find(|(k, _)| strings::str_equals(m, l, *k, "__file__"))
+                    .and_then(|(_, v)| self.str_at(*v))
+            } else {
+                None
+            };
+            for (k, v) in entries {
+                let Some(gname) = self.str_at(k) else {
+                    continue;
+                };
+                if is_dunder(&gname) {
+                    continue;
+                }
+                let name = format!("{modname}.{gname}");
+                self.classify(v, name, 0, order, &file);
+            }
+        }
+        self.finish()
+    }
+
+    fn note(&mut self, addr: u64, name: String, order: usize, file: &Option<String>) {
+        self.found.entry(addr).or_default().push(Candidate {
+            name,
+            module_order: order,
+            file: file.clone(),
+        });
+    }
+
+    fn classify(
+        &mut self,
+        obj: u64,
+        name: String,
+        depth: usize,
+        order: usize,
+        file: &Option<String>,
+    ) {
+        let (m, l) = (self.m(), self.l());
+        let Some(t) = self.type_info(obj) else {
+            return;
+        };
+        if t.kind.is_container() {
+            self.note(obj, name.clone(), order, file);
+            // a container subclass instance may also hold containers in its attributes
+            if !t.heap {
+                return;
+            }
+        }
+        match t.kind {
+            Kind::Function => {
+                if let Some(defaults) = m.ptr_at(obj + l.func_defaults)
+                    && let Some(n) = objects::ob_size(m, defaults)
+                {
+                    for i in 0..n.min(256) {
+                        if let Some(item) = m.ptr_at(defaults + l.tuple_items + 8 * i)
+                            && self.type_info(item).is_some_and(|t| t.kind.is_container())
+                        {
+                            self.note(item, format!("{name}.__defaults__[{i}]"), order, file);
+                        }
+                    }
+                }
+                if let Some(kw) = m.ptr_at(obj + l.func_kwdefaults)
+                    && let Some(table) = Table::of_dict(m, l, kw)
+                {
+                    let mut items = Vec::new();
+                    table.for_each(m, |k, v| items.push((k, v)));
+                    for (k, v) in items.into_iter().take(256) {
+                        if self.type_info(v).is_some_and(|t| t.kind.is_container())
+                            && let Some(key) = self.str_at(k)
+                        {
+                            self.note(v, format!("{name}.__kwdefaults__['{key}']"), order, file);
+                        }
+                    }
+                }
+            }
+            Kind::Type if depth < MAX_DEPTH => {
+                // a class defined in Python: its attributes (class-level containers, methods)
+                let heap_type = m
+                    .u64_at(obj + l.tp_flags)
+                    .is_some_and(|f| f & super::layout::flags::HEAPTYPE != 0);
+                if !heap_type {
+                    return;
+                }
+                let Some(table) = m
+                    .ptr_at(obj + l.tp_dict)
+                    .and_then(|d| Table::of_dict(m, l, d))
+                else {
+                    return;
+                };
+                let mut items = Vec::new();
+                table.for_each(m, |k, v| items.push((k, v)));
+                for (k, v) in items.into_iter().take(4096) {
+                    if let Some(attr) = self.str_at(k).filter(|a| !is_dunder(a)) {
+                        self.classify(v, format!("{name}.{attr}"), depth + 1, order, file);
+                    }
+                }
+            }
+            Kind::Other if t.heap && depth < MAX_DEPTH => {
+                let mut items = Vec::new();
+                objects::attributes(m, l, obj, &t, |k, v| items.push((k, v)));
+                for (k, v) in items.into_iter().take(4096) {
+                    if let Some(attr) = self.str_at(k).filter(|a| !is_dunder(a)) {
+                        self.classify(v, format!("{name}.{attr}"), depth + 1, order, file);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn size_of(&mut self, addr: u64) -> u64 {
+        match self.w.type_of(addr) {
+            Some(ty) => objects::getsizeof(self.m(), self.l(), addr, self.w.types.get(ty)),
+            None => 0,
+        }
+    }
+
+    /// Items of a container whose sizes make `items_bytes`.
+    fn items(&mut self, addr: u64, t: &TypeInfo) -> Vec<u64> {
+        let (m, l) = (self.m(), self.l());
+        let mut out = Vec::new();
+        match t.kind {
+            Kind::Deque => deque_items(m, addr, &mut out),
+            Kind::LruCache => {
+                if let Some(cache) = m.ptr_at(addr + LRU_CACHE)
+                    && let Some(ct) = self.type_info(cache)
+                {
+                    out.push(cache);
+                    objects::referents(m, l, cache, &ct, self.w.set_dummy, &mut out);
+                }
+            }
+            Kind::ByteArray => {}
+            _ => {
+                let mut all = Vec::new();
+                objects::referents(m, l, addr, t, self.w.set_dummy, &mut all);
+                out = all;
+            }
+        }
+        out
+    }
+
+    fn finish(mut self) -> Vec<ContainerRow> {
+        let found = std::mem::take(&mut self.found);
+        let mut rows = Vec::with_capacity(found.len());
+        for (addr, mut cands) in found {
+            cands.sort_by(|a, b| {
+                b.module_order
+                    .cmp(&a.module_order)
+                    .then(a.name.len().cmp(&b.name.len()))
+                    .then(a.name.cmp(&b.name))
+            });
+            cands.dedup_by(|a, b| a.name == b.name);
+            let Some(t) = self.type_info(addr) else {
+                continue;
+            };
+            let m = self.m();
+            let (len, bound) = match t.kind {
+                Kind::LruCache => {
+                    let cache = m.ptr_at(addr + LRU_CACHE);
+                    let len = cache.and_then(|c| super::dicts::len(m, c)).unwrap_or(0);
+                    let max = m
+                        .i64_at(addr + LRU_MAXSIZE)
+                        .filter(|&v| v >= 0)
+                        .map(|v| v as u64);
+                    (len, max)
+                }
+                Kind::Deque => {
+                    let max = m
+                        .i64_at(addr + DEQUE_MAXLEN)
+                        .filter(|&v| v >= 0)
+                        .map(|v| v as u64);
+                    (objects::length(m, addr, &t).unwrap_or(0), max)
+                }
+                _ => (objects::length(m, addr, &t).unwrap_or(0), None),
+            };
+            let shallow = self.size_of(addr);
+            let mut items_bytes = 0;
+            if self.items_budget > 0 {
+                let items = self.items(addr, &t);
+                self.items_budget = self.items_budget.saturating_sub(items.len() as u64);
+                for i in items {
+                    items_bytes += self.size_of(i);
+                }
+            }
+            let first = cands.remove(0);
+            rows.push(ContainerRow {
+                name: first.name,
+                type_name: t.name.clone(),
+                len,
+                shallow_bytes: shallow,
+                items_bytes,
+                bound,
+                file: first.file,
+                aliases: cands.into_iter().map(|c| c.name).collect(),
+                addr,
+            });
+        }
+        rows.sort_by(|a, b| b.len.cmp(&a.len).then(a.name.cmp(&b.name)));
+        rows
+    }
+}
+
+/// The items of a deque: blocks of 64 slots linked by `rightlink`.
+fn deque_items<M: Memory + ?Sized>(m: &M, addr: u64, out: &mut Vec<u64>) {
+    const BLOCKLEN: u64 = 64;
+    let Some(n) = objects::ob_size(m, addr) else {
+        return;
+    };
+    let (Some(mut block), Some(left)) = (m.ptr_at(addr + 24), m.i64_at(addr + 40)) else {
+        return;
+    };
+    if !(0..BLOCKLEN as i64).contains(&left) {
+        return;
+    }
+    let mut i = left as u64;
+    let mut taken = 0;
+    let mut blocks = 0;
+    while taken < n && blocks <= n / BLOCKLEN + 2 {
+        if let Some(p) = m.ptr_at(block + 8 + 8 * i) {
+            out.push(p);
+        }
+        taken += 1;
+        i += 1;
+        if i == BLOCKLEN {
+            i = 0;
+            blocks += 1;
+            match m.ptr_at(block + 8 + 8 * BLOCKLEN) {
+                Some(next) => block = next,
+                None => return,
+            }
+        }
+    }
+}

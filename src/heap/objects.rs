@@ -1,0 +1,476 @@
+//! One object of the target: its `sys.getsizeof`, its length, and the objects it refers to
+//! as a container (list and tuple items, dict keys and values, set keys, instance attributes:
+//! `__dict__`, managed dicts, inline values and `__slots__`).
+//!
+//! Every count read from the object is capped ([`MAX_ITEMS`]) before anything is read or
+//! allocated for it.
+
+use super::dicts::{self, Keys, Table};
+use super::layout::{InstanceDicts, IntSize, Layout, PreHeader, RefcntKind, flags};
+use super::memory::{Memory, MemoryExt};
+use super::strings;
+use super::types::{Kind, TypeInfo};
+
+pub const MAX_ITEMS: u64 = 1 << 28;
+const OB_SIZE: u64 = 16;
+
+/// `ob_size` of a var-sized object, capped.
+pub fn ob_size<M: Memory + ?Sized>(m: &M, obj: u64) -> Option<u64> {
+    let n = m.i64_at(obj + OB_SIZE)?;
+    let n = n.unsigned_abs();
+    (n <= MAX_ITEMS).then_some(n)
+}
+
+/// The reference count, decoded for the version; `None` for immortal objects.
+pub fn refcount<M: Memory + ?Sized>(m: &M, l: &Layout, obj: u64) -> Option<u64> {
+    let raw = m.u64_at(obj)?;
+    match l.refcnt {
+        RefcntKind::Full => Some(raw),
+        RefcntKind::Low32 => {
+            let low = raw as u32;
+            (low & 0x8000_0000 == 0).then_some(low as u64)
+        }
+        RefcntKind::Low32Signed => {
+            let low = raw as u32 as i32;
+            (low >= 0).then_some(low as u64)
+        }
+    }
+}
+
+fn round8(v: u64) -> u64 {
+    (v + 7) & !7
+}
+
+/// What `sys.getsizeof` adds to `__sizeof__` for the GC pre-header and managed fields.
+pub fn pre_header(l: &Layout, t: &TypeInfo, obj_is_static_type: bool) -> u64 {
+    let gc = if t.is_gc() { 16 } else { 0 };
+    match l.pre_header {
+        PreHeader::Gc310 => {
+            // type objects are GC only when heap types (type_is_gc)
+            if obj_is_static_type { 0 } else { gc }
+        }
+        PreHeader::Managed311 => gc + if t.has(flags::MANAGED_DICT) { 16 } else { 0 },
+        PreHeader::Managed312 | PreHeader::Managed313 => {
+            if l.pre_header == PreHeader::Managed313 && obj_is_static_type {
+                return 0;
+            }
+            gc + if t.has(flags::MANAGED_DICT | flags::MANAGED_WEAKREF) {
+                16
+            } else {
+                0
+            }
+        }
+    }
+}
+
+/// `sys.getsizeof(obj)` for an object of type `t`.
+pub fn getsizeof<M: Memory + ?Sized>(m: &M, l: &Layout, obj: u64, t: &TypeInfo) -> u64 {
+    let static_type_obj = t.kind == Kind::Type
+        && m.u64_at(obj + l.tp_flags)
+            .is_some_and(|f| f & flags::HEAPTYPE == 0);
+    sizeof(m, l, obj, t, static_type_obj) + pre_header(l, t, static_type_obj)
+}
+
+/// `__sizeof__` (without the pre-header).
+fn sizeof<M: Memory + ?Sized>(
+    m: &M,
+    l: &Layout,
+    obj: u64,
+    t: &TypeInfo,
+    static_type_obj: bool,
+) -> u64 {
+    let default = || {
+        if t.itemsize > 0 {
+            t.basicsize + ob_size(m, obj).unwrap_or(0) * t.itemsize
+        } else {
+            t.basicsize
+        }
+    };
+    match t.kind {
+        Kind::List => {
+            let alloc = m.i64_at(obj + 32).filter(|&a| a >= 0).unwrap_or(0) as u64;
+            t.basicsize + alloc.min(MAX_ITEMS) * 8
+        }
+        Kind::Dict => dicts::sizeof(m, l, obj, t.basicsize),
+        Kind::OrderedDict => {
+            let base = dicts::sizeof(m, l, obj, t.basicsize);
+            let fast = m.i64_at(obj + 72).filter(|&v| v >= 0).unwrap_or(0) as u64;
+            let n = dicts::len(m, obj).unwrap_or(0);
+            base + 8 * fast.min(MAX_ITEMS) + 32 * n
+        }
+        Kind::Set => {
+            let table = m.u64_at(obj + 40).unwrap_or(0);
+            let mask = m.u64_at(obj + 32).unwrap_or(0).min(MAX_ITEMS);
+            t.basicsize
+                + if table != obj + 64 {
+                    (mask + 1) * 16
+                } else {
+                    0
+                }
+        }
+        Kind::Str => str_sizeof(m, l, obj).unwrap_or(t.basicsize),
+        Kind::Int => {
+            let digits = match l.int_size {
+                IntSize::ObSize { zero_is_one_digit } => {
+                    let n = ob_size(m, obj).unwrap_or(0);
+                    if zero_is_one_digit { n.max(1) } else { n }
+                }
+                IntSize::LvTag => (m.u64_at(obj + 16).unwrap_or(0) >> 3).clamp(1, MAX_ITEMS),
+            };
+            // int.__sizeof__ ignores the subclass's basicsize (its dict is in the pre-header
+            // or at the end)
+            24 + 4 * digits
+        }
+        Kind::ByteArray => {
+            let alloc = m.i64_at(obj + 24).filter(|&a| a >= 0).unwrap_or(0) as u64;
+            t.basicsize + alloc.min(1 << 40)
+        }
+        Kind::Type => {
+            if static_type_obj {
+                l.sizeof_type
+            } else {
+                let keys = m
+                    .u64_at(obj + l.ht_cached_keys)
+                    .filter(|&k| k != 0)
+                    .and_then(|k| Keys::read(m, l, k));
+                l.sizeof_heap_type + keys.map(|k| k.bytes(l)).unwrap_or(0)
+            }
+        }
+        Kind::Deque => {
+            let n = ob_size(m, obj).unwrap_or(0);
+            let left = m
+                .i64_at(obj + 40)
+                .filter(|&v| (0..64).contains(&v))
+                .unwrap_or(0) as u64;
+            t.basicsize + (left + n).div_ceil(64) * (64 * 8 + 16)
+        }
+        Kind::BufferedIo => {
+            let buffer = m.u64_at(obj + 56).unwrap_or(0);
+            let size = m.i64_at(obj + 120).filter(|&v| v >= 0).unwrap_or(0) as u64;
+            t.basicsize + if buffer != 0 { size.min(1 << 40) } else { 0 }
+        }
+        // code_sizeof: _PyObject_VARSIZE, rounded to a pointer (co_extra not counted)
+        Kind::Code => round8(default()),
+        Kind::Frame => frame_sizeof(m, l, obj, t).unwrap_or(t.basicsize),
+        Kind::Generator => generator_sizeof(m, l, obj, t).unwrap_or(t.basicsize),
+        _ => default(),
+    }
+}
+
+fn str_sizeof<M: Memory + ?Sized>(m: &M, l: &Layout, obj: u64) -> Option<u64> {
+    let len = m.i64_at(obj + 16).filter(|&n| n >= 0)? as u64;
+    let st = strings::state(m, obj)?;
+    let kind = st.kind as u64;
+    let mut size = if st.compact && st.ascii {
+        l.str_ascii_data + len + 1
+    } else if st.compact {
+        l.str_compact_data + (len + 1) * kind
+    } else {
+        let data = m.u64_at(obj + l.str_compact_data).unwrap_or(0);
+        l.str_compact_data + 8 + if data != 0 { (len + 1) * kind } else { 0 }
+    };
+    if !st.ascii {
+        let utf8 = m.u64_at(obj + l.str_utf8).unwrap_or(0);
+        let data = strings::data_address(m, l, obj, &st).unwrap_or(0);
+        if utf8 != 0 && utf8 != data {
+            size += m
+                .u64_at(obj + l.str_utf8_length)
+                .unwrap_or(0)
+                .min(MAX_ITEMS)
+                + 1;
+        }
+    }
+    if let Some((wstr, wlen)) = l.str_wstr {
+        let w = m.u64_at(obj + wstr).unwrap_or(0);
+        let data = strings::data_address(m, l, obj, &st).unwrap_or(0);
+        if w != 0 && w != data {
+            let wchars = if st.compact && st.ascii {
+                len
+            } else {
+                m.u64_at(obj + wlen).unwrap_or(0).min(MAX_ITEMS)
+            };
+            size += (wchars + 1) * 4;
+        }
+    }
+    Some(size)
+}
+
+/// Slots a frame of this code object needs (3.11+).
+fn code_slots<M: Memory + ?Sized>(m: &M, l: &Layout, code: u64) -> Option<u64> {
+    let slots = match l.code_framesize {
+        Some(off) => (m.u32_at(code + off)? as i32 as i64) - l.frame_specials as i64,
+        None => {
+            m.u32_at(code + l.code_nlocalsplus)? as i32 as i64
+                + m.u32_at(code + l.code_stacksize)? as i32 as i64
+        }
+    };
+    (0..1 << 20).contains(&slots).then_some(slots as u64)
+}
+
+/// The code object of an interpreter frame.
+fn iframe_code<M: Memory + ?Sized>(m: &M, l: &Layout, iframe: u64) -> Option<u64> {
+    let raw = m.u64_at(iframe + l.iframe_code)?;
+    let p = if l.stackref_code { raw & !3 } else { raw };
+    (p != 0 && p % 8 == 0).then_some(p)
+}
+
+fn frame_sizeof<M: Memory + ?Sized>(m: &M, l: &Layout, obj: u64, t: &TypeInfo) -> Option<u64> {
+    if l.version.1 <= 10 {
+        let n = ob_size(m, obj)?;
+        return Some(t.basicsize + n.saturating_sub(1) * 8);
+    }
+    let iframe = m.ptr_at(obj + l.frame_f_frame)?;
+    let code = iframe_code(m, l, iframe)?;
+    Some(l.frame_data + l.iframe_localsplus + code_slots(m, l, code)? * 8)
+}
+
+fn generator_sizeof<M: Memory + ?Sized>(m: &M, l: &Layout, obj: u64, t: &TypeInfo) -> Option<u64> {
+    if l.version.1 <= 10 {
+        return Some(t.basicsize);
+    }
+    let code = if l.version.1 == 11 {
+        m.ptr_at(obj + l.gen_code)?
+    } else {
+        iframe_code(m, l, obj + l.gen_iframe)?
+    };
+    Some(l.gen_iframe + l.iframe_localsplus + code_slots(m, l, code)? * 8)
+}
+
+/// The length a user would see with `len()`, for containers.
+pub fn length<M: Memory + ?Sized>(m: &M, obj: u64, t: &TypeInfo) -> Option<u64> {
+    match t.kind {
+        Kind::List | Kind::Tuple | Kind::Deque | Kind::ByteArray | Kind::Bytes => ob_size(m, obj),
+        Kind::Dict | Kind::OrderedDict => dicts::len(m, obj),
+        Kind::Set => m
+            .i64_at(obj + 24)
+            .filter(|&n| n >= 0 && n as u64 <= MAX_ITEMS)
+            .map(|n| n as u64),
+        Kind::Str => m.i64_at(obj + 16).filter(|&n| n >= 0).map(|n| n as u64),
+        _ => None,
+    }
+}
+
+/// Read `n` pointers at `at` into `out` (NULLs and misaligned values skipped).
+fn pointers<M: Memory + ?Sized>(m: &M, at: u64, n: u64, out: &mut Vec<u64>) {
+    // small arrays (most of them): word by word, no buffer
+    if n <= 64 {
+        for i in 0..n {
+            if let Some(p) = m.word(at + i * 8)
+                && p != 0
+                && p % 8 == 0
+            {
+                out.push(p);
+            }
+        }
+        return;
+    }
+    const CHUNK: u64 = 4096;
+    let mut buf = vec![0u8; (CHUNK.min(n) * 8) as usize];
+    let mut i = 0;
+    while i < n {
+        let k = CHUNK.min(n - i);
+        let b = &mut buf[..(k * 8) as usize];
+        if m.read(at + i * 8, b) {
+            out.extend(
+                b.chunks_exact(8)
+                    .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+                    .filter(|&p| p != 0 && p % 8 == 0),
+            );
+        } else {
+            // part of the array is unreadable: take what can be read one by one
+            for j in 0..k {
+                if let Some(p) = m.ptr_at(at + (i + j) * 8) {
+                    out.push(p);
+                }
+            }
+        }
+        i += k;
+    }
+}
+
+/// The objects `obj` refers to as a container (see the module comment); appended to `out`.
+/// `set_dummy` is the address of the set's dummy key (skipped).
+pub fn referents<M: Memory + ?Sized>(
+    m: &M,
+    l: &Layout,
+    obj: u64,
+    t: &TypeInfo,
+    set_dummy: u64,
+    out: &mut Vec<u64>,
+) {
+    match t.kind {
+        Kind::List => {
+            if let (Some(n), Some(items)) = (ob_size(m, obj), m.ptr_at(obj + 24)) {
+                pointers(m, items, n, out);
+            }
+        }
+        Kind::Tuple => {
+            if let Some(n) = ob_size(m, obj) {
+                pointers(m, obj + l.tuple_items, n, out);
+            }
+        }
+        Kind::Dict | Kind::OrderedDict => {
+            if let Some(table) = Table::of_dict(m, l, obj) {
+                table.for_each(m, |k, v| {
+                    out.push(k);
+                    out.push(v);
+                });
+            }
+        }
+        Kind::Set => {
+            let mask = m.u64_at(obj + 32).unwrap_or(0);
+            if let Some(table) = m.ptr_at(obj + 40)
+                && mask < MAX_ITEMS
+            {
+                for i in 0..=mask {
+                    if let Some(k) = m.ptr_at(table + i * 16)
+                        && k != set_dummy
+                    {
+                        out.push(k);
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+    if is_python_class(t) {
+        instance_attributes(m, l, obj, t, out);
+    }
+}
+
+/// Instances of classes defined in Python: heap types that are neither immutable (the C
+/// types of extension modules made with PyType_FromSpec) nor metaclasses.
+pub fn is_python_class(t: &TypeInfo) -> bool {
+    t.heap && !t.has(flags::IMMUTABLETYPE) && t.kind != Kind::Type
+}
+
+/// The `__dict__` (or the values that stand for it) and `__slots__` of an instance.
+pub fn instance_attributes<M: Memory + ?Sized>(
+    m: &M,
+    l: &Layout,
+    obj: u64,
+    t: &TypeInfo,
+    out: &mut Vec<u64>,
+) {
+    for off in &t.slots {
+        if let Some(p) = m.ptr_at(obj + off) {
+            out.push(p);
+        }
+    }
+    let managed = t.has(flags::MANAGED_DICT);
+    match l.instance_dicts {
+        InstanceDicts::Managed311 if managed => {
+            if let Some(d) = m.ptr_at(obj.wrapping_sub(24)) {
+                out.push(d);
+            } else if let Some(values) = m.ptr_at(obj.wrapping_sub(32)) {
+                shared_values(m, l, t, values, out);
+            }
+        }
+        InstanceDicts::Tagged312 if managed => {
+            if let Some(word) = m.u64_at(obj.wrapping_sub(24)).filter(|&w| w != 0) {
+                if word & 1 == 1 {
+                    shared_values(m, l, t, word.wrapping_add(1), out);
+                } else if word % 8 == 0 {
+                    out.push(word);
+                }
+            }
+        }
+        InstanceDicts::Inline313 if managed => {
+            if let Some(d) = m.ptr_at(obj.wrapping_sub(24)) {
+                out.push(d);
+            } else if t.has(flags::INLINE_VALUES) {
+                let values = obj + t.basicsize;
+                if m.u8_at(values + 3).is_some_and(|valid| valid != 0) {
+                    shared_values(m, l, t, values + 8, out);
+                }
+            }
+        }
+        _ => {
+            if let Some(d) = dict_at_offset(m, obj, t) {
+                out.push(d);
+            }
+        }
+    }
+}
+
+/// `values[i]` for each entry of the type's shared keys.
+fn shared_values<M: Memory + ?Sized>(
+    m: &M,
+    l: &Layout,
+    t: &TypeInfo,
+    values: u64,
+    out: &mut Vec<u64>,
+) {
+    let _ = l;
+    if t.shared_entries > 0 {
+        pointers(m, values, t.shared_entries, out);
+    }
+}
+
+/// The instance dict found through `tp_dictoffset` (the only regime before 3.11, and the one
+/// of types without a managed dict after).
+pub fn dict_at_offset<M: Memory + ?Sized>(m: &M, obj: u64, t: &TypeInfo) -> Option<u64> {
+    let off = t.dictoffset;
+    if off == 0 || off == -1 {
+        return None;
+    }
+    let at = if off > 0 {
+        obj + off as u64
+    } else {
+        let n = if t.itemsize > 0 { ob_size(m, obj)? } else { 0 };
+        let end = round8(t.basicsize + n * t.itemsize);
+        (obj + end).checked_add_signed(off)?
+    };
+    m.ptr_at(at)
+}
+
+/// The instance dict of `obj`, if one exists (materialised), in any regime.
+pub fn instance_dict<M: Memory + ?Sized>(m: &M, l: &Layout, obj: u64, t: &TypeInfo) -> Option<u64> {
+    let managed = t.has(flags::MANAGED_DICT);
+    match l.instance_dicts {
+        InstanceDicts::Managed311 | InstanceDicts::Inline313 if managed => {
+            m.ptr_at(obj.wrapping_sub(24))
+        }
+        InstanceDicts::Tagged312 if managed => m
+            .u64_at(obj.wrapping_sub(24))
+            .filter(|&w| w != 0 && w & 1 == 0 && w % 8 == 0),
+        _ => dict_at_offset(m, obj, t),
+    }
+}
+
+/// The attributes of an instance as `(name, value)` pairs, whether they live in a dict or in
+/// values that share the class's keys. Names are str object addresses.
+pub fn attributes<M: Memory + ?Sized>(
+    m: &M,
+    l: &Layout,
+    obj: u64,
+    t: &TypeInfo,
+    mut f: impl FnMut(u64, u64),
+) {
+    if let Some(d) = instance_dict(m, l, obj, t) {
+        if let Some(table) = Table::of_dict(m, l, d) {
+            table.for_each(m, &mut f);
+        }
+        return;
+    }
+    let values = match l.instance_dicts {
+        InstanceDicts::Managed311 if t.has(flags::MANAGED_DICT) => m.ptr_at(obj.wrapping_sub(32)),
+        InstanceDicts::Tagged312 if t.has(flags::MANAGED_DICT) => m
+            .u64_at(obj.wrapping_sub(24))
+            .filter(|&w| w & 1 == 1)
+            .map(|w| w.wrapping_add(1)),
+        InstanceDicts::Inline313 if t.has(flags::INLINE_VALUES) => {
+            let v = obj + t.basicsize;
+            m.u8_at(v + 3).filter(|&valid| valid != 0).map(|_| v + 8)
+        }
+        _ => None,
+    };
+    let (Some(values), Some(keys)) = (values, Keys::read(m, l, t.cached_keys)) else {
+        return;
+    };
+    for i in 0..keys.nentries.min(1 << 16) {
+        if let (Some(k), Some(v)) = (keys.key(m, i), m.ptr_at(values + 8 * i)) {
+            f(k, v);
+        }
+    }
+}

@@ -1,0 +1,315 @@
+//! Type objects of the target: names, sizes, flags, the kind of object they make, and where
+//! their instances keep attributes. Each type address is decoded once per census and cached.
+//!
+//! A "type" pointer read from an object is untrusted: it is accepted only if its own type has
+//! the TYPE_SUBCLASS flag, its basicsize is sane and its name decodes.
+
+use rustc_hash::FxHashMap;
+
+use super::layout::{Layout, flags};
+use super::memory::{Memory, MemoryExt};
+use super::strings;
+
+/// What memwatch knows how to decode about an object, by its type or nearest known base.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Other,
+    List,
+    Tuple,
+    Dict,
+    OrderedDict,
+    Set,
+    Str,
+    Bytes,
+    ByteArray,
+    Int,
+    Float,
+    Type,
+    Module,
+    Function,
+    Method,
+    Cell,
+    Frame,
+    Generator,
+    Deque,
+    LruCache,
+    BufferedIo,
+    Code,
+}
+
+impl Kind {
+    /// Exact static type names (`tp_name`, or `module.qualname` of heap types) → kind.
+    fn of_name(name: &str) -> Option<Kind> {
+        Some(match name {
+            "list" => Kind::List,
+            "tuple" => Kind::Tuple,
+            "dict" => Kind::Dict,
+            "collections.OrderedDict" => Kind::OrderedDict,
+            "set" | "frozenset" => Kind::Set,
+            "str" => Kind::Str,
+            "bytes" => Kind::Bytes,
+            "bytearray" => Kind::ByteArray,
+            "int" | "bool" => Kind::Int,
+            "float" => Kind::Float,
+            "type" => Kind::Type,
+            "module" => Kind::Module,
+            "function" => Kind::Function,
+            "method" => Kind::Method,
+            "cell" => Kind::Cell,
+            "frame" => Kind::Frame,
+            "generator" | "coroutine" | "async_generator" => Kind::Generator,
+            "collections.deque" => Kind::Deque,
+            "functools._lru_cache_wrapper" => Kind::LruCache,
+            "_io.BufferedReader" | "_io.BufferedWriter" | "_io.BufferedRandom" => Kind::BufferedIo,
+            "code" => Kind::Code,
+            "object" => Kind::Other,
+            _ => return None,
+        })
+    }
+
+    /// Containers whose length memwatch reports for named globals.
+    pub fn is_container(self) -> bool {
+        matches!(
+            self,
+            Kind::List
+                | Kind::Dict
+                | Kind::OrderedDict
+                | Kind::Set
+                | Kind::Deque
+                | Kind::ByteArray
+                | Kind::LruCache
+        )
+    }
+}
+
+/// Static types with a C `__sizeof__` memwatch does not model: their sizes are the default
+/// `basicsize + itemsize × ob_size` and so only approximate.
+const UNMODELLED_SIZEOF: &[&str] = &[
+    "_struct.Struct",
+    "_io.StringIO",
+    "_io.BytesIO",
+    "array.array",
+    "mmap.mmap",
+    "_io.BufferedRWPair",
+    "_pickle.Pickler",
+    "_pickle.Unpickler",
+    "_hashlib.HASH",
+    "_sre.SRE_Pattern",
+    "re.Pattern",
+    "_csv.writer",
+    "itertools.tee",
+    "_collections._tuplegetter",
+    "xml.etree.ElementTree.Element",
+    "_elementtree.Element",
+    "select.epoll",
+    "_decimal.Decimal",
+    "decimal.Decimal",
+    "_random.Random",
+    "random.Random",
+];
+
+#[derive(Debug, Clone)]
+pub struct TypeInfo {
+    pub addr: u64,
+    /// `module.QualName` for heap types (`QualName` in builtins), `tp_name` for static ones.
+    pub name: String,
+    pub flags: u64,
+    pub basicsize: u64,
+    pub itemsize: u64,
+    pub dictoffset: i64,
+    pub kind: Kind,
+    pub heap: bool,
+    /// Offsets of object slots (`__slots__`) of this type and its heap bases.
+    pub slots: Vec<u64>,
+    /// `ht_cached_keys` (heap types), for split and inline instance values.
+    pub cached_keys: u64,
+    /// Entries of the cached keys (how many values an instance's split/inline values hold).
+    pub shared_entries: u64,
+    /// Whether `sys.getsizeof` is computed exactly for its instances.
+    pub size_exact: bool,
+}
+
+impl TypeInfo {
+    pub fn has(&self, f: u64) -> bool {
+        self.flags & f != 0
+    }
+    pub fn is_gc(&self) -> bool {
+        self.has(flags::HAVE_GC)
+    }
+}
+
+pub type TypeId = u32;
+
+/// Decoded types of one census.
+#[derive(Default)]
+pub struct TypeTable {
+    pub types: Vec<TypeInfo>,
+    by_addr: FxHashMap<u64, Option<TypeId>>,
+}
+
+/// Bounds for hostile input.
+const MAX_TYPES: usize = 1 << 20;
+const MAX_BASES: usize = 64;
+const MAX_MEMBERS: usize = 1024;
+const MAX_NAME: usize = 512;
+
+impl TypeTable {
+    pub fn get(&self, id: TypeId) -> &TypeInfo {
+        &self.types[id as usize]
+    }
+
+    /// The type at `addr`, decoded on first use; `None` if it is not a plausible type object.
+    pub fn lookup<M: Memory + ?Sized>(&mut self, m: &M, l: &Layout, addr: u64) -> Option<TypeId> {
+        self.lookup_depth(m, l, addr, 0)
+    }
+
+    fn lookup_depth<M: Memory + ?Sized>(
+        &mut self,
+        m: &M,
+        l: &Layout,
+        addr: u64,
+        depth: usize,
+    ) -> Option<TypeId> {
+        if let Some(v) = self.by_addr.get(&addr) {
+            return *v;
+        }
+        if self.types.len() >= MAX_TYPES || depth > MAX_BASES {
+            return None;
+        }
+        // guard against cycles through tp_base while this type is being decoded
+        self.by_addr.insert(addr, None);
+        let info = self.decode(m, l, addr, depth);
+        let id = info.map(|info| {
+            self.types.push(info);
+            (self.types.len() - 1) as TypeId
+        });
+        self.by_addr.insert(addr, id);
+        id
+    }
+
+    fn decode<M: Memory + ?Sized>(
+        &mut self,
+        m: &M,
+        l: &Layout,
+        addr: u64,
+        depth: usize,
+    ) -> Option<TypeInfo> {
+        if addr == 0 || addr % 8 != 0 {
+            return None;
+        }
+        // the type of a type must be a type (its flags carry TYPE_SUBCLASS)
+        let meta = m.ptr_at(addr + 8)?;
+        let meta_flags = m.u64_at(meta + l.tp_flags)?;
+        if meta_flags & flags::TYPE_SUBCLASS == 0 {
+            return None;
+        }
+        let tflags = m.u64_at(addr + l.tp_flags)?;
+        let basicsize = m.u64_at(addr + l.tp_basicsize)?;
+        let itemsize = m.u64_at(addr + l.tp_itemsize)?;
+        if !(8..=1 << 20).contains(&basicsize) || itemsize > 1 << 16 {
+            return None;
+        }
+        let dictoffset = m.i64_at(addr + l.tp_dictoffset)?;
+        let heap = tflags & flags::HEAPTYPE != 0;
+        let name = if heap {
+            heap_type_name(m, l, addr)?
+        } else {
+            // a char*: any alignment
+            let p = m.u64_at(addr + l.tp_name).filter(|&p| p != 0)?;
+            m.cstr_at(p, MAX_NAME)?
+        };
+        let base = m.u64_at(addr + l.tp_base).unwrap_or(0);
+        let base_id = if base != 0 && base != addr {
+            self.lookup_depth(m, l, base, depth + 1)
+        } else {
+            None
+        };
+        let base_info = base_id.map(|b| self.types[b as usize].clone());
+        let kind = Kind::of_name(&name)
+            .or_else(|| base_info.as_ref().map(|b| b.kind))
+            .unwrap_or(Kind::Other);
+        let mut slots = base_info
+            .as_ref()
+            .map(|b| b.slots.clone())
+            .unwrap_or_default();
+        if heap {
+            slots.extend(member_slots(m, l, addr));
+            slots.sort_unstable();
+            slots.dedup();
+        }
+        let cached_keys = if heap {
+            m.u64_at(addr + l.ht_cached_keys).unwrap_or(0)
+        } else {
+            0
+        };
+        let shared_entries = if cached_keys != 0 {
+            super::dicts::Keys::read(m, l, cached_keys)
+                .map(|k| k.nentries.min(1 << 16))
+                .unwrap_or(0)
+        } else {
+            0
+        };
+        let size_exact = !UNMODELLED_SIZEOF.contains(&name.as_str())
+            && base_info.as_ref().is_none_or(|b| b.size_exact)
+            && !(heap && has_python_sizeof(m, l, addr));
+        Some(TypeInfo {
+            addr,
+            name,
+            flags: tflags,
+            basicsize,
+            itemsize,
+            dictoffset,
+            kind,
+            heap,
+            slots,
+            cached_keys,
+            shared_entries,
+            size_exact,
+        })
+    }
+}
+
+/// `module.QualName` of a heap type (just `QualName` when the module is builtins).
+fn heap_type_name<M: Memory + ?Sized>(m: &M, l: &Layout, addr: u64) -> Option<String> {
+    let qual = m.ptr_at(addr + l.ht_qualname)?;
+    let qualname = strings::read_str(m, l, qual, MAX_NAME)?;
+    let module = m
+        .ptr_at(addr + l.tp_dict)
+        .and_then(|d| super::dicts::lookup_str(m, l, d, "__module__"))
+        .and_then(|v| strings::read_str(m, l, v, MAX_NAME));
+    Some(match module {
+        Some(module) if module != "builtins" => format!("{module}.{qualname}"),
+        _ => qualname,
+    })
+}
+
+/// A Python-level `__sizeof__` in the class body: memwatch cannot call it.
+fn has_python_sizeof<M: Memory + ?Sized>(m: &M, l: &Layout, addr: u64) -> bool {
+    m.ptr_at(addr + l.tp_dict)
+        .and_then(|d| super::dicts::lookup_str(m, l, d, "__sizeof__"))
+        .is_some()
+}
+
+/// Offsets of `T_OBJECT` / `T_OBJECT_EX` members (the `__slots__`) of a heap type.
+fn member_slots<M: Memory + ?Sized>(m: &M, l: &Layout, addr: u64) -> Vec<u64> {
+    const T_OBJECT: u32 = 6;
+    const T_OBJECT_EX: u32 = 16;
+    let mut out = Vec::new();
+    let Some(members) = m.ptr_at(addr + l.tp_members) else {
+        return out;
+    };
+    for i in 0..MAX_MEMBERS as u64 {
+        let at = members + i * 40;
+        match m.u64_at(at) {
+            Some(0) | None => break,
+            Some(_) => {}
+        }
+        let (Some(ty), Some(off)) = (m.u32_at(at + 8), m.i64_at(at + 16)) else {
+            break;
+        };
+        if (ty == T_OBJECT || ty == T_OBJECT_EX) && off > 0 && off < 1 << 20 {
+            out.push(off as u64);
+        }
+    }
+    out
+}

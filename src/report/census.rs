@@ -1,0 +1,134 @@
+//! Text rendering of one heap census (`memwatch snapshot`).
+
+use std::fmt::Write;
+
+use crate::heap::census::Census;
+use crate::units;
+
+fn ms(us: u64) -> String {
+    format!("{:.1} ms", us as f64 / 1000.0)
+}
+
+pub fn render(c: &Census, command: &str, version: &str, pid: i32, top: usize) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "memwatch snapshot — PID {pid}, CPython {version}: {command}"
+    );
+    let _ = writeln!(
+        out,
+        "  Objects:   {} on the GC lists ({}), {} untracked reached from them ({})",
+        units::count(c.gc_objects),
+        units::bytes(c.gc_bytes as f64),
+        units::count(c.other_objects),
+        units::bytes(c.other_bytes as f64)
+    );
+    let g = &c.gc;
+    let _ = writeln!(
+        out,
+        "  GC:        {}; thresholds {}/{}/{}; counts {}/{}/{}; generations {} / {} / {}, permanent {}{}",
+        if g.enabled { "enabled" } else { "DISABLED" },
+        g.thresholds[0],
+        g.thresholds[1],
+        g.thresholds[2],
+        g.counts[0],
+        g.counts[1],
+        g.counts[2],
+        units::count(g.generation_objects[0]),
+        units::count(g.generation_objects[1]),
+        units::count(g.generation_objects[2]),
+        units::count(g.generation_objects[3]),
+        if g.collecting {
+            "; a collection was running"
+        } else {
+            ""
+        }
+    );
+    let _ = writeln!(
+        out,
+        "  Timing:    target paused {}, copied {}, walk {}, total {}{}",
+        ms(c.pause_us),
+        units::bytes(c.copy_bytes as f64),
+        ms(c.walk_us),
+        ms(c.total_us),
+        if c.attempts > 1 {
+            format!(" ({} attempts)", c.attempts)
+        } else {
+            String::new()
+        }
+    );
+    for n in &c.notes {
+        let _ = writeln!(out, "  note: {n}");
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(out, "Types by size:");
+    let _ = writeln!(
+        out,
+        "  {:>12}  {:>11}  {:>11}  {:>11}  Type",
+        "Bytes", "Objects", "GC-tracked", "Untracked"
+    );
+    for t in c.types.iter().take(top) {
+        let _ = writeln!(
+            out,
+            "  {:>12}  {:>11}  {:>11}  {:>11}  {}{}",
+            units::bytes(t.bytes() as f64),
+            units::count(t.count()),
+            units::count(t.gc_count + t.frozen_count),
+            units::count(t.other_count),
+            t.name,
+            if t.size_exact {
+                ""
+            } else {
+                " (size approximate)"
+            }
+        );
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(out, "Named containers by length:");
+    if c.containers.is_empty() {
+        let _ = writeln!(out, "  (none found)");
+    } else {
+        let _ = writeln!(
+            out,
+            "  {:>11}  {:>12}  {:>12}  {:<24}  Name",
+            "Length", "Shallow", "Items", "Type"
+        );
+        for r in c.containers.iter().take(top) {
+            let mut name = r.name.clone();
+            if let Some(b) = r.bound {
+                let _ = write!(name, " (bounded: {})", units::count(b));
+            }
+            if let Some(f) = &r.file {
+                let _ = write!(name, " [{f}]");
+            }
+            if !r.aliases.is_empty() {
+                let _ = write!(name, " (also {})", r.aliases.join(", "));
+            }
+            let _ = writeln!(
+                out,
+                "  {:>11}  {:>12}  {:>12}  {:<24}  {}",
+                units::count(r.len),
+                units::bytes(r.shallow_bytes as f64),
+                units::bytes(r.items_bytes as f64),
+                r.type_name,
+                name
+            );
+        }
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(out, "Largest objects:");
+    for o in c.largest.iter().take(top) {
+        let _ = writeln!(
+            out,
+            "  {:>12}  {:<24}  {:>#14x}  {}{}",
+            units::bytes(o.bytes as f64),
+            o.type_name,
+            o.addr,
+            o.len
+                .map(|n| format!("len {}  ", units::count(n)))
+                .unwrap_or_default(),
+            o.name.clone().unwrap_or_default()
+        );
+    }
+    out
+}
