@@ -86,6 +86,9 @@ pub enum Command {
         /// Do not pause the target: copy its memory while it runs (figures are approximate).
         #[arg(long)]
         nonblocking: bool,
+        /// Tests only: keep the target paused this many milliseconds after the copy.
+        #[arg(long, hide = true, default_value_t = 0)]
+        hold_pause_ms: u64,
     },
     /// Postmortem of a recorded session: header, top lines, memory_profiler tables.
     Report {

@@ -1,23 +1,7 @@
-//! memwatch: a memory profiler that attaches to a running CPython process from outside.
-//!
-//! Data flow: `target` (attach) → `sampler` (own thread) → `event` stream → `analyzer` →
-//! sinks (`session::writer`, `status`, `report`). A recorded session is read back by
-//! `session::reader` into the same event stream and analyzer.
+//! The `memwatch` command: parses the command line, runs the command, maps failures to exit
+//! codes. Everything else is in the library (`src/lib.rs`).
 
-mod analyzer;
-mod cli;
-mod event;
-mod failure;
-mod heap;
-mod interrupt;
-mod report;
-mod sampler;
-mod session;
-mod status;
-mod target;
-mod timefmt;
-mod units;
-mod watch;
+use memwatch::{analyzer, cli, failure, heap, interrupt, report, sampler, session, target, watch};
 
 use std::io::Write;
 use std::path::Path;
@@ -62,7 +46,8 @@ fn run(cli: Cli) -> Result<()> {
             format,
             top,
             nonblocking,
-        }) => snapshot_command(pid, format, top, nonblocking),
+            hold_pause_ms,
+        }) => snapshot_command(pid, format, top, nonblocking, hold_pause_ms),
         Some(Command::Report {
             file,
             format,
@@ -131,7 +116,13 @@ fn run_command(opts: &WatchOpts, command: &[String]) -> Result<()> {
     Ok(())
 }
 
-fn snapshot_command(pid: i32, format: Format, top: usize, nonblocking: bool) -> Result<()> {
+fn snapshot_command(
+    pid: i32,
+    format: Format,
+    top: usize,
+    nonblocking: bool,
+    hold_pause_ms: u64,
+) -> Result<()> {
     let target = target::attach(pid)?;
     let heap = target.heap().map_err(|e| Failure::UnsupportedInterpreter {
         pid,
@@ -140,6 +131,7 @@ fn snapshot_command(pid: i32, format: Format, top: usize, nonblocking: bool) -> 
     let opts = heap::CensusOptions {
         nonblocking,
         top,
+        hold_pause: std::time::Duration::from_millis(hold_pause_ms),
         ..heap::CensusOptions::default()
     };
     let census = heap.census(&opts).map_err(|e| {

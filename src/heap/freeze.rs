@@ -114,10 +114,11 @@ impl Frozen {
                     Ok(WaitStatus::PtraceEvent(..)) => {}
                     Ok(WaitStatus::Stopped(_, sig)) => {
                         // a signal arrived first: the thread is stopped; give it back later
-                        if sig != Signal::SIGSTOP && sig != Signal::SIGTRAP {
-                            if let Some(e) = self.threads.iter_mut().find(|(p, _)| *p == tid) {
-                                e.1 = Some(sig);
-                            }
+                        if sig != Signal::SIGSTOP
+                            && sig != Signal::SIGTRAP
+                            && let Some(e) = self.threads.iter_mut().find(|(p, _)| *p == tid)
+                        {
+                            e.1 = Some(sig);
                         }
                     }
                     Ok(WaitStatus::Exited(..))

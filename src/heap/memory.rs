@@ -150,6 +150,9 @@ impl RegionData {
     pub fn len(&self) -> usize {
         self.bytes().len()
     }
+    pub fn is_empty(&self) -> bool {
+        self.bytes().is_empty()
+    }
 }
 
 /// A copy of some of the target's memory, with an optional live fallback for addresses

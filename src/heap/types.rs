@@ -194,7 +194,7 @@ impl TypeTable {
         addr: u64,
         depth: usize,
     ) -> Option<TypeInfo> {
-        if addr == 0 || addr % 8 != 0 {
+        if addr == 0 || !addr.is_multiple_of(8) {
             return None;
         }
         // the type of a type must be a type (its flags carry TYPE_SUBCLASS)

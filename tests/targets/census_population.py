@@ -154,6 +154,8 @@ def census(objs):
         "untracked": untracked,
         "generations": [len(gc.get_objects(g)) for g in range(3)] if sys.version_info >= (3, 8) else [],
         "freeze_count": gc.get_freeze_count(),
+        "gc_enabled": gc.isenabled(),
+        "gc_threshold": list(gc.get_threshold()),
         "custom_sizeof": sorted(
             {
                 type_name(type(o))
