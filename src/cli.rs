@@ -61,6 +61,22 @@ pub struct WatchOpts {
     /// Seconds between status lines in headless mode.
     #[arg(long, value_name = "SECS", default_value_t = 2.0)]
     pub status_interval: f64,
+
+    /// Shortest time between two heap censuses, seconds (longer when pauses need it).
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    pub heap_interval: f64,
+
+    /// Largest share of wall time the target may spend paused by censuses, percent.
+    #[arg(long, value_name = "PCT", default_value_t = 1.0)]
+    pub pause_budget: f64,
+
+    /// Take censuses without pausing the target (figures become approximate).
+    #[arg(long)]
+    pub nonblocking: bool,
+
+    /// No heap censuses: RSS, stacks and fds only.
+    #[arg(long)]
+    pub no_heap: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -129,6 +145,19 @@ impl WatchOpts {
         }
         if !(self.status_interval.is_finite() && self.status_interval > 0.0) {
             return Err("--status-interval must be positive".into());
+        }
+        if !(self.heap_interval.is_finite() && self.heap_interval >= 0.1) {
+            return Err(format!(
+                "--heap-interval must be at least 0.1 seconds, not {}",
+                self.heap_interval
+            ));
+        }
+        if !(self.pause_budget.is_finite() && self.pause_budget > 0.0 && self.pause_budget <= 50.0)
+        {
+            return Err(format!(
+                "--pause-budget must be a percentage between 0 and 50, not {}",
+                self.pause_budget
+            ));
         }
         Ok(())
     }

@@ -165,6 +165,13 @@ pub enum Event {
         t: Micros,
         count: u64,
     },
+    /// A heap census (slow clock).
+    Census(Box<crate::heap::census::Census>),
+    /// Something the user should know about the watch itself (a census that failed, …).
+    Note {
+        t: Micros,
+        text: String,
+    },
     End {
         t: Micros,
         reason: EndReason,
@@ -176,7 +183,9 @@ impl Event {
     pub fn time(&self) -> Option<Micros> {
         match self {
             Event::Sample(s) => Some(s.t),
+            Event::Census(c) => Some(c.t),
             Event::Fds { t, .. }
+            | Event::Note { t, .. }
             | Event::Rollup { t, .. }
             | Event::Dropped { t, .. }
             | Event::End { t, .. } => Some(*t),

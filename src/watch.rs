@@ -6,13 +6,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{RecvTimeoutError, sync_channel};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::analyzer::Analyzer;
 use crate::cli::WatchOpts;
 use crate::event::{Event, SessionInfo};
 use crate::failure::{Failure, Result};
+use crate::heap::CensusOptions;
 use crate::report;
+use crate::sampler::census::CensusClock;
 use crate::sampler::stacks::StackReader;
 use crate::sampler::{CHANNEL_BATCHES, Liveness, Sampler, SamplerConfig};
 use crate::session::writer::SessionWriter;
@@ -63,6 +65,33 @@ pub fn watch(target: Target, liveness: Liveness, opts: &WatchOpts) -> Result<Out
         ..SamplerConfig::default()
     };
     let pid = target.pid;
+    let start = Instant::now();
+    // the census clock runs on its own thread (it pauses the target with ptrace)
+    let census_stop = Arc::new(AtomicBool::new(false));
+    let mut notes: Vec<String> = Vec::new();
+    let census = if opts.no_heap {
+        None
+    } else {
+        match target.heap() {
+            Ok(heap) => {
+                let clock = CensusClock {
+                    heap,
+                    opts: CensusOptions {
+                        nonblocking: opts.nonblocking,
+                        ..CensusOptions::default()
+                    },
+                    interval: Duration::from_secs_f64(opts.heap_interval),
+                    pause_budget: opts.pause_budget / 100.0,
+                };
+                Some(clock)
+            }
+            Err(e) => {
+                notes.push(format!("no heap census: {e}"));
+                None
+            }
+        }
+    };
+    let census_tx = tx.clone();
     let stacks = StackReader::new(target.spy, pid);
     let sampler = Sampler::new(pid, stacks, liveness, cfg, tx, stop.clone()).map_err(|e| {
         if crate::target::is_alive(pid) {
@@ -72,8 +101,19 @@ pub fn watch(target: Target, liveness: Liveness, opts: &WatchOpts) -> Result<Out
         }
     })?;
     let handle = sampler
-        .spawn(info)
+        .spawn(info, start)
         .map_err(|e| Failure::internal(format!("cannot start the sampler thread: {e}")))?;
+    let census_handle = match census {
+        Some(clock) => Some(
+            clock
+                .spawn(start, census_tx, census_stop.clone())
+                .map_err(|e| Failure::internal(format!("cannot start the census thread: {e}")))?,
+        ),
+        None => {
+            drop(census_tx);
+            None
+        }
+    };
 
     let mut analyzer = Analyzer::new();
     let mut status = StatusLine::new(Duration::from_secs_f64(opts.status_interval));
@@ -85,9 +125,11 @@ pub fn watch(target: Target, liveness: Liveness, opts: &WatchOpts) -> Result<Out
         match rx.recv_timeout(Duration::from_millis(100)) {
             Ok(batch) => {
                 for ev in &batch {
-                    analyzer.apply(ev);
-                    if let Some(w) = writer.as_mut() {
-                        w.write(ev);
+                    sink(&mut analyzer, &mut writer, ev);
+                    if matches!(ev, Event::Start(_)) {
+                        for text in notes.drain(..) {
+                            sink(&mut analyzer, &mut writer, &Event::Note { t: 0, text });
+                        }
                     }
                     if matches!(ev, Event::End { .. }) {
                         ended = true;
@@ -103,6 +145,18 @@ pub fn watch(target: Target, liveness: Liveness, opts: &WatchOpts) -> Result<Out
         status.tick(&analyzer);
     }
     let _ = handle.join();
+    // a census under way is finished and recorded
+    census_stop.store(true, Ordering::Relaxed);
+    if let Some(h) = census_handle {
+        let _ = h.join();
+    }
+    while let Ok(batch) = rx.try_recv() {
+        for ev in &batch {
+            if matches!(ev, Event::Census(_) | Event::Note { .. }) {
+                sink(&mut analyzer, &mut writer, ev);
+            }
+        }
+    }
 
     let (session, session_error) = match writer {
         None => (None, None),
@@ -119,6 +173,14 @@ pub fn watch(target: Target, liveness: Liveness, opts: &WatchOpts) -> Result<Out
         session,
         session_error,
     })
+}
+
+/// Hand one event to the analyzer and the session writer.
+fn sink(analyzer: &mut Analyzer, writer: &mut Option<SessionWriter>, ev: &Event) {
+    analyzer.apply(ev);
+    if let Some(w) = writer.as_mut() {
+        w.write(ev);
+    }
 }
 
 /// The summary printed when a headless watch ends: the report of what was seen, and where

@@ -5,6 +5,7 @@
 //! Memory is bounded: series are fixed-size ([`series::Series`]), tables are keyed by
 //! interned ids whose number the sampler caps.
 
+pub mod heap;
 pub mod lines;
 pub mod series;
 
@@ -36,6 +37,9 @@ pub struct Analyzer {
     pub uss: Series,
     pub last_rollup: Option<(Micros, MemRollup)>,
     pub lines: LineTable,
+    pub heap: heap::HeapHistory,
+    /// Notes about the watch itself, newest last (bounded).
+    pub notes: Vec<(Micros, String)>,
     pub samples: u64,
     /// Samples that came with at least one Python stack.
     pub samples_with_stack: u64,
@@ -88,6 +92,13 @@ impl Analyzer {
                 self.last_rollup = Some((*t, *mem));
             }
             Event::Dropped { count, .. } => self.dropped += count,
+            Event::Census(c) => self.heap.apply(c),
+            Event::Note { t, text } => {
+                if self.notes.len() >= 200 {
+                    self.notes.remove(0);
+                }
+                self.notes.push((*t, text.clone()));
+            }
             Event::End { t, reason } => self.end = Some((*t, reason.clone())),
         }
     }

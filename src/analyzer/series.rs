@@ -48,6 +48,11 @@ impl Series {
         }
     }
 
+    /// The stored points, oldest first (each stands for `stride` raw values).
+    pub fn points(&self) -> &[Point] {
+        &self.points
+    }
+
     pub fn push(&mut self, t: Micros, v: f64) {
         self.count += 1;
         if self.first.is_none() {

@@ -85,6 +85,9 @@ pub struct Census {
     /// How long the target was stopped (0 in non-blocking mode).
     pub pause_us: u64,
     pub copy_bytes: u64,
+    /// Reads that fell outside the copy (read-only data such as type names) and were read live.
+    #[serde(default)]
+    pub live_reads: u64,
     pub walk_us: u64,
     pub total_us: u64,
     /// Attempts it took (a collection in progress makes memwatch retry).

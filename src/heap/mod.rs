@@ -145,12 +145,7 @@ impl HeapTarget {
             census.pause_us = pause.as_micros() as u64;
             census.copy_bytes = copied;
             census.attempts = attempt;
-            if mem.fallback_reads.get() > 0 {
-                notes.push(format!(
-                    "{} reads fell outside the copy and were read live",
-                    mem.fallback_reads.get()
-                ));
-            }
+            census.live_reads = mem.fallback_reads.get();
             census.approximate = opts.nonblocking || collecting || census.approximate;
             if opts.nonblocking {
                 notes.insert(

@@ -150,7 +150,8 @@ impl<'w, 'a, M: Memory + ?Sized> Namer<'w, 'a, M> {
         let Some(t) = self.type_info(obj) else {
             return;
         };
-        if t.kind.is_container() {
+        // frozensets cannot grow: not worth naming
+        if t.kind.is_container() && t.name != "frozenset" {
             self.note(obj, name.clone(), order, file);
             // a container subclass instance may also hold containers in its attributes
             if !t.heap {

@@ -96,12 +96,60 @@ pub struct FunctionTable {
     pub lines: Vec<TableRow>,
 }
 
+/// A type's change from the first census to the last.
+#[derive(Debug, Clone, Serialize)]
+pub struct TypeChange {
+    pub name: String,
+    pub count_first: u64,
+    pub count_last: u64,
+    pub bytes_first: u64,
+    pub bytes_last: u64,
+    pub size_exact: bool,
+}
+
+/// A named container's change from the first census to the last.
+#[derive(Debug, Clone, Serialize)]
+pub struct ContainerChange {
+    pub name: String,
+    pub type_name: String,
+    pub len_first: u64,
+    pub len_last: u64,
+    pub bytes_first: u64,
+    pub bytes_last: u64,
+    pub bound: Option<u64>,
+    pub file: Option<String>,
+}
+
+/// What the heap censuses of a session say.
+#[derive(Debug, Clone, Serialize)]
+pub struct HeapReport {
+    pub censuses: u64,
+    pub first_at_s: f64,
+    pub last_at_s: f64,
+    pub pause_median_ms: f64,
+    pub pause_max_ms: f64,
+    pub objects_first: u64,
+    pub objects_last: u64,
+    pub bytes_first: u64,
+    pub bytes_last: u64,
+    /// Some census was taken without pausing or met inconsistencies.
+    pub approximate: bool,
+    pub gc: crate::heap::census::GcState,
+    /// By bytes at the last census.
+    pub types: Vec<TypeChange>,
+    /// By length at the last census.
+    pub containers: Vec<ContainerChange>,
+    pub largest: Vec<crate::heap::census::LargeObject>,
+    pub notes: Vec<String>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub summary: Summary,
     pub legend: &'static str,
     pub top_lines: Vec<LineRow>,
     pub functions: Vec<FunctionTable>,
+    pub heap: Option<HeapReport>,
     pub warnings: Vec<String>,
 }
 
@@ -291,6 +339,80 @@ pub fn function_table(a: &Analyzer, key: &FunctionKey) -> Option<FunctionTable> 
     })
 }
 
+/// The heap section: first and last census side by side.
+pub fn heap_report(a: &Analyzer, top: usize) -> Option<HeapReport> {
+    let h = &a.heap;
+    let (first, last) = (h.first.as_ref()?, h.last.as_ref()?);
+    let t0 = a.rss.first.map(|f| f.0).unwrap_or(0);
+    let secs = |t: u64| t.saturating_sub(t0) as f64 / 1e6;
+    let first_types: std::collections::HashMap<&str, &crate::heap::census::TypeRow> =
+        first.types.iter().map(|t| (t.name.as_str(), t)).collect();
+    let types = last
+        .types
+        .iter()
+        .take(top)
+        .map(|t| {
+            let f = first_types.get(t.name.as_str());
+            TypeChange {
+                name: t.name.clone(),
+                count_first: f.map(|f| f.count()).unwrap_or(0),
+                count_last: t.count(),
+                bytes_first: f.map(|f| f.bytes()).unwrap_or(0),
+                bytes_last: t.bytes(),
+                size_exact: t.size_exact,
+            }
+        })
+        .collect();
+    let first_conts: std::collections::HashMap<&str, &crate::heap::census::ContainerRow> = first
+        .containers
+        .iter()
+        .map(|c| (c.name.as_str(), c))
+        .collect();
+    let containers = last
+        .containers
+        .iter()
+        .take(top)
+        .map(|c| {
+            let f = first_conts.get(c.name.as_str());
+            ContainerChange {
+                name: c.name.clone(),
+                type_name: c.type_name.clone(),
+                len_first: f.map(|f| f.len).unwrap_or(0),
+                len_last: c.len,
+                bytes_first: f.map(|f| f.shallow_bytes + f.items_bytes).unwrap_or(0),
+                bytes_last: c.shallow_bytes + c.items_bytes,
+                bound: c.bound,
+                file: c.file.clone(),
+            }
+        })
+        .collect();
+    let mut pauses: Vec<f64> = h.pauses.points().iter().map(|p| p.last).collect();
+    pauses.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    let mut notes: Vec<String> = last.notes.clone();
+    notes.extend(
+        a.notes
+            .iter()
+            .map(|(t, n)| format!("at {:.1} s: {n}", secs(*t))),
+    );
+    Some(HeapReport {
+        censuses: h.censuses,
+        first_at_s: secs(first.t),
+        last_at_s: secs(last.t),
+        pause_median_ms: pauses.get(pauses.len() / 2).copied().unwrap_or(0.0) / 1000.0,
+        pause_max_ms: h.pauses.max.map(|m| m.1).unwrap_or(0.0) / 1000.0,
+        objects_first: first.gc_objects + first.other_objects,
+        objects_last: last.gc_objects + last.other_objects,
+        bytes_first: first.gc_bytes + first.other_bytes,
+        bytes_last: last.gc_bytes + last.other_bytes,
+        approximate: first.approximate || last.approximate,
+        gc: last.gc.clone(),
+        types,
+        containers,
+        largest: last.largest.iter().take(top).cloned().collect(),
+        notes,
+    })
+}
+
 pub fn build(
     a: &Analyzer,
     opts: &Options,
@@ -307,6 +429,7 @@ pub fn build(
         legend: LEGEND,
         top_lines: top_lines(a, top),
         functions,
+        heap: heap_report(a, top),
         warnings,
     }
 }

@@ -169,8 +169,109 @@ pub fn render(r: &Report) -> String {
     for f in &r.functions {
         function_table(&mut out, f);
     }
+    if let Some(h) = &r.heap {
+        heap_section(&mut out, h);
+    }
     let _ = writeln!(out, "{}", wrap(r.legend, 100));
     out
+}
+
+fn delta(first: u64, last: u64, fmt: fn(f64) -> String) -> String {
+    if last >= first {
+        format!("+{}", fmt((last - first) as f64))
+    } else {
+        format!("-{}", fmt((first - last) as f64))
+    }
+}
+
+fn count_f(v: f64) -> String {
+    units::count(v as u64)
+}
+
+fn bytes_f(v: f64) -> String {
+    units::bytes(v)
+}
+
+/// The heap censuses: types and named containers, first census against last.
+pub fn heap_section(out: &mut String, h: &super::HeapReport) {
+    let _ = writeln!(
+        out,
+        "Heap: {} census(es) from {:.1} s to {:.1} s; pause median {:.1} ms, max {:.1} ms{}",
+        h.censuses,
+        h.first_at_s,
+        h.last_at_s,
+        h.pause_median_ms,
+        h.pause_max_ms,
+        if h.approximate { " (approximate)" } else { "" }
+    );
+    let _ = writeln!(
+        out,
+        "  objects {} → {} ({}), {} → {} ({}); gc {}, thresholds {}/{}/{}, generations {}/{}/{}",
+        units::count(h.objects_first),
+        units::count(h.objects_last),
+        delta(h.objects_first, h.objects_last, count_f),
+        units::bytes(h.bytes_first as f64),
+        units::bytes(h.bytes_last as f64),
+        delta(h.bytes_first, h.bytes_last, bytes_f),
+        if h.gc.enabled { "enabled" } else { "DISABLED" },
+        h.gc.thresholds[0],
+        h.gc.thresholds[1],
+        h.gc.thresholds[2],
+        units::count(h.gc.generation_objects[0]),
+        units::count(h.gc.generation_objects[1]),
+        units::count(h.gc.generation_objects[2]),
+    );
+    for n in &h.notes {
+        let _ = writeln!(out, "  note: {n}");
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "  {:>11} {:>12}  {:>11} {:>12}  Type (first → last census)",
+        "Objects", "Δ", "Bytes", "Δ"
+    );
+    for t in &h.types {
+        let _ = writeln!(
+            out,
+            "  {:>11} {:>12}  {:>11} {:>12}  {}{}",
+            units::count(t.count_last),
+            delta(t.count_first, t.count_last, count_f),
+            units::bytes(t.bytes_last as f64),
+            delta(t.bytes_first, t.bytes_last, bytes_f),
+            t.name,
+            if t.size_exact {
+                ""
+            } else {
+                " (size approximate)"
+            }
+        );
+    }
+    let _ = writeln!(out);
+    if !h.containers.is_empty() {
+        let _ = writeln!(
+            out,
+            "  {:>11} {:>12}  {:>11}  Named container (first → last census)",
+            "Length", "Δ", "Bytes"
+        );
+        for c in &h.containers {
+            let mut name = format!("{} ({})", c.name, c.type_name);
+            if let Some(b) = c.bound {
+                let _ = write!(name, ", bounded at {}", units::count(b));
+            }
+            if let Some(f) = &c.file {
+                let _ = write!(name, " [{f}]");
+            }
+            let _ = writeln!(
+                out,
+                "  {:>11} {:>12}  {:>11}  {}",
+                units::count(c.len_last),
+                delta(c.len_first, c.len_last, count_f),
+                units::bytes(c.bytes_last as f64),
+                name
+            );
+        }
+        let _ = writeln!(out);
+    }
 }
 
 fn wrap(text: &str, width: usize) -> String {

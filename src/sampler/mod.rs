@@ -9,6 +9,7 @@
 //! [`Event::Dropped`] as soon as there is room again. Definitions (frames, stacks, threads)
 //! of a dropped batch are kept and sent with the next one, so later samples stay decodable.
 
+pub mod census;
 pub mod proc;
 pub mod stacks;
 
@@ -132,7 +133,7 @@ impl Outbox {
     }
 }
 
-fn micros(d: Duration) -> Micros {
+pub fn micros(d: Duration) -> Micros {
     d.as_micros().min(u64::MAX as u128) as u64
 }
 
@@ -160,10 +161,11 @@ impl Sampler {
 
     /// Run on a thread of its own until stopped, the duration passes or the target ends.
     /// `info` becomes the first event of the stream.
-    pub fn spawn(self, info: SessionInfo) -> std::io::Result<JoinHandle<()>> {
+    /// `start` is the session's time zero (shared with the census clock).
+    pub fn spawn(self, info: SessionInfo, start: Instant) -> std::io::Result<JoinHandle<()>> {
         std::thread::Builder::new()
             .name("memwatch-sampler".into())
-            .spawn(move || self.run(info))
+            .spawn(move || self.run(info, start))
     }
 
     fn exited(&mut self) -> Option<EndReason> {
@@ -240,8 +242,7 @@ impl Sampler {
         }
     }
 
-    fn run(mut self, info: SessionInfo) {
-        let start = Instant::now();
+    fn run(mut self, info: SessionInfo, start: Instant) {
         self.out.finish(vec![Event::Start(Box::new(info))], 0);
         let period = Duration::from_secs_f64(1.0 / self.cfg.rate_hz.clamp(0.1, 10_000.0));
         let mut next_tick = start;

@@ -19,6 +19,7 @@ use crate::event::{
     ThreadId, ThreadSample,
 };
 use crate::failure::{Failure, Result};
+use crate::heap::census::{Census, ContainerRow, TypeRow};
 
 pub struct SessionReader {
     conn: Connection,
@@ -300,10 +301,10 @@ impl SessionReader {
         drop(defs);
 
         // the slow-clock tables are small: load them, then merge with the samples by time
-        let mut slow: Vec<(Micros, u8, Event)> = Vec::new();
+        let mut slow: Vec<(Micros, u8, Pending)> = Vec::new();
         warnings.extend(self.scan("fds", true, &mut |v| {
             if let (Some(t), Some(count)) = (int(v, 0).and_then(micros_of), u32_at(v, 1)) {
-                slow.push((t, 0, Event::Fds { t, count }));
+                slow.push((t, 0, Pending::Event(Event::Fds { t, count })));
             }
         }));
         warnings.extend(self.scan("rollups", true, &mut |v| {
@@ -315,7 +316,7 @@ impl SessionReader {
                     uss_kib: k(3),
                     swap_kib: k(4),
                 };
-                slow.push((t, 1, Event::Rollup { t, mem }));
+                slow.push((t, 1, Pending::Event(Event::Rollup { t, mem })));
             }
         }));
         warnings.extend(self.scan("dropped", false, &mut |v| {
@@ -323,13 +324,23 @@ impl SessionReader {
                 slow.push((
                     t,
                     2,
-                    Event::Dropped {
+                    Pending::Event(Event::Dropped {
                         t,
                         count: count.max(0) as u64,
-                    },
+                    }),
                 ));
             }
         }));
+        warnings.extend(self.scan("notes", false, &mut |v| {
+            if let (Some(t), Some(text)) = (int(v, 0).and_then(micros_of), text(v, 1)) {
+                slow.push((t, 3, Pending::Event(Event::Note { t, text })));
+            }
+        }));
+        let mut censuses = CensusRebuilder::default();
+        warnings.extend(censuses.load(self));
+        for (i, c) in censuses.summaries.iter().enumerate() {
+            slow.push((c.1.t, 4, Pending::Census(i)));
+        }
         slow.sort_by_key(|(t, k, _)| (*t, *k));
         let mut states: Vec<(Micros, ThreadId, Option<StackId>, i64)> = Vec::new();
         warnings.extend(self.scan("thread_states", false, &mut |v| {
@@ -348,7 +359,7 @@ impl SessionReader {
                 return;
             };
             while slow_i < slow.len() && slow[slow_i].0 < t {
-                sink(&slow[slow_i].2);
+                emit(&slow[slow_i].2, &mut censuses, sink);
                 slow_i += 1;
             }
             while state_i < states.len() && states[state_i].0 <= t {
@@ -389,7 +400,7 @@ impl SessionReader {
         let truncated = w.is_some();
         warnings.extend(w);
         for (_, _, ev) in &slow[slow_i..] {
-            sink(ev);
+            emit(ev, &mut censuses, sink);
         }
 
         let end_t = self.meta("end_t_us").and_then(|v| v.parse::<u64>().ok());
@@ -419,5 +430,159 @@ impl SessionReader {
         }
         self.warnings.extend(warnings.iter().cloned());
         warnings
+    }
+}
+
+/// A slow-clock event waiting for its turn in the merge; censuses are rebuilt only then.
+enum Pending {
+    Event(Event),
+    Census(usize),
+}
+
+fn emit(p: &Pending, censuses: &mut CensusRebuilder, sink: &mut dyn FnMut(&Event)) {
+    match p {
+        Pending::Event(e) => sink(e),
+        Pending::Census(i) => {
+            if let Some(c) = censuses.rebuild(*i) {
+                sink(&Event::Census(Box::new(c)));
+            }
+        }
+    }
+}
+
+/// Censuses are stored as a summary row plus the type and container rows that changed since
+/// the previous census; this carries the tables forward to rebuild each one in turn.
+#[derive(Default)]
+struct CensusRebuilder {
+    /// (census id, census without its tables), in time order.
+    summaries: Vec<(i64, Census)>,
+    type_names: HashMap<i64, String>,
+    container_names: HashMap<i64, String>,
+    type_deltas: HashMap<i64, Vec<(i64, TypeRow)>>,
+    container_deltas: HashMap<i64, Vec<(i64, Option<ContainerRow>)>>,
+    types: HashMap<String, TypeRow>,
+    containers: HashMap<String, ContainerRow>,
+    next: usize,
+}
+
+impl CensusRebuilder {
+    fn load(&mut self, r: &SessionReader) -> Vec<String> {
+        let mut warnings = Vec::new();
+        let int = |v: &[Value], i: usize| v.get(i).and_then(Value::int);
+        let uint = |v: &[Value], i: usize| int(v, i).unwrap_or(0).max(0) as u64;
+        let text = |v: &[Value], i: usize| v.get(i).and_then(|x| x.text().map(str::to_string));
+        warnings.extend(r.scan("censuses", true, &mut |v| {
+            let (Some(id), Some(t)) = (int(v, 0), int(v, 1).and_then(micros_of)) else {
+                return;
+            };
+            let json = |i| text(v, i).unwrap_or_default();
+            let c = Census {
+                t,
+                pause_us: uint(v, 2),
+                walk_us: uint(v, 3),
+                total_us: uint(v, 4),
+                copy_bytes: uint(v, 5),
+                attempts: uint(v, 6) as u32,
+                approximate: int(v, 7) == Some(1),
+                gc_objects: uint(v, 10),
+                gc_bytes: uint(v, 11),
+                other_objects: uint(v, 12),
+                other_bytes: uint(v, 13),
+                gc: serde_json::from_str(&json(14)).unwrap_or_default(),
+                notes: serde_json::from_str(&json(15)).unwrap_or_default(),
+                largest: serde_json::from_str(&json(16)).unwrap_or_default(),
+                ..Census::default()
+            };
+            self.summaries.push((id, c));
+        }));
+        self.summaries.sort_by_key(|(id, c)| (c.t, *id));
+        warnings.extend(r.scan("type_names", true, &mut |v| {
+            if let (Some(id), Some(name)) = (int(v, 0), text(v, 1)) {
+                self.type_names.insert(id, name);
+            }
+        }));
+        warnings.extend(r.scan("container_names", true, &mut |v| {
+            if let (Some(id), Some(name)) = (int(v, 0), text(v, 1)) {
+                self.container_names.insert(id, name);
+            }
+        }));
+        warnings.extend(r.scan("census_types", false, &mut |v| {
+            if let (Some(census), Some(ty)) = (int(v, 0), int(v, 1)) {
+                let row = TypeRow {
+                    name: String::new(),
+                    gc_count: uint(v, 2),
+                    gc_bytes: uint(v, 3),
+                    frozen_count: uint(v, 4),
+                    frozen_bytes: uint(v, 5),
+                    other_count: uint(v, 6),
+                    other_bytes: uint(v, 7),
+                    size_exact: int(v, 8) != Some(0),
+                };
+                self.type_deltas.entry(census).or_default().push((ty, row));
+            }
+        }));
+        warnings.extend(r.scan("census_containers", false, &mut |v| {
+            if let (Some(census), Some(id), Some(len)) = (int(v, 0), int(v, 1), int(v, 3)) {
+                let row = (len >= 0).then(|| ContainerRow {
+                    name: String::new(),
+                    type_name: text(v, 2).unwrap_or_default(),
+                    len: len as u64,
+                    shallow_bytes: uint(v, 4),
+                    items_bytes: uint(v, 5),
+                    bound: int(v, 6).map(|b| b.max(0) as u64),
+                    file: text(v, 7),
+                    aliases: serde_json::from_str(&text(v, 8).unwrap_or_default())
+                        .unwrap_or_default(),
+                    addr: uint(v, 9),
+                });
+                self.container_deltas
+                    .entry(census)
+                    .or_default()
+                    .push((id, row));
+            }
+        }));
+        warnings
+    }
+
+    /// Census `i` (in time order), with its tables; called with increasing `i`.
+    fn rebuild(&mut self, i: usize) -> Option<Census> {
+        while self.next <= i {
+            let (id, _) = self.summaries.get(self.next)?;
+            let id = *id;
+            for (ty, mut row) in self.type_deltas.remove(&id).unwrap_or_default() {
+                let Some(name) = self.type_names.get(&ty) else {
+                    continue;
+                };
+                if row.count() == 0 {
+                    self.types.remove(name);
+                } else {
+                    row.name = name.clone();
+                    self.types.insert(name.clone(), row);
+                }
+            }
+            for (cid, row) in self.container_deltas.remove(&id).unwrap_or_default() {
+                let Some(name) = self.container_names.get(&cid) else {
+                    continue;
+                };
+                match row {
+                    None => {
+                        self.containers.remove(name);
+                    }
+                    Some(mut row) => {
+                        row.name = name.clone();
+                        self.containers.insert(name.clone(), row);
+                    }
+                }
+            }
+            self.next += 1;
+        }
+        let mut c = self.summaries.get(i)?.1.clone();
+        c.types = self.types.values().cloned().collect();
+        c.types
+            .sort_by(|a, b| b.bytes().cmp(&a.bytes()).then(a.name.cmp(&b.name)));
+        c.containers = self.containers.values().cloned().collect();
+        c.containers
+            .sort_by(|a, b| b.len.cmp(&a.len).then(a.name.cmp(&b.name)));
+        Some(c)
     }
 }

@@ -69,6 +69,60 @@ CREATE TABLE dropped (
     t_us  INTEGER NOT NULL,
     count INTEGER NOT NULL
 );
+CREATE TABLE notes (
+    t_us INTEGER NOT NULL,
+    text TEXT NOT NULL
+);
+CREATE TABLE censuses (
+    id            INTEGER PRIMARY KEY,
+    t_us          INTEGER NOT NULL,
+    pause_us      INTEGER NOT NULL,
+    walk_us       INTEGER NOT NULL,
+    total_us      INTEGER NOT NULL,
+    copy_bytes    INTEGER NOT NULL,
+    attempts      INTEGER NOT NULL,
+    approximate   INTEGER NOT NULL,
+    gc_enabled    INTEGER NOT NULL,
+    gc_collecting INTEGER NOT NULL,
+    gc_objects    INTEGER NOT NULL,
+    gc_bytes      INTEGER NOT NULL,
+    other_objects INTEGER NOT NULL,
+    other_bytes   INTEGER NOT NULL,
+    gc_json       TEXT NOT NULL,
+    notes_json    TEXT NOT NULL,
+    largest_json  TEXT NOT NULL
+);
+CREATE TABLE type_names (
+    id   INTEGER PRIMARY KEY,
+    name TEXT NOT NULL
+);
+CREATE TABLE census_types (
+    census       INTEGER NOT NULL,
+    type         INTEGER NOT NULL,
+    gc_count     INTEGER NOT NULL,
+    gc_bytes     INTEGER NOT NULL,
+    frozen_count INTEGER NOT NULL,
+    frozen_bytes INTEGER NOT NULL,
+    other_count  INTEGER NOT NULL,
+    other_bytes  INTEGER NOT NULL,
+    size_exact   INTEGER NOT NULL
+);
+CREATE TABLE container_names (
+    id   INTEGER PRIMARY KEY,
+    name TEXT NOT NULL
+);
+CREATE TABLE census_containers (
+    census        INTEGER NOT NULL,
+    container     INTEGER NOT NULL,
+    type_name     TEXT NOT NULL,
+    len           INTEGER NOT NULL,
+    shallow_bytes INTEGER NOT NULL,
+    items_bytes   INTEGER NOT NULL,
+    bound         INTEGER,
+    file          TEXT,
+    aliases_json  TEXT NOT NULL,
+    addr          INTEGER NOT NULL
+);
 CREATE TABLE line_stats (
     frame                 INTEGER PRIMARY KEY,
     own_increment_kib     INTEGER NOT NULL,

@@ -17,6 +17,7 @@ use super::schema::{self, FLAG_ACTIVE, FLAG_GIL};
 use crate::analyzer::Analyzer;
 use crate::event::{EndReason, Event, SessionInfo, StackId, ThreadId, ThreadSample};
 use crate::failure::{Failure, Result};
+use crate::heap::census::{Census, ContainerRow, TypeRow};
 
 const COMMIT_EVERY: Duration = Duration::from_secs(1);
 
@@ -28,6 +29,12 @@ pub struct SessionWriter {
     written: HashMap<ThreadId, (StackId, i64)>,
     /// Threads seen at the previous sample (to log the ones that disappear).
     live: Vec<ThreadId>,
+    /// Interned type and container names.
+    type_ids: HashMap<String, i64>,
+    container_ids: HashMap<String, i64>,
+    /// The previous census's rows (only changes are written).
+    prev_types: HashMap<String, TypeRow>,
+    prev_containers: HashMap<String, ContainerRow>,
     /// Source files not yet written, and when they are due.
     pending_sources: Vec<(String, Option<String>)>,
     sources_due: Instant,
@@ -91,6 +98,10 @@ impl SessionWriter {
             last_commit: Instant::now(),
             written: HashMap::new(),
             live: Vec::new(),
+            type_ids: HashMap::new(),
+            container_ids: HashMap::new(),
+            prev_types: HashMap::new(),
+            prev_containers: HashMap::new(),
             pending_sources: Vec::new(),
             sources_due: Instant::now() + SOURCES_AFTER,
             failed: None,
@@ -262,6 +273,12 @@ impl SessionWriter {
                     .prepare_cached("INSERT INTO dropped(t_us, count) VALUES (?1, ?2)")?
                     .execute(params![*t as i64, *count as i64])?;
             }
+            Event::Census(c) => self.write_census(c)?,
+            Event::Note { t, text } => {
+                self.conn
+                    .prepare_cached("INSERT INTO notes(t_us, text) VALUES (?1, ?2)")?
+                    .execute(params![*t as i64, text])?;
+            }
             Event::End { t, reason } => {
                 self.meta("end_t_us", &t.to_string())?;
                 let (kind, code, signal) = match reason {
@@ -278,6 +295,127 @@ impl SessionWriter {
                 }
             }
         }
+        Ok(())
+    }
+
+    fn intern(
+        conn: &Connection,
+        ids: &mut HashMap<String, i64>,
+        table: &str,
+        name: &str,
+    ) -> rusqlite::Result<i64> {
+        if let Some(&id) = ids.get(name) {
+            return Ok(id);
+        }
+        let id = ids.len() as i64;
+        conn.prepare_cached(&format!("INSERT INTO {table}(id, name) VALUES (?1, ?2)"))?
+            .execute(params![id, name])?;
+        ids.insert(name.to_string(), id);
+        Ok(id)
+    }
+
+    /// One census: its summary row, then the type and container rows that changed since the
+    /// previous census (a vanished type is written with zero counts, a vanished container with
+    /// length -1).
+    fn write_census(&mut self, c: &Census) -> rusqlite::Result<()> {
+        let gc_json = serde_json::to_string(&c.gc).unwrap_or_default();
+        let notes_json = serde_json::to_string(&c.notes).unwrap_or_default();
+        let largest_json = serde_json::to_string(&c.largest).unwrap_or_default();
+        self.conn
+            .prepare_cached(
+                "INSERT INTO censuses(t_us, pause_us, walk_us, total_us, copy_bytes, attempts,
+                 approximate, gc_enabled, gc_collecting, gc_objects, gc_bytes, other_objects,
+                 other_bytes, gc_json, notes_json, largest_json)
+                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)",
+            )?
+            .execute(params![
+                c.t as i64,
+                c.pause_us as i64,
+                c.walk_us as i64,
+                c.total_us as i64,
+                c.copy_bytes as i64,
+                c.attempts,
+                c.approximate,
+                c.gc.enabled,
+                c.gc.collecting,
+                c.gc_objects as i64,
+                c.gc_bytes as i64,
+                c.other_objects as i64,
+                c.other_bytes as i64,
+                gc_json,
+                notes_json,
+                largest_json
+            ])?;
+        let census = self.conn.last_insert_rowid();
+        let mut now: HashMap<String, TypeRow> = HashMap::with_capacity(c.types.len());
+        for row in &c.types {
+            if self.prev_types.get(&row.name) != Some(row) {
+                let id = Self::intern(&self.conn, &mut self.type_ids, "type_names", &row.name)?;
+                self.conn
+                    .prepare_cached("INSERT INTO census_types VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)")?
+                    .execute(params![
+                        census,
+                        id,
+                        row.gc_count as i64,
+                        row.gc_bytes as i64,
+                        row.frozen_count as i64,
+                        row.frozen_bytes as i64,
+                        row.other_count as i64,
+                        row.other_bytes as i64,
+                        row.size_exact
+                    ])?;
+            }
+            now.insert(row.name.clone(), row.clone());
+        }
+        for name in self.prev_types.keys() {
+            if !now.contains_key(name) {
+                let id = Self::intern(&self.conn, &mut self.type_ids, "type_names", name)?;
+                self.conn
+                    .prepare_cached("INSERT INTO census_types VALUES (?1,?2,0,0,0,0,0,0,1)")?
+                    .execute(params![census, id])?;
+            }
+        }
+        self.prev_types = now;
+        let mut now: HashMap<String, ContainerRow> = HashMap::with_capacity(c.containers.len());
+        for row in &c.containers {
+            if self.prev_containers.get(&row.name) != Some(row) {
+                let id = Self::intern(
+                    &self.conn,
+                    &mut self.container_ids,
+                    "container_names",
+                    &row.name,
+                )?;
+                self.conn
+                    .prepare_cached(
+                        "INSERT INTO census_containers VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
+                    )?
+                    .execute(params![
+                        census,
+                        id,
+                        row.type_name,
+                        row.len as i64,
+                        row.shallow_bytes as i64,
+                        row.items_bytes as i64,
+                        row.bound.map(|b| b as i64),
+                        row.file,
+                        serde_json::to_string(&row.aliases).unwrap_or_default(),
+                        row.addr as i64
+                    ])?;
+            }
+            now.insert(row.name.clone(), row.clone());
+        }
+        for name in self.prev_containers.keys() {
+            if !now.contains_key(name) {
+                let id =
+                    Self::intern(&self.conn, &mut self.container_ids, "container_names", name)?;
+                self.conn
+                    .prepare_cached(
+                        "INSERT INTO census_containers VALUES (?1,?2,'',-1,0,0,NULL,NULL,'[]',0)",
+                    )?
+                    .execute(params![census, id])?;
+            }
+        }
+        self.prev_containers = now;
         Ok(())
     }
 

@@ -1,0 +1,102 @@
+//! The censuses of a session: the first and the latest in full, and for every type and named
+//! container a bounded time series of its count, bytes and length, from which trends and
+//! findings are computed.
+//!
+//! Bounds: at most [`MAX_TRACKED`] types and containers get a series (the largest ones at the
+//! census where they first appear), each of fixed size.
+
+use std::collections::HashMap;
+
+use super::series::Series;
+use crate::event::Micros;
+use crate::heap::census::Census;
+
+pub const MAX_TRACKED: usize = 4096;
+const SERIES_POINTS: usize = 512;
+
+/// A type's or container's history.
+#[derive(Debug, Clone)]
+pub struct History {
+    pub count: Series,
+    pub bytes: Series,
+}
+
+impl History {
+    fn new() -> History {
+        History {
+            count: Series::with_capacity(SERIES_POINTS),
+            bytes: Series::with_capacity(SERIES_POINTS),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct HeapHistory {
+    pub censuses: u64,
+    pub first: Option<Census>,
+    pub last: Option<Census>,
+    /// By type name: objects (all generations) and bytes.
+    pub types: HashMap<String, History>,
+    /// By container name: length (`count`) and shallow + items bytes.
+    pub containers: HashMap<String, History>,
+    /// Pause of every census, µs (for the report's statistics).
+    pub pauses: Series,
+    pub total_objects: Series,
+    pub total_bytes: Series,
+}
+
+impl HeapHistory {
+    pub fn apply(&mut self, c: &Census) {
+        self.censuses += 1;
+        let t: Micros = c.t;
+        self.pauses.push(t, c.pause_us as f64);
+        self.total_objects
+            .push(t, (c.gc_objects + c.other_objects) as f64);
+        self.total_bytes
+            .push(t, (c.gc_bytes + c.other_bytes) as f64);
+        // types and containers absent from this census count as zero if they had a history
+        let mut present: std::collections::HashSet<&str> = Default::default();
+        for row in &c.types {
+            present.insert(&row.name);
+            if !self.types.contains_key(&row.name) && self.types.len() >= MAX_TRACKED {
+                continue;
+            }
+            let h = self
+                .types
+                .entry(row.name.clone())
+                .or_insert_with(History::new);
+            h.count.push(t, row.count() as f64);
+            h.bytes.push(t, row.bytes() as f64);
+        }
+        for (name, h) in self.types.iter_mut() {
+            if !present.contains(name.as_str()) {
+                h.count.push(t, 0.0);
+                h.bytes.push(t, 0.0);
+            }
+        }
+        let mut present: std::collections::HashSet<&str> = Default::default();
+        for row in &c.containers {
+            present.insert(&row.name);
+            if !self.containers.contains_key(&row.name) && self.containers.len() >= MAX_TRACKED {
+                continue;
+            }
+            let h = self
+                .containers
+                .entry(row.name.clone())
+                .or_insert_with(History::new);
+            h.count.push(t, row.len as f64);
+            h.bytes
+                .push(t, (row.shallow_bytes + row.items_bytes) as f64);
+        }
+        for (name, h) in self.containers.iter_mut() {
+            if !present.contains(name.as_str()) {
+                h.count.push(t, 0.0);
+                h.bytes.push(t, 0.0);
+            }
+        }
+        if self.first.is_none() {
+            self.first = Some(c.clone());
+        }
+        self.last = Some(c.clone());
+    }
+}
