@@ -106,12 +106,21 @@ fn session_at_rate(dir: &Path, name: &str, rate: u32) -> std::path::PathBuf {
     let py = interpreter("python3").unwrap();
     let session = dir.join(name);
     let mut cmd = memwatch();
-    cmd.args(["run", "--no-tui", "--rate", &rate.to_string(), "--record"])
-        .arg(&session)
-        .arg("--")
-        .arg(&py.path)
-        .arg(target_script("alloc_line.py"))
-        .args(["list", "--seconds", "2", "--delay", "0.2"]);
+    // no census: these sessions are about samples, and a census of a heap growing by
+    // hundreds of MB a second would load the machine for the tests running beside
+    cmd.args([
+        "run",
+        "--no-tui",
+        "--no-heap",
+        "--rate",
+        &rate.to_string(),
+        "--record",
+    ])
+    .arg(&session)
+    .arg("--")
+    .arg(&py.path)
+    .arg(target_script("alloc_line.py"))
+    .args(["list", "--seconds", "2", "--delay", "0.2"]);
     let out = output_within(cmd, Duration::from_secs(60));
     assert!(out.status.success(), "{}", stderr_of(&out));
     session
@@ -248,4 +257,84 @@ fn sessions_are_queryable_with_sql_as_documented() {
         .output()
         .unwrap();
     assert_one_line_error(&out, 22, "--force");
+}
+
+#[test]
+fn censuses_are_recorded_and_reported() {
+    let py = interpreter("python3").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let session = dir.path().join("heap.db");
+    let mut cmd = memwatch();
+    cmd.args([
+        "run",
+        "--no-tui",
+        "--heap-interval",
+        "0.5",
+        "--pause-budget",
+        "10",
+        "--record",
+    ])
+    .arg(&session)
+    .arg("--")
+    .arg(&py.path)
+    .arg(target_script("alloc_line.py"))
+    .args(["slowlist", "--seconds", "4", "--delay", "0.2"]);
+    let out = output_within(cmd, Duration::from_secs(60));
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(
+        count_rows(&session, "censuses") >= 2,
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let r = report_json(&session, &[]);
+    let h = &r["heap"];
+    assert!(h["censuses"].as_u64().unwrap() >= 2, "{h}");
+    let keep = h["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "__main__.KEEP")
+        .unwrap_or_else(|| panic!("no __main__.KEEP in {}", h["containers"]));
+    assert!(
+        keep["len_last"].as_u64().unwrap() > keep["len_first"].as_u64().unwrap() + 50_000,
+        "{keep}"
+    );
+    assert_eq!(keep["type_name"], "list");
+    let str_row = h["types"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "str")
+        .unwrap();
+    assert!(str_row["count_last"].as_u64().unwrap() > str_row["count_first"].as_u64().unwrap());
+    // pauses are reported and stay short for a small heap
+    assert!(h["pause_max_ms"].as_f64().unwrap() < 1000.0);
+    let text = String::from_utf8_lossy(
+        &memwatch()
+            .arg("report")
+            .arg(&session)
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .to_string();
+    assert!(
+        text.contains("Named container (first → last census)"),
+        "{text}"
+    );
+    assert!(text.contains("__main__.KEEP (list)"), "{text}");
+
+    // --no-heap: no census at all
+    let quiet = dir.path().join("noheap.db");
+    let mut cmd = memwatch();
+    cmd.args(["run", "--no-tui", "--no-heap", "--record"])
+        .arg(&quiet)
+        .arg("--")
+        .arg(&py.path)
+        .arg(target_script("alloc_line.py"))
+        .args(["idle", "--delay", "1.5"]);
+    let out = output_within(cmd, Duration::from_secs(60));
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(count_rows(&quiet, "censuses"), 0);
+    assert!(report_json(&quiet, &[])["heap"].is_null());
 }

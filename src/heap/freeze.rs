@@ -9,6 +9,7 @@
 //! All ptrace calls must come from one thread (the tracer is a thread, not a process): the
 //! census runs on its own thread and freezes from there.
 
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -17,11 +18,38 @@ use nix::sys::signal::Signal;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
-/// How long to wait for every thread to stop before giving up.
-const STOP_DEADLINE: Duration = Duration::from_millis(2000);
+/// How long to wait for every thread to stop before giving up (a running thread stops in
+/// microseconds; one blocked in the kernel may not for a long time).
+const STOP_DEADLINE: Duration = Duration::from_millis(500);
 /// Rounds of re-listing threads (threads started while the first ones were being stopped).
 const MAX_ROUNDS: usize = 16;
 const MAX_THREADS: usize = 1 << 16;
+
+/// Exit statuses of processes whose end a tracer thread of memwatch reaped while they were
+/// held: as tracer, it is told before the parent, and a parent in the same process then
+/// never sees it. The sampler asks here before concluding the exit status is unknown.
+static REAPED: Mutex<Vec<(i32, Option<i32>, Option<i32>)>> = Mutex::new(Vec::new());
+
+/// Keep the exit status if `st` is the end of process `pid` (its main thread). True if so.
+fn remember_exit(pid: i32, st: WaitStatus) -> bool {
+    let entry = match st {
+        WaitStatus::Exited(p, code) if p.as_raw() == pid => (pid, Some(code), None),
+        WaitStatus::Signaled(p, sig, _) if p.as_raw() == pid => (pid, None, Some(sig as i32)),
+        _ => return false,
+    };
+    if let Ok(mut r) = REAPED.lock() {
+        r.push(entry);
+    }
+    true
+}
+
+/// The exit code and signal of `pid` if a census reaped its end.
+pub fn take_reaped(pid: i32) -> Option<(Option<i32>, Option<i32>)> {
+    let mut r = REAPED.lock().ok()?;
+    let i = r.iter().position(|e| e.0 == pid)?;
+    let (_, code, sig) = r.remove(i);
+    Some((code, sig))
+}
 
 #[derive(Debug)]
 pub enum FreezeError {
@@ -48,6 +76,7 @@ impl std::fmt::Display for FreezeError {
 
 /// The target, stopped. Dropping it resumes every thread.
 pub struct Frozen {
+    pid: i32,
     /// Threads attached, with a signal to give back on detach.
     threads: Vec<(Pid, Option<Signal>)>,
     pub stopped_at: Instant,
@@ -66,7 +95,12 @@ fn list_threads(pid: i32) -> Vec<Pid> {
 impl Frozen {
     /// Stop every thread of `pid`.
     pub fn freeze(pid: i32) -> Result<Frozen, FreezeError> {
+        // an exiting process cannot be stopped; leave it alone
+        if !crate::target::is_alive(pid) {
+            return Err(FreezeError::Gone);
+        }
         let mut frozen = Frozen {
+            pid,
             threads: Vec::new(),
             stopped_at: Instant::now(),
         };
@@ -121,9 +155,14 @@ impl Frozen {
                             e.1 = Some(sig);
                         }
                     }
-                    Ok(WaitStatus::Exited(..))
-                    | Ok(WaitStatus::Signaled(..))
-                    | Err(Errno::ECHILD) => {
+                    Ok(st @ (WaitStatus::Exited(..) | WaitStatus::Signaled(..))) => {
+                        self.threads.retain(|(p, _)| *p != tid);
+                        if remember_exit(self.pid, st) {
+                            // the process is gone; the others are let go by the guard
+                            return Err(FreezeError::Gone);
+                        }
+                    }
+                    Err(Errno::ECHILD) => {
                         self.threads.retain(|(p, _)| *p != tid);
                     }
                     Ok(_) => {}
@@ -149,7 +188,7 @@ impl Frozen {
 
 /// Detach one thread. PTRACE_DETACH needs the thread stopped; one that never reached its
 /// stop (a timeout) is stopped first, so that no thread stays traced by memwatch.
-fn release(tid: Pid, sig: Option<Signal>) {
+fn release(pid: i32, tid: Pid, sig: Option<Signal>) {
     if ptrace::detach(tid, sig) != Err(Errno::ESRCH) {
         return;
     }
@@ -160,7 +199,11 @@ fn release(tid: Pid, sig: Option<Signal>) {
     while Instant::now() < deadline {
         match waitpid(tid, Some(WaitPidFlag::__WALL | WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::StillAlive) => std::thread::sleep(Duration::from_micros(100)),
-            Ok(WaitStatus::Exited(..)) | Ok(WaitStatus::Signaled(..)) | Err(_) => return,
+            Ok(st @ (WaitStatus::Exited(..) | WaitStatus::Signaled(..))) => {
+                remember_exit(pid, st);
+                return;
+            }
+            Err(_) => return,
             Ok(_) => {
                 let _ = ptrace::detach(tid, sig);
                 return;
@@ -172,7 +215,7 @@ fn release(tid: Pid, sig: Option<Signal>) {
 impl Drop for Frozen {
     fn drop(&mut self) {
         for (tid, sig) in self.threads.drain(..) {
-            release(tid, sig);
+            release(self.pid, tid, sig);
         }
     }
 }

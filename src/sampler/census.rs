@@ -18,7 +18,7 @@ use crate::heap::{CensusOptions, HeapTarget};
 /// When the first census is taken after the watch starts.
 const FIRST_CENSUS: Duration = Duration::from_secs(1);
 
-/// Share of one core the census work may take on average.
+/// Share of one core the census work may take on average (or the pause budget, if larger).
 const CPU_BUDGET: f64 = 0.05;
 
 #[derive(Debug, Clone)]
@@ -35,7 +35,8 @@ impl CensusClock {
     /// The wait before the next census, given how long the last one paused and took.
     pub fn next_interval(&self, pause: Duration, total: Duration) -> Duration {
         let by_pause = pause.as_secs_f64() / self.pause_budget.max(1e-4);
-        let by_cpu = total.as_secs_f64() / CPU_BUDGET;
+        // a user who allows longer pauses allows the census work that comes with them
+        let by_cpu = total.as_secs_f64() / CPU_BUDGET.max(self.pause_budget);
         self.interval
             .max(Duration::from_secs_f64(by_pause.max(by_cpu).min(3600.0)))
     }
@@ -52,12 +53,8 @@ impl CensusClock {
     }
 
     fn run(self, start: Instant, tx: SyncSender<Vec<Event>>, stop: Arc<AtomicBool>) {
-        // census work is background work: the sampler's clock and the target come first
-        // SAFETY: plain syscalls on this thread's own id
-        unsafe {
-            let tid = nix::libc::syscall(nix::libc::SYS_gettid) as nix::libc::id_t;
-            nix::libc::setpriority(nix::libc::PRIO_PROCESS, tid, 10);
-        }
+        // Not niced: a census thread starved while it holds the target paused would stretch
+        // the pause (priority inversion); the interval bounds its average CPU instead.
         let mut failures = 0u32;
         // the first census once the target has settled a little (a `run` target is still
         // importing at its first moment)

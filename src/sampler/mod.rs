@@ -171,6 +171,10 @@ impl Sampler {
     fn exited(&mut self) -> Option<EndReason> {
         match &mut self.liveness {
             Liveness::Child(child) => match child.try_wait() {
+                // a census held the target as it ended and was told its status instead
+                Err(_) if let Some((code, signal)) = crate::heap::freeze::take_reaped(self.pid) => {
+                    Some(EndReason::TargetExited { code, signal })
+                }
                 Ok(Some(status)) => {
                     use std::os::unix::process::ExitStatusExt;
                     Some(EndReason::TargetExited {

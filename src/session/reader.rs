@@ -43,9 +43,10 @@ fn not_session(path: &Path, detail: impl std::fmt::Display) -> Failure {
 /// `writable_schema` is on; with it, the pages that are there can be read. memwatch never
 /// writes through a reader's connection.
 fn usable(c: &Connection) -> rusqlite::Result<()> {
+    // reads every schema row (a bare count(*) may not)
     let probe = |c: &Connection| {
-        c.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
-            r.get::<_, i64>(0)
+        c.query_row("SELECT group_concat(name) FROM sqlite_master", [], |r| {
+            r.get::<_, Option<String>>(0)
         })
     };
     match probe(c) {
@@ -118,15 +119,19 @@ impl SessionReader {
             meta: HashMap::new(),
             warnings: Vec::new(),
         };
-        let has_meta = reader
-            .conn
-            .query_row(
-                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'",
-                [],
-                |r| r.get::<_, i64>(0),
-            )
-            .map_err(|e| not_session(path, e))?;
-        if has_meta == 0 {
+        let has_meta = match reader.conn.query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'",
+            [],
+            |r| r.get::<_, i64>(0),
+        ) {
+            Ok(n) => n > 0,
+            // the schema table itself is damaged: look for the table in the pages
+            Err(e) => match reader.pages.as_ref() {
+                Some(p) => p.roots().iter().any(|(name, _)| name == "meta"),
+                None => return Err(not_session(path, e)),
+            },
+        };
+        if !has_meta {
             return Err(not_session(path, "no memwatch metadata"));
         }
         let mut meta = HashMap::new();

@@ -4,6 +4,7 @@ usage: alloc_line.py MODE [--delay SECS] [--seconds SECS] [--exit CODE]
 
 MODE bytearray: allocate 50 MiB four times at the line marked ALLOC:bytearray.
 MODE list:      grow a module-level list at the line marked ALLOC:list for --seconds.
+MODE slowlist:  grow the same list steadily (about 100,000 items a second) for --seconds.
 MODE idle:      allocate nothing.
 Prints "ready" once started, waits --delay seconds, works, idles a moment, exits with --exit.
 """
@@ -26,6 +27,14 @@ def grow_list(seconds):
             KEEP.append("payload-" * 20 + str(i))  # ALLOC:list
 
 
+def grow_slowly(seconds):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for i in range(1000):
+            KEEP.append("slow-%d" % i)
+        time.sleep(0.01)
+
+
 def main(argv):
     mode = argv[1]
     opts = dict(zip(argv[2::2], argv[3::2]))
@@ -38,6 +47,8 @@ def main(argv):
         big_buffers(4)
     elif mode == "list":
         grow_list(seconds)
+    elif mode == "slowlist":
+        grow_slowly(seconds)
     time.sleep(0.5)
     return code
 
