@@ -28,7 +28,10 @@ const MAX_THREADS: usize = 1 << 16;
 /// Exit statuses of processes whose end a tracer thread of memwatch reaped while they were
 /// held: as tracer, it is told before the parent, and a parent in the same process then
 /// never sees it. The sampler asks here before concluding the exit status is unknown.
-static REAPED: Mutex<Vec<(i32, Option<i32>, Option<i32>)>> = Mutex::new(Vec::new());
+static REAPED: Mutex<Vec<Reaped>> = Mutex::new(Vec::new());
+
+/// (pid, exit code, killing signal).
+type Reaped = (i32, Option<i32>, Option<i32>);
 
 /// Keep the exit status if `st` is the end of process `pid` (its main thread). True if so.
 fn remember_exit(pid: i32, st: WaitStatus) -> bool {
