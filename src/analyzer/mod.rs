@@ -8,6 +8,7 @@
 pub mod heap;
 pub mod lines;
 pub mod series;
+pub mod trend;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -47,11 +47,31 @@ impl TypeRow {
     }
 }
 
+/// Where a named container hangs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// A module global (`module.NAME`).
+    #[default]
+    Global,
+    /// A class attribute (`module.Class.attr`).
+    ClassAttribute,
+    /// An attribute of an instance held in a global (`module.obj.attr`).
+    InstanceAttribute,
+    /// A function's default argument (`module.func.__defaults__[0]`, `__kwdefaults__`).
+    Default,
+}
+
 /// A named container: a module global, a class or instance attribute, or a function default.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ContainerRow {
     /// `package.module.NAME`, `module.Class.attr`, `module.func.__defaults__[0]`, …
     pub name: String,
+    #[serde(default)]
+    pub origin: Origin,
+    /// The most common type among its items (dict values).
+    #[serde(default)]
+    pub item_type: Option<String>,
     /// The type of the container (`dict`, `list`, `collections.deque`, …).
     pub type_name: String,
     pub len: u64,
@@ -104,5 +124,8 @@ pub struct Census {
     pub types: Vec<TypeRow>,
     /// By length, longest first.
     pub containers: Vec<ContainerRow>,
+    /// Every module with a file: (name, `__file__`).
+    #[serde(default)]
+    pub modules: Vec<(String, String)>,
     pub largest: Vec<LargeObject>,
 }

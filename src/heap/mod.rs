@@ -187,7 +187,9 @@ impl HeapTarget {
             ));
         }
         let gc = gc_state(mem, l, interp, &idx);
-        let containers = names::Namer::new(&mut w).run(interp);
+        let mut namer = names::Namer::new(&mut w);
+        let containers = namer.run(interp);
+        let modules = std::mem::take(&mut namer.modules);
         let (types, totals) = type_rows(&w, &idx);
         let largest = largest_objects(&mut w, &idx, &containers);
         Census {
@@ -199,6 +201,7 @@ impl HeapTarget {
             other_bytes: totals.3,
             types,
             containers,
+            modules,
             largest,
             ..Census::default()
         }

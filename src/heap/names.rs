@@ -10,7 +10,7 @@
 
 use rustc_hash::FxHashMap;
 
-use super::census::ContainerRow;
+use super::census::{ContainerRow, Origin};
 use super::dicts::Table;
 use super::layout::Layout;
 use super::memory::{Memory, MemoryExt};
@@ -38,12 +38,15 @@ struct Candidate {
     /// Position of the module in sys.modules.
     module_order: usize,
     file: Option<String>,
+    origin: Origin,
 }
 
 pub struct Namer<'w, 'a, M: Memory + ?Sized> {
     w: &'w mut Walker<'a, M>,
     found: FxHashMap<u64, Vec<Candidate>>,
     items_budget: u64,
+    /// Every module's name and `__file__`.
+    pub modules: Vec<(String, String)>,
 }
 
 fn is_dunder(s: &str) -> bool {
@@ -56,6 +59,7 @@ impl<'w, 'a, M: Memory + ?Sized> Namer<'w, 'a, M> {
             w,
             found: FxHashMap::default(),
             items_budget: MAX_ITEMS_SIZED,
+            modules: Vec::new(),
         }
     }
 
@@ -76,7 +80,7 @@ impl<'w, 'a, M: Memory + ?Sized> Namer<'w, 'a, M> {
     }
 
     /// Visit every module's globals and return the named containers, longest first.
-    pub fn run(mut self, it: &Interpreter) -> Vec<ContainerRow> {
+    pub fn run(&mut self, it: &Interpreter) -> Vec<ContainerRow> {
         let (m, l) = (self.m(), self.l());
         let Some(modules) = Table::of_dict(m, l, it.modules) else {
             return Vec::new();
@@ -108,11 +112,15 @@ impl<'w, 'a, M: Memory + ?Sized> Namer<'w, 'a, M> {
                     entries.push((k, v));
                 }
             });
+            let module_file = entries
+                .iter()
+                .find(|(k, _)| strings::str_equals(m, l, *k, "__file__"))
+                .and_then(|(_, v)| strings::read_str(m, l, *v, 4096));
+            if let Some(f) = &module_file {
+                self.modules.push((modname.clone(), f.clone()));
+            }
             let file = if modname == "__main__" {
-                entries
-                    .iter()
-                    .find(|(k, _)| strings::str_equals(m, l, *k, "__file__"))
-                    .and_then(|(_, v)| self.str_at(*v))
+                module_file
             } else {
                 None
             };
@@ -124,20 +132,29 @@ impl<'w, 'a, M: Memory + ?Sized> Namer<'w, 'a, M> {
                     continue;
                 }
                 let name = format!("{modname}.{gname}");
-                self.classify(v, name, 0, order, &file);
+                self.classify(v, name, 0, order, &file, Origin::Global);
             }
         }
         self.finish()
     }
 
-    fn note(&mut self, addr: u64, name: String, order: usize, file: &Option<String>) {
+    fn note(
+        &mut self,
+        addr: u64,
+        name: String,
+        order: usize,
+        file: &Option<String>,
+        origin: Origin,
+    ) {
         self.found.entry(addr).or_default().push(Candidate {
             name,
             module_order: order,
             file: file.clone(),
+            origin,
         });
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn classify(
         &mut self,
         obj: u64,
@@ -145,6 +162,7 @@ impl<'w, 'a, M: Memory + ?Sized> Namer<'w, 'a, M> {
         depth: usize,
         order: usize,
         file: &Option<String>,
+        origin: Origin,
     ) {
         let (m, l) = (self.m(), self.l());
         let Some(t) = self.type_info(obj) else {
@@ -152,7 +170,7 @@ impl<'w, 'a, M: Memory + ?Sized> Namer<'w, 'a, M> {
         };
         // frozensets cannot grow: not worth naming
         if t.kind.is_container() && t.name != "frozenset" {
-            self.note(obj, name.clone(), order, file);
+            self.note(obj, name.clone(), order, file, origin);
             // a container subclass instance may also hold containers in its attributes
             if !t.heap {
                 return;
@@ -167,7 +185,13 @@ impl<'w, 'a, M: Memory + ?Sized> Namer<'w, 'a, M> {
                         if let Some(item) = m.ptr_at(defaults + l.tuple_items + 8 * i)
                             && self.type_info(item).is_some_and(|t| t.kind.is_container())
                         {
-                            self.note(item, format!("{name}.__defaults__[{i}]"), order, file);
+                            self.note(
+                                item,
+                                format!("{name}.__defaults__[{i}]"),
+                                order,
+                                file,
+                                Origin::Default,
+                            );
                         }
                     }
                 }
@@ -180,7 +204,13 @@ impl<'w, 'a, M: Memory + ?Sized> Namer<'w, 'a, M> {
                         if self.type_info(v).is_some_and(|t| t.kind.is_container())
                             && let Some(key) = self.str_at(k)
                         {
-                            self.note(v, format!("{name}.__kwdefaults__['{key}']"), order, file);
+                            self.note(
+                                v,
+                                format!("{name}.__kwdefaults__['{key}']"),
+                                order,
+                                file,
+                                Origin::Default,
+                            );
                         }
                     }
                 }
@@ -203,7 +233,14 @@ impl<'w, 'a, M: Memory + ?Sized> Namer<'w, 'a, M> {
                 table.for_each(m, |k, v| items.push((k, v)));
                 for (k, v) in items.into_iter().take(4096) {
                     if let Some(attr) = self.str_at(k).filter(|a| !is_dunder(a)) {
-                        self.classify(v, format!("{name}.{attr}"), depth + 1, order, file);
+                        self.classify(
+                            v,
+                            format!("{name}.{attr}"),
+                            depth + 1,
+                            order,
+                            file,
+                            Origin::ClassAttribute,
+                        );
                     }
                 }
             }
@@ -212,7 +249,14 @@ impl<'w, 'a, M: Memory + ?Sized> Namer<'w, 'a, M> {
                 objects::attributes(m, l, obj, &t, |k, v| items.push((k, v)));
                 for (k, v) in items.into_iter().take(4096) {
                     if let Some(attr) = self.str_at(k).filter(|a| !is_dunder(a)) {
-                        self.classify(v, format!("{name}.{attr}"), depth + 1, order, file);
+                        self.classify(
+                            v,
+                            format!("{name}.{attr}"),
+                            depth + 1,
+                            order,
+                            file,
+                            Origin::InstanceAttribute,
+                        );
                     }
                 }
             }
@@ -251,7 +295,7 @@ impl<'w, 'a, M: Memory + ?Sized> Namer<'w, 'a, M> {
         out
     }
 
-    fn finish(mut self) -> Vec<ContainerRow> {
+    fn finish(&mut self) -> Vec<ContainerRow> {
         let found = std::mem::take(&mut self.found);
         let mut rows = Vec::with_capacity(found.len());
         for (addr, mut cands) in found {
@@ -287,16 +331,30 @@ impl<'w, 'a, M: Memory + ?Sized> Namer<'w, 'a, M> {
             };
             let shallow = self.size_of(addr);
             let mut items_bytes = 0;
+            let mut item_types: FxHashMap<u32, u64> = FxHashMap::default();
             if self.items_budget > 0 {
                 let items = self.items(addr, &t);
                 self.items_budget = self.items_budget.saturating_sub(items.len() as u64);
-                for i in items {
+                // for dicts the values say what is kept (keys come first in each pair)
+                let dict_like = matches!(t.kind, Kind::Dict | Kind::OrderedDict);
+                for (n, i) in items.into_iter().enumerate() {
                     items_bytes += self.size_of(i);
+                    if (!dict_like || n % 2 == 1)
+                        && let Some(ty) = self.w.type_of(i)
+                    {
+                        *item_types.entry(ty).or_default() += 1;
+                    }
                 }
             }
+            let item_type = item_types
+                .into_iter()
+                .max_by_key(|(ty, n)| (*n, std::cmp::Reverse(*ty)))
+                .map(|(ty, _)| self.w.types.get(ty).name.clone());
             let first = cands.remove(0);
             rows.push(ContainerRow {
                 name: first.name,
+                origin: first.origin,
+                item_type,
                 type_name: t.name.clone(),
                 len,
                 shallow_bytes: shallow,

@@ -467,6 +467,7 @@ struct CensusRebuilder {
     container_deltas: HashMap<i64, Vec<(i64, Option<ContainerRow>)>>,
     types: HashMap<String, TypeRow>,
     containers: HashMap<String, ContainerRow>,
+    modules: Vec<(String, String)>,
     next: usize,
 }
 
@@ -511,6 +512,11 @@ impl CensusRebuilder {
                 self.container_names.insert(id, name);
             }
         }));
+        warnings.extend(r.scan("modules", false, &mut |v| {
+            if let (Some(name), Some(file)) = (text(v, 0), text(v, 1)) {
+                self.modules.push((name, file));
+            }
+        }));
         warnings.extend(r.scan("census_types", false, &mut |v| {
             if let (Some(census), Some(ty)) = (int(v, 0), int(v, 1)) {
                 let row = TypeRow {
@@ -539,6 +545,10 @@ impl CensusRebuilder {
                     aliases: serde_json::from_str(&text(v, 8).unwrap_or_default())
                         .unwrap_or_default(),
                     addr: uint(v, 9),
+                    origin: text(v, 10)
+                        .and_then(|o| serde_json::from_value(serde_json::Value::String(o)).ok())
+                        .unwrap_or_default(),
+                    item_type: text(v, 11),
                 });
                 self.container_deltas
                     .entry(census)
@@ -588,6 +598,7 @@ impl CensusRebuilder {
         c.containers = self.containers.values().cloned().collect();
         c.containers
             .sort_by(|a, b| b.len.cmp(&a.len).then(a.name.cmp(&b.name)));
+        c.modules = self.modules.clone();
         Some(c)
     }
 }

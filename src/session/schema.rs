@@ -121,7 +121,13 @@ CREATE TABLE census_containers (
     bound         INTEGER,
     file          TEXT,
     aliases_json  TEXT NOT NULL,
-    addr          INTEGER NOT NULL
+    addr          INTEGER NOT NULL,
+    origin        TEXT NOT NULL,
+    item_type     TEXT
+);
+CREATE TABLE modules (
+    name TEXT PRIMARY KEY,
+    file TEXT NOT NULL
 );
 CREATE TABLE line_stats (
     frame                 INTEGER PRIMARY KEY,

@@ -79,8 +79,10 @@ impl SessionWriter {
             }
         }
         let conn = Connection::open(path).map_err(|e| write_err(path, e))?;
+        // 8 KiB pages: the whole schema fits in page 1, so a file cut short keeps it
         conn.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF;",
+            "PRAGMA page_size=8192; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;
+             PRAGMA foreign_keys=OFF;",
         )
         .map_err(|e| write_err(path, e))?;
         conn.execute_batch(schema::CREATE)
@@ -385,9 +387,13 @@ impl SessionWriter {
                     "container_names",
                     &row.name,
                 )?;
+                let origin = serde_json::to_value(row.origin)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default();
                 self.conn
                     .prepare_cached(
-                        "INSERT INTO census_containers VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
+                        "INSERT INTO census_containers VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)",
                     )?
                     .execute(params![
                         census,
@@ -399,7 +405,9 @@ impl SessionWriter {
                         row.bound.map(|b| b as i64),
                         row.file,
                         serde_json::to_string(&row.aliases).unwrap_or_default(),
-                        row.addr as i64
+                        row.addr as i64,
+                        origin,
+                        row.item_type
                     ])?;
             }
             now.insert(row.name.clone(), row.clone());
@@ -410,12 +418,18 @@ impl SessionWriter {
                     Self::intern(&self.conn, &mut self.container_ids, "container_names", name)?;
                 self.conn
                     .prepare_cached(
-                        "INSERT INTO census_containers VALUES (?1,?2,'',-1,0,0,NULL,NULL,'[]',0)",
+                        "INSERT INTO census_containers VALUES (?1,?2,'',-1,0,0,NULL,NULL,'[]',0,'global',NULL)",
                     )?
                     .execute(params![census, id])?;
             }
         }
         self.prev_containers = now;
+        let mut st = self
+            .conn
+            .prepare_cached("INSERT OR IGNORE INTO modules(name, file) VALUES (?1, ?2)")?;
+        for (name, file) in &c.modules {
+            st.execute(params![name, file])?;
+        }
         Ok(())
     }
 

@@ -6,6 +6,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+/// Tests of one binary that measure timing or load the machine take this, so they do not
+/// run beside each other (cargo runs a binary's tests in parallel threads).
+pub fn heavy() -> std::sync::MutexGuard<'static, ()> {
+    static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    HEAVY.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 pub fn memwatch() -> Command {
     Command::new(env!("CARGO_BIN_EXE_memwatch"))
 }
