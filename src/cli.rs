@@ -63,7 +63,7 @@ pub struct WatchOpts {
     pub status_interval: f64,
 
     /// Shortest time between two heap censuses, seconds (longer when pauses need it).
-    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    #[arg(long, value_name = "SECS", default_value_t = 2.0)]
     pub heap_interval: f64,
 
     /// Largest share of wall time the target may spend paused by censuses, percent.
@@ -125,6 +125,8 @@ pub enum Command {
 pub enum Format {
     Text,
     Json,
+    /// The findings in the Recommendations Format (report only).
+    Markdown,
 }
 
 impl WatchOpts {

@@ -107,6 +107,15 @@ pub struct MemRollup {
     pub swap_kib: u64,
 }
 
+/// Open file descriptors of one kind and path pattern (`file /var/log/app-N.log`,
+/// `socket tcp`, `pipe`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FdGroup {
+    pub kind: String,
+    pub pattern: String,
+    pub count: u32,
+}
+
 /// Why the watch ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum EndReason {
@@ -165,6 +174,11 @@ pub enum Event {
         t: Micros,
         count: u64,
     },
+    /// What the open fds point at, grouped (slow clock).
+    FdTargets {
+        t: Micros,
+        groups: Vec<FdGroup>,
+    },
     /// A heap census (slow clock).
     Census(Box<crate::heap::census::Census>),
     /// Something the user should know about the watch itself (a census that failed, …).
@@ -185,6 +199,7 @@ impl Event {
             Event::Sample(s) => Some(s.t),
             Event::Census(c) => Some(c.t),
             Event::Fds { t, .. }
+            | Event::FdTargets { t, .. }
             | Event::Note { t, .. }
             | Event::Rollup { t, .. }
             | Event::Dropped { t, .. }

@@ -9,6 +9,7 @@ pub mod analyzer;
 pub mod cli;
 pub mod event;
 pub mod failure;
+pub mod findings;
 pub mod heap;
 pub mod interrupt;
 pub mod report;

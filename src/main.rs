@@ -149,7 +149,9 @@ fn snapshot_command(
             pid,
             top,
         ),
-        Format::Json => serde_json::to_string_pretty(&census).map_err(Failure::internal)? + "\n",
+        Format::Json | Format::Markdown => {
+            serde_json::to_string_pretty(&census).map_err(Failure::internal)? + "\n"
+        }
     };
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes());
@@ -177,6 +179,7 @@ fn report_command(file: &Path, format: Format, top: usize, function: Option<Stri
     let text = match format {
         Format::Text => report::text::render(&r),
         Format::Json => serde_json::to_string_pretty(&r).map_err(Failure::internal)? + "\n",
+        Format::Markdown => report::markdown::render(&r),
     };
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes());

@@ -12,6 +12,8 @@ pub struct StatusLine {
     last: Instant,
     /// RSS (KiB) and time at the previous line, for the rate.
     prev: Option<(u64, f64)>,
+    /// Findings already printed.
+    printed: std::collections::HashSet<String>,
 }
 
 impl StatusLine {
@@ -20,6 +22,27 @@ impl StatusLine {
             every,
             last: Instant::now(),
             prev: None,
+            printed: Default::default(),
+        }
+    }
+
+    /// Print each finding once, as soon as the analyzer supports it.
+    pub fn new_findings(&mut self, a: &Analyzer) {
+        for f in &a.findings {
+            if self.printed.insert(f.id.clone()) {
+                let mut err = std::io::stderr().lock();
+                let _ = writeln!(
+                    err,
+                    "memwatch {:>7}  finding {}",
+                    units::duration(
+                        f.first_seen
+                            .saturating_sub(a.rss.first.map(|p| p.0).unwrap_or(0))
+                            as f64
+                            / 1e6
+                    ),
+                    crate::report::text::finding_line(f)
+                );
+            }
         }
     }
 

@@ -143,6 +143,7 @@ pub fn watch(target: Target, liveness: Liveness, opts: &WatchOpts) -> Result<Out
             w.tick();
         }
         status.tick(&analyzer);
+        status.new_findings(&analyzer);
     }
     let _ = handle.join();
     // a census under way is finished and recorded

@@ -43,6 +43,8 @@ pub struct HeapHistory {
     pub pauses: Series,
     pub total_objects: Series,
     pub total_bytes: Series,
+    /// Cyclic garbage found at each census that analysed it (bounded).
+    pub censuses_garbage: Vec<(Micros, u64)>,
 }
 
 impl HeapHistory {
@@ -93,6 +95,14 @@ impl HeapHistory {
                 h.count.push(t, 0.0);
                 h.bytes.push(t, 0.0);
             }
+        }
+        if let Some(cy) = &c.cycles {
+            if self.censuses_garbage.len() >= 512 {
+                // keep every other point: the same span at half the resolution
+                let kept: Vec<_> = self.censuses_garbage.iter().copied().step_by(2).collect();
+                self.censuses_garbage = kept;
+            }
+            self.censuses_garbage.push((t, cy.objects));
         }
         if self.first.is_none() {
             self.first = Some(c.clone());

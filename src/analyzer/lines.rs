@@ -40,6 +40,19 @@ pub struct LineStat {
     pub own: Counter,
     /// Anywhere on the stack.
     pub inclusive: Counter,
+    /// As the innermost frame of the program's own code (the first frame that is not in the
+    /// standard library, site-packages or frozen modules): where "my code" allocated.
+    pub user: Counter,
+}
+
+/// Is this file the program's own code (not the standard library, installed packages or
+/// frozen modules)? Used to charge work done inside library calls to the line that made them.
+pub fn is_user_file(file: &str) -> bool {
+    !(file.starts_with('<')
+        || file.contains("/lib/python3")
+        || file.contains("/lib64/python3")
+        || file.contains("/site-packages/")
+        || file.contains("/dist-packages/"))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -174,14 +187,23 @@ impl LineTable {
         let mut any = false;
         let mut seen_lines: HashSet<FrameId> = HashSet::with_capacity(ids.len());
         let mut seen_funcs: HashSet<usize> = HashSet::with_capacity(ids.len());
+        let mut user_done = false;
         for (depth, id) in ids.iter().enumerate() {
             let Some(def) = frames.get(id) else { continue };
             any = true;
-            if seen_lines.insert(*id) {
+            let first_time = seen_lines.insert(*id);
+            let user = !user_done && is_user_file(&def.file);
+            if first_time || depth == 0 || user {
                 let line = self.lines.entry(*id).or_default();
-                f(&mut line.inclusive);
+                if first_time {
+                    f(&mut line.inclusive);
+                }
                 if depth == 0 {
                     f(&mut line.own);
+                }
+                if user {
+                    f(&mut line.user);
+                    user_done = true;
                 }
             }
             let fi = self.function_of(*id, def);

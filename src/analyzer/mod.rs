@@ -37,6 +37,12 @@ pub struct Analyzer {
     /// USS in KiB over time (slow clock).
     pub uss: Series,
     pub last_rollup: Option<(Micros, MemRollup)>,
+    /// The latest grouping of the open fds.
+    pub fd_targets: Option<(Micros, Vec<crate::event::FdGroup>)>,
+    /// Current findings, recomputed as evidence arrives (first-seen times kept).
+    pub findings: Vec<crate::findings::Finding>,
+    /// Session time the findings were last computed at.
+    findings_at: Option<Micros>,
     pub lines: LineTable,
     pub heap: heap::HeapHistory,
     /// Notes about the watch itself, newest last (bounded).
@@ -50,9 +56,26 @@ pub struct Analyzer {
     pub end: Option<(Micros, EndReason)>,
 }
 
+/// Sample-driven findings (RSS, fds, hot lines) are re-examined this often.
+const FINDINGS_EVERY_US: Micros = 5_000_000;
+
 impl Analyzer {
     pub fn new() -> Analyzer {
         Analyzer::default()
+    }
+
+    /// Recompute the findings, keeping when each was first supported.
+    pub fn update_findings(&mut self) {
+        self.findings_at = Some(self.now);
+        let mut fresh = crate::findings::detect(self);
+        for f in fresh.iter_mut() {
+            if let Some(old) = self.findings.iter().find(|o| o.id == f.id) {
+                f.first_seen = old.first_seen;
+            }
+        }
+        // A finding the evidence no longer supports goes (a dict that filled up to its key
+        // space is a plateau, not a leak); the report is made from the final state.
+        self.findings = fresh;
     }
 
     pub fn apply(&mut self, ev: &Event) {
@@ -77,6 +100,12 @@ impl Analyzer {
                 self.sources.insert(file.clone(), lines);
             }
             Event::Sample(s) => {
+                if self
+                    .findings_at
+                    .is_none_or(|at| s.t.saturating_sub(at) >= FINDINGS_EVERY_US)
+                {
+                    self.update_findings();
+                }
                 self.samples += 1;
                 if !s.threads.is_empty() {
                     self.samples_with_stack += 1;
@@ -93,7 +122,11 @@ impl Analyzer {
                 self.last_rollup = Some((*t, *mem));
             }
             Event::Dropped { count, .. } => self.dropped += count,
-            Event::Census(c) => self.heap.apply(c),
+            Event::Census(c) => {
+                self.heap.apply(c);
+                self.update_findings();
+            }
+            Event::FdTargets { t, groups } => self.fd_targets = Some((*t, groups.clone())),
             Event::Note { t, text } => {
                 if self.notes.len() >= 200 {
                     self.notes.remove(0);

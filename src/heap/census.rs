@@ -98,6 +98,40 @@ pub struct LargeObject {
     pub name: Option<String>,
 }
 
+/// A shape of cyclic garbage: objects that only refer to each other, grouped by the types
+/// and edges that link them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CyclePattern {
+    /// `Node ↔ list via .parent/.children`.
+    pub name: String,
+    /// The edges, `Node.parent → Node`, `Node.children → list → Node`.
+    pub edges: Vec<String>,
+    /// Attribute names on the cycle (`parent`, `children`).
+    pub attributes: Vec<String>,
+    pub objects: u64,
+    pub bytes: u64,
+}
+
+/// The gc's own reasoning, run on the census copy.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CycleReport {
+    /// Objects that are unreachable except through cycles (what the next full collection
+    /// would free).
+    pub objects: u64,
+    pub bytes: u64,
+    pub patterns: Vec<CyclePattern>,
+    /// Objects treated as reachable because memwatch cannot enumerate their references.
+    pub opaque: u64,
+}
+
+/// How a representative object of a type is kept alive.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WhyAlive {
+    pub type_name: String,
+    /// `app.events.Bus.listeners (list) → [3] method → __self__ Handler → .session Session`.
+    pub chain: String,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Census {
     /// When it was taken, in session time (0 for a one-off snapshot).
@@ -128,4 +162,10 @@ pub struct Census {
     #[serde(default)]
     pub modules: Vec<(String, String)>,
     pub largest: Vec<LargeObject>,
+    /// Cyclic garbage (None: not analysed in this census).
+    #[serde(default)]
+    pub cycles: Option<CycleReport>,
+    /// Back-reference chains for the types that grew most since the previous census.
+    #[serde(default)]
+    pub why_alive: Vec<WhyAlive>,
 }

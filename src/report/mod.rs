@@ -3,6 +3,7 @@
 //! `docs/report-json.md`). The live summary at the end of a watch uses the same builder.
 
 pub mod census;
+pub mod markdown;
 pub mod source;
 pub mod text;
 
@@ -150,6 +151,8 @@ pub struct Report {
     pub top_lines: Vec<LineRow>,
     pub functions: Vec<FunctionTable>,
     pub heap: Option<HeapReport>,
+    /// Findings, Important first.
+    pub findings: Vec<crate::findings::Finding>,
     pub warnings: Vec<String>,
 }
 
@@ -430,6 +433,16 @@ pub fn build(
         top_lines: top_lines(a, top),
         functions,
         heap: heap_report(a, top),
+        findings: {
+            let mut f = a.findings.clone();
+            f.sort_by(|x, y| {
+                x.severity
+                    .cmp(&y.severity)
+                    .then(x.first_seen.cmp(&y.first_seen))
+                    .then(x.id.cmp(&y.id))
+            });
+            f
+        },
         warnings,
     }
 }

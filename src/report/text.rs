@@ -142,6 +142,7 @@ pub fn render(r: &Report) -> String {
         let _ = writeln!(out, "  warning: {w}");
     }
     let _ = writeln!(out);
+    findings_section(&mut out, &r.findings);
     let _ = writeln!(out, "Top lines by increment (own lines, sampled):");
     if r.top_lines.is_empty() {
         let _ = writeln!(out, "  (no Python line was sampled)");
@@ -190,6 +191,49 @@ fn count_f(v: f64) -> String {
 
 fn bytes_f(v: f64) -> String {
     units::bytes(v)
+}
+
+/// One line per finding, Important first; the full text is in `--format markdown`.
+pub fn findings_section(out: &mut String, findings: &[crate::findings::Finding]) {
+    if findings.is_empty() {
+        let _ = writeln!(
+            out,
+            "Findings: none (nothing grew without bound, no cyclic garbage, no leaked fds, no large allocations)"
+        );
+        let _ = writeln!(out);
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "Findings ({}; the full text with fixes: --format markdown):",
+        findings.len()
+    );
+    for f in findings {
+        let _ = writeln!(out, "  {}", finding_line(f));
+    }
+    let _ = writeln!(out);
+}
+
+/// `[Important] Unbounded Cache — app._CACHE (app.py:45): dict, 12 → 48,210 entries, +1.6k/s`
+pub fn finding_line(f: &crate::findings::Finding) -> String {
+    let loc = match (&f.file, f.line) {
+        (Some(file), Some(l)) => format!(
+            " ({}:{l})",
+            std::path::Path::new(file)
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_else(|| file.clone())
+        ),
+        _ => String::new(),
+    };
+    format!(
+        "[{}] {} — {}{}: {}",
+        f.severity.label(),
+        f.title,
+        f.name,
+        loc,
+        f.evidence
+    )
 }
 
 /// The heap censuses: types and named containers, first census against last.

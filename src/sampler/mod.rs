@@ -31,6 +31,8 @@ const MAX_SOURCE_BYTES: u64 = 4 << 20;
 /// Most source files read in one session, and most bytes of source in all.
 const MAX_SOURCES: usize = 4096;
 const MAX_SOURCE_TOTAL: u64 = 64 << 20;
+/// Most fds whose targets are read at one slow-clock tick.
+const MAX_FDS_GROUPED: usize = 100_000;
 /// How long a started target may take to exit after Ctrl-C before memwatch stops anyway.
 const CHILD_EXIT_GRACE: Duration = Duration::from_secs(2);
 /// Batches the channel holds before the sampler starts dropping.
@@ -302,6 +304,9 @@ impl Sampler {
             if now >= next_rollup {
                 if let Some(mem) = proc::rollup(self.pid) {
                     batch.push(Event::Rollup { t, mem });
+                }
+                if let Some(groups) = proc::fd_groups(self.pid, MAX_FDS_GROUPED) {
+                    batch.push(Event::FdTargets { t, groups });
                 }
                 next_rollup = now + self.cfg.rollup_interval;
             }

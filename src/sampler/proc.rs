@@ -55,6 +55,56 @@ pub fn fd_count(pid: i32) -> Option<u32> {
     p.fd_count().ok().map(|n| n.min(u32::MAX as usize) as u32)
 }
 
+/// A path with its numbers generalised, so that `/tmp/job-17.log` and `/tmp/job-18.log`
+/// group together as `/tmp/job-N.log`.
+fn pattern(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    let mut in_digits = false;
+    for c in path.chars() {
+        if c.is_ascii_digit() {
+            if !in_digits {
+                out.push('N');
+            }
+            in_digits = true;
+        } else {
+            in_digits = false;
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// What the target's open fds point at, grouped by kind and path pattern (at most `limit`
+/// fds looked at).
+pub fn fd_groups(pid: i32, limit: usize) -> Option<Vec<crate::event::FdGroup>> {
+    use procfs::process::FDTarget;
+    let p = procfs::process::Process::new(pid).ok()?;
+    let mut groups: std::collections::BTreeMap<(String, String), u32> = Default::default();
+    for fd in p.fd().ok()?.take(limit).flatten() {
+        let (kind, pat) = match fd.target {
+            FDTarget::Path(path) => ("file", pattern(&path.to_string_lossy())),
+            FDTarget::Socket(_) => ("socket", String::new()),
+            FDTarget::Net(_) => ("socket", String::new()),
+            FDTarget::Pipe(_) => ("pipe", String::new()),
+            FDTarget::AnonInode(s) => ("anon", s),
+            FDTarget::MemFD(s) => ("memfd", pattern(&s)),
+            FDTarget::Other(s, _) => ("other", s),
+            FDTarget::Unknown(s, _) => ("other", s),
+        };
+        *groups.entry((kind.to_string(), pat)).or_default() += 1;
+    }
+    Some(
+        groups
+            .into_iter()
+            .map(|((kind, pattern), count)| crate::event::FdGroup {
+                kind,
+                pattern,
+                count,
+            })
+            .collect(),
+    )
+}
+
 /// USS/PSS/RSS/swap from `/proc/PID/smaps_rollup`. This takes the target's mmap lock for
 /// a while (milliseconds at hundreds of MB), so it belongs on the slow clock only.
 pub fn rollup(pid: i32) -> Option<MemRollup> {
@@ -81,6 +131,9 @@ mod tests {
         let rss = statm.rss_kib().unwrap();
         assert!(rss > 100, "rss {rss} KiB");
         assert!(fd_count(me).unwrap() >= 3);
+        let g = fd_groups(me, 1000).unwrap();
+        assert!(g.iter().map(|g| g.count).sum::<u32>() >= 3);
+        assert_eq!(pattern("/tmp/job-17.log"), "/tmp/job-N.log");
         let r = rollup(me).unwrap();
         assert!(r.rss_kib > 100 && r.uss_kib > 0 && r.pss_kib > 0, "{r:?}");
     }

@@ -15,8 +15,8 @@ use rusqlite::{Connection, OpenFlags};
 use super::salvage::{Pages, Value};
 use super::schema::{self, FLAG_ACTIVE, FLAG_GIL};
 use crate::event::{
-    EndReason, Event, FrameDef, MemRollup, Micros, Sample, SessionInfo, StackId, ThreadDef,
-    ThreadId, ThreadSample,
+    EndReason, Event, FdGroup, FrameDef, MemRollup, Micros, Sample, SessionInfo, StackId,
+    ThreadDef, ThreadId, ThreadSample,
 };
 use crate::failure::{Failure, Result};
 use crate::heap::census::{Census, ContainerRow, TypeRow};
@@ -341,6 +341,24 @@ impl SessionReader {
                 slow.push((t, 3, Pending::Event(Event::Note { t, text })));
             }
         }));
+        let mut fd_groups: BTreeMap<Micros, Vec<FdGroup>> = BTreeMap::new();
+        warnings.extend(self.scan("fd_targets", false, &mut |v| {
+            if let (Some(t), Some(kind), Some(pattern), Some(count)) = (
+                int(v, 0).and_then(micros_of),
+                text(v, 1),
+                text(v, 2),
+                u32_at(v, 3),
+            ) {
+                fd_groups.entry(t).or_default().push(FdGroup {
+                    kind,
+                    pattern,
+                    count,
+                });
+            }
+        }));
+        for (t, groups) in fd_groups {
+            slow.push((t, 2, Pending::Event(Event::FdTargets { t, groups })));
+        }
         let mut censuses = CensusRebuilder::default();
         warnings.extend(censuses.load(self));
         for (i, c) in censuses.summaries.iter().enumerate() {
@@ -497,6 +515,8 @@ impl CensusRebuilder {
                 gc: serde_json::from_str(&json(14)).unwrap_or_default(),
                 notes: serde_json::from_str(&json(15)).unwrap_or_default(),
                 largest: serde_json::from_str(&json(16)).unwrap_or_default(),
+                cycles: text(v, 17).and_then(|j| serde_json::from_str(&j).ok()),
+                why_alive: serde_json::from_str(&json(18)).unwrap_or_default(),
                 ..Census::default()
             };
             self.summaries.push((id, c));

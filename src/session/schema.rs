@@ -90,7 +90,15 @@ CREATE TABLE censuses (
     other_bytes   INTEGER NOT NULL,
     gc_json       TEXT NOT NULL,
     notes_json    TEXT NOT NULL,
-    largest_json  TEXT NOT NULL
+    largest_json  TEXT NOT NULL,
+    cycles_json   TEXT,
+    why_json      TEXT NOT NULL
+);
+CREATE TABLE fd_targets (
+    t_us    INTEGER NOT NULL,
+    kind    TEXT NOT NULL,
+    pattern TEXT NOT NULL,
+    count   INTEGER NOT NULL
 );
 CREATE TABLE type_names (
     id   INTEGER PRIMARY KEY,

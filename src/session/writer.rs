@@ -276,6 +276,14 @@ impl SessionWriter {
                     .execute(params![*t as i64, *count as i64])?;
             }
             Event::Census(c) => self.write_census(c)?,
+            Event::FdTargets { t, groups } => {
+                let mut st = self.conn.prepare_cached(
+                    "INSERT INTO fd_targets(t_us, kind, pattern, count) VALUES (?1,?2,?3,?4)",
+                )?;
+                for g in groups {
+                    st.execute(params![*t as i64, g.kind, g.pattern, g.count])?;
+                }
+            }
             Event::Note { t, text } => {
                 self.conn
                     .prepare_cached("INSERT INTO notes(t_us, text) VALUES (?1, ?2)")?
@@ -327,8 +335,8 @@ impl SessionWriter {
             .prepare_cached(
                 "INSERT INTO censuses(t_us, pause_us, walk_us, total_us, copy_bytes, attempts,
                  approximate, gc_enabled, gc_collecting, gc_objects, gc_bytes, other_objects,
-                 other_bytes, gc_json, notes_json, largest_json)
-                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)",
+                 other_bytes, gc_json, notes_json, largest_json, cycles_json, why_json)
+                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18)",
             )?
             .execute(params![
                 c.t as i64,
@@ -346,7 +354,11 @@ impl SessionWriter {
                 c.other_bytes as i64,
                 gc_json,
                 notes_json,
-                largest_json
+                largest_json,
+                c.cycles
+                    .as_ref()
+                    .map(|cy| serde_json::to_string(cy).unwrap_or_default()),
+                serde_json::to_string(&c.why_alive).unwrap_or_default()
             ])?;
         let census = self.conn.last_insert_rowid();
         let mut now: HashMap<String, TypeRow> = HashMap::with_capacity(c.types.len());
