@@ -102,6 +102,9 @@ pub enum Command {
         /// Do not pause the target: copy its memory while it runs (figures are approximate).
         #[arg(long)]
         nonblocking: bool,
+        /// Skip the object-graph analysis (cyclic garbage, why-alive chains): counts only.
+        #[arg(long)]
+        no_graph: bool,
         /// Tests only: keep the target paused this many milliseconds after the copy.
         #[arg(long, hide = true, default_value_t = 0)]
         hold_pause_ms: u64,

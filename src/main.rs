@@ -46,8 +46,9 @@ fn run(cli: Cli) -> Result<()> {
             format,
             top,
             nonblocking,
+            no_graph,
             hold_pause_ms,
-        }) => snapshot_command(pid, format, top, nonblocking, hold_pause_ms),
+        }) => snapshot_command(pid, format, top, nonblocking, no_graph, hold_pause_ms),
         Some(Command::Report {
             file,
             format,
@@ -121,6 +122,7 @@ fn snapshot_command(
     format: Format,
     top: usize,
     nonblocking: bool,
+    no_graph: bool,
     hold_pause_ms: u64,
 ) -> Result<()> {
     let target = target::attach(pid)?;
@@ -132,6 +134,8 @@ fn snapshot_command(
         nonblocking,
         top,
         hold_pause: std::time::Duration::from_millis(hold_pause_ms),
+        why_alive_top: if no_graph { 0 } else { 3 },
+        cycles: !no_graph,
         ..heap::CensusOptions::default()
     };
     let census = heap.census(&opts).map_err(|e| {

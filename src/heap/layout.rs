@@ -121,6 +121,9 @@ pub struct Layout {
     pub func_kwdefaults: u64,
     pub func_closure: u64,
     pub func_module: u64,
+    /// Further strong references of a function (doc, dict, annotations, builtins 3.10+,
+    /// typeparams 3.12+, annotate 3.14).
+    pub func_others: Vec<u64>,
 
     // frames and generators (for their sizes)
     /// 3.11+: offset of `_f_frame_data` in PyFrameObject.
@@ -263,6 +266,12 @@ impl Layout {
             func_kwdefaults,
             func_closure,
             func_module,
+            func_others: match m {
+                8 | 9 => vec![56, 72, 96],
+                10 | 11 => vec![80, 88, 112, 24],
+                12 | 13 => vec![80, 88, 112, 24, 120],
+                _ => vec![80, 88, 112, 24, 120, 128],
+            },
             frame_data: match m {
                 11 | 12 => 112,
                 _ => 128,

@@ -12,6 +12,7 @@ pub mod census;
 pub mod copy;
 pub mod dicts;
 pub mod freeze;
+pub mod graph;
 pub mod layout;
 pub mod memory;
 pub mod names;
@@ -43,6 +44,13 @@ pub struct CensusOptions {
     /// Tests only: keep the target paused this long after the copy (to kill memwatch during
     /// a pause and see the target resume).
     pub hold_pause: Duration,
+    /// Run the gc's reasoning on the copy: cyclic garbage.
+    pub cycles: bool,
+    /// Types to find a why-alive chain for.
+    pub why_alive: Vec<String>,
+    /// Also this many of the most numerous types defined in Python (a one-off snapshot has
+    /// no growth to choose by).
+    pub why_alive_top: usize,
 }
 
 impl Default for CensusOptions {
@@ -53,6 +61,9 @@ impl Default for CensusOptions {
             max_copy: 16 << 30,
             attempts: 5,
             hold_pause: Duration::ZERO,
+            cycles: true,
+            why_alive: Vec::new(),
+            why_alive_top: 0,
         }
     }
 }
@@ -170,7 +181,8 @@ impl HeapTarget {
         let l = &self.layout;
         let set_dummy = self.set_dummy_var.and_then(|v| mem.ptr_at(v)).unwrap_or(0);
         let mut w = Walker::new(mem, l, set_dummy);
-        let idx = w.index(interp, opts.top);
+        w.keep_objects = opts.cycles || !opts.why_alive.is_empty() || opts.why_alive_top > 0;
+        let mut idx = w.index(interp, opts.top);
         let mut approximate = false;
         if !idx.broken_lists.is_empty() {
             approximate = true;
@@ -190,7 +202,52 @@ impl HeapTarget {
         let mut namer = names::Namer::new(&mut w);
         let containers = namer.run(interp);
         let modules = std::mem::take(&mut namer.modules);
+        let module_dicts: FxHashMap<u64, String> = namer.module_dicts.drain(..).collect();
+        let objects = std::mem::take(&mut idx.gc_objects);
         let (types, totals) = type_rows(&w, &idx);
+        let mut wanted = opts.why_alive.clone();
+        // the most numerous classes defined in Python
+        let mut python: Vec<(u64, &str)> = idx
+            .tallies
+            .iter()
+            .enumerate()
+            .filter(|(ty, tally)| {
+                tally.gc_count > 0 && objects::is_python_class(w.types.get(*ty as u32))
+            })
+            .map(|(ty, tally)| (tally.gc_count, w.types.get(ty as u32).name.as_str()))
+            .collect();
+        python.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
+        for (_, name) in python.into_iter().take(opts.why_alive_top) {
+            if !wanted.iter().any(|n| n == name) {
+                wanted.push(name.to_string());
+            }
+        }
+        let t_graph = Instant::now();
+        let (cycles, why_alive) = match w.keep_objects.then(|| graph::build(&mut w, &objects)) {
+            Some(Some(g)) => {
+                let built = t_graph.elapsed();
+                let cy = opts.cycles.then(|| graph::cycles(&w, &g));
+                let found = t_graph.elapsed();
+                let why = graph::why_alive(&mut w, &g, &wanted, &module_dicts);
+                if std::env::var_os("MEMWATCH_TIMING").is_some() {
+                    eprintln!(
+                        "graph: build {built:?}, cycles {:?}, why-alive {:?}",
+                        found - built,
+                        t_graph.elapsed() - found
+                    );
+                }
+                (cy, why)
+            }
+            Some(None) => {
+                notes.push(format!(
+                    "more than {} tracked objects: no cycle analysis in this census",
+                    graph::MAX_NODES
+                ));
+                (None, Vec::new())
+            }
+            None => (None, Vec::new()),
+        };
+        drop(objects);
         let largest = largest_objects(&mut w, &idx, &containers);
         Census {
             approximate,
@@ -203,6 +260,8 @@ impl HeapTarget {
             containers,
             modules,
             largest,
+            cycles,
+            why_alive,
             ..Census::default()
         }
     }

@@ -47,6 +47,8 @@ pub struct Namer<'w, 'a, M: Memory + ?Sized> {
     items_budget: u64,
     /// Every module's name and `__file__`.
     pub modules: Vec<(String, String)>,
+    /// Every module's globals dict and name (roots of why-alive chains).
+    pub module_dicts: Vec<(u64, String)>,
 }
 
 fn is_dunder(s: &str) -> bool {
@@ -60,6 +62,7 @@ impl<'w, 'a, M: Memory + ?Sized> Namer<'w, 'a, M> {
             found: FxHashMap::default(),
             items_budget: MAX_ITEMS_SIZED,
             modules: Vec::new(),
+            module_dicts: Vec::new(),
         }
     }
 
@@ -103,6 +106,7 @@ impl<'w, 'a, M: Memory + ?Sized> Namer<'w, 'a, M> {
             let Some(md_dict) = m.ptr_at(module + 16) else {
                 continue;
             };
+            self.module_dicts.push((md_dict, modname.clone()));
             let Some(globals) = Table::of_dict(m, l, md_dict) else {
                 continue;
             };

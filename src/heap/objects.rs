@@ -465,11 +465,14 @@ pub fn attributes<M: Memory + ?Sized>(
         }
         _ => None,
     };
-    let (Some(values), Some(keys)) = (values, Keys::read(m, l, t.cached_keys)) else {
+    let Some(values) = values else {
         return;
     };
-    for i in 0..keys.nentries.min(1 << 16) {
-        if let (Some(k), Some(v)) = (keys.key(m, i), m.ptr_at(values + 8 * i)) {
+    // the names are the class's shared keys, decoded once per census
+    for (i, &k) in t.shared_keys.iter().enumerate() {
+        if k != 0
+            && let Some(v) = m.ptr_at(values + 8 * i as u64)
+        {
             f(k, v);
         }
     }

@@ -121,10 +121,16 @@ pub struct TypeInfo {
     pub heap: bool,
     /// Offsets of object slots (`__slots__`) of this type and its heap bases.
     pub slots: Vec<u64>,
+    /// Their names, by offset.
+    pub slot_names: Vec<(u64, String)>,
+    /// The nearest static (C) type in the base chain: `object` for plain classes.
+    pub static_base: String,
     /// `ht_cached_keys` (heap types), for split and inline instance values.
     pub cached_keys: u64,
     /// Entries of the cached keys (how many values an instance's split/inline values hold).
     pub shared_entries: u64,
+    /// The attribute names (str addresses) of the cached keys, in entry order.
+    pub shared_keys: Vec<u64>,
     /// Whether `sys.getsizeof` is computed exactly for its instances.
     pub size_exact: bool,
 }
@@ -156,6 +162,12 @@ const MAX_NAME: usize = 512;
 impl TypeTable {
     pub fn get(&self, id: TypeId) -> &TypeInfo {
         &self.types[id as usize]
+    }
+
+    /// The name of the type at `addr` if it was decoded already.
+    pub fn lookup_known(&self, addr: u64) -> Option<&str> {
+        let id = (*self.by_addr.get(&addr)?)?;
+        Some(&self.types[id as usize].name)
     }
 
     /// The type at `addr`, decoded on first use; `None` if it is not a plausible type object.
@@ -228,27 +240,40 @@ impl TypeTable {
         let kind = Kind::of_name(&name)
             .or_else(|| base_info.as_ref().map(|b| b.kind))
             .unwrap_or(Kind::Other);
-        let mut slots = base_info
+        let mut slot_names = base_info
             .as_ref()
-            .map(|b| b.slots.clone())
+            .map(|b| b.slot_names.clone())
             .unwrap_or_default();
         if heap {
-            slots.extend(member_slots(m, l, addr));
-            slots.sort_unstable();
-            slots.dedup();
+            slot_names.extend(member_slots(m, l, addr));
+            slot_names.sort();
+            slot_names.dedup_by_key(|s| s.0);
         }
+        let slots: Vec<u64> = slot_names.iter().map(|s| s.0).collect();
+        let static_base = if heap {
+            base_info
+                .as_ref()
+                .map(|b| b.static_base.clone())
+                .unwrap_or_else(|| "object".into())
+        } else {
+            name.clone()
+        };
         let cached_keys = if heap {
             m.u64_at(addr + l.ht_cached_keys).unwrap_or(0)
         } else {
             0
         };
-        let shared_entries = if cached_keys != 0 {
-            super::dicts::Keys::read(m, l, cached_keys)
-                .map(|k| k.nentries.min(1 << 16))
-                .unwrap_or(0)
-        } else {
-            0
-        };
+        let keys = (cached_keys != 0)
+            .then(|| super::dicts::Keys::read(m, l, cached_keys))
+            .flatten();
+        let shared_entries = keys.map(|k| k.nentries.min(1 << 16)).unwrap_or(0);
+        let shared_keys: Vec<u64> = keys
+            .map(|k| {
+                (0..shared_entries)
+                    .map(|i| k.key(m, i).unwrap_or(0))
+                    .collect()
+            })
+            .unwrap_or_default();
         let size_exact = !UNMODELLED_SIZEOF.contains(&name.as_str())
             && base_info.as_ref().is_none_or(|b| b.size_exact)
             && !(heap && has_python_sizeof(m, l, addr));
@@ -262,8 +287,11 @@ impl TypeTable {
             kind,
             heap,
             slots,
+            slot_names,
+            static_base,
             cached_keys,
             shared_entries,
+            shared_keys,
             size_exact,
         })
     }
@@ -290,8 +318,8 @@ fn has_python_sizeof<M: Memory + ?Sized>(m: &M, l: &Layout, addr: u64) -> bool {
         .is_some()
 }
 
-/// Offsets of `T_OBJECT` / `T_OBJECT_EX` members (the `__slots__`) of a heap type.
-fn member_slots<M: Memory + ?Sized>(m: &M, l: &Layout, addr: u64) -> Vec<u64> {
+/// Offsets and names of `T_OBJECT` / `T_OBJECT_EX` members (the `__slots__`) of a heap type.
+fn member_slots<M: Memory + ?Sized>(m: &M, l: &Layout, addr: u64) -> Vec<(u64, String)> {
     const T_OBJECT: u32 = 6;
     const T_OBJECT_EX: u32 = 16;
     let mut out = Vec::new();
@@ -300,15 +328,18 @@ fn member_slots<M: Memory + ?Sized>(m: &M, l: &Layout, addr: u64) -> Vec<u64> {
     };
     for i in 0..MAX_MEMBERS as u64 {
         let at = members + i * 40;
-        match m.u64_at(at) {
+        let name_ptr = match m.u64_at(at) {
             Some(0) | None => break,
-            Some(_) => {}
-        }
+            Some(p) => p,
+        };
         let (Some(ty), Some(off)) = (m.u32_at(at + 8), m.i64_at(at + 16)) else {
             break;
         };
         if (ty == T_OBJECT || ty == T_OBJECT_EX) && off > 0 && off < 1 << 20 {
-            out.push(off as u64);
+            let name = m
+                .cstr_at(name_ptr, 128)
+                .unwrap_or_else(|| format!("<slot {off}>"));
+            out.push((off as u64, name));
         }
     }
     out

@@ -132,6 +132,14 @@ impl AddrSet {
     }
 }
 
+#[derive(Debug, Clone, Copy)]
+pub struct GcObject {
+    pub addr: u64,
+    pub generation: u8,
+    pub ty: TypeId,
+    pub size: u64,
+}
+
 /// Per type: what the walk found of it.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Tally {
@@ -155,6 +163,9 @@ pub struct HeapIndex {
     pub invalid: u64,
     /// Lists that ended early (torn or garbage links).
     pub broken_lists: Vec<String>,
+    /// Every object on the GC lists, for the graph: address, generation (3: permanent),
+    /// type and size.
+    pub gc_objects: Vec<GcObject>,
 }
 
 impl HeapIndex {
@@ -196,6 +207,8 @@ pub struct Walker<'a, M: Memory + ?Sized> {
     pub m: &'a M,
     pub l: &'a Layout,
     pub types: TypeTable,
+    /// Keep the GC objects' addresses in the index (for the object graph).
+    pub keep_objects: bool,
     /// A small direct-mapped cache of (type address → id) in front of the type table.
     type_cache: [(u64, Option<TypeId>); 64],
     /// The set's dummy key (`_PySet_Dummy`), skipped in set tables.
@@ -211,6 +224,7 @@ impl<'a, M: Memory + ?Sized> Walker<'a, M> {
             l,
             types: TypeTable::default(),
             type_cache: [(0, None); 64],
+            keep_objects: false,
             set_dummy,
         }
     }
@@ -287,6 +301,7 @@ impl<'a, M: Memory + ?Sized> Walker<'a, M> {
             largest: Vec::new(),
             invalid: 0,
             broken_lists: Vec::new(),
+            gc_objects: Vec::new(),
         };
         let mut largest = Largest {
             k: top,
@@ -331,6 +346,14 @@ impl<'a, M: Memory + ?Sized> Walker<'a, M> {
                     tally.gc_bytes += size;
                 }
                 largest.push(size, addr, ty);
+                if self.keep_objects {
+                    idx.gc_objects.push(GcObject {
+                        addr,
+                        generation: g as u8,
+                        ty,
+                        size,
+                    });
+                }
 
                 // the untracked objects this container holds
                 refs.clear();

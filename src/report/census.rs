@@ -116,6 +116,29 @@ pub fn render(c: &Census, command: &str, version: &str, pid: i32, top: usize) ->
         }
     }
     let _ = writeln!(out);
+    if let Some(cy) = &c.cycles {
+        let _ = writeln!(
+            out,
+            "Cyclic garbage: {} objects ({}) unreachable except through cycles (freed by the next collection){}",
+            units::count(cy.objects),
+            units::bytes(cy.bytes as f64),
+            if cy.objects == 0 { "" } else { ":" }
+        );
+        for p in &cy.patterns {
+            let _ = writeln!(
+                out,
+                "  {:>11}  {:>12}  {}  [{}]",
+                units::count(p.objects),
+                units::bytes(p.bytes as f64),
+                p.name,
+                p.edges.join(", ")
+            );
+        }
+        let _ = writeln!(out);
+    }
+    for w in &c.why_alive {
+        let _ = writeln!(out, "Why alive: {} ← {}", w.type_name, w.chain);
+    }
     let _ = writeln!(out, "Largest objects:");
     for o in c.largest.iter().take(top) {
         let _ = writeln!(

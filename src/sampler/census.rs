@@ -13,7 +13,11 @@ use std::time::{Duration, Instant};
 
 use super::micros;
 use crate::event::Event;
+use crate::heap::census::Census;
 use crate::heap::{CensusOptions, HeapTarget};
+
+/// Shortest time between two object-graph analyses (cycles, why-alive chains).
+const GRAPH_EVERY: Duration = Duration::from_secs(10);
 
 /// When the first census is taken after the watch starts.
 const FIRST_CENSUS: Duration = Duration::from_secs(1);
@@ -56,6 +60,10 @@ impl CensusClock {
         // Not niced: a census thread starved while it holds the target paused would stretch
         // the pause (priority inversion); the interval bounds its average CPU instead.
         let mut failures = 0u32;
+        // the types that grew most at the last census get a why-alive chain at the next
+        let mut previous: std::collections::HashMap<String, u64> = Default::default();
+        let mut wanted: Vec<String> = Vec::new();
+        let mut last_graph: Option<Instant> = None;
         // the first census once the target has settled a little (a `run` target is still
         // importing at its first moment)
         let mut next = Instant::now() + FIRST_CENSUS.min(self.interval);
@@ -71,9 +79,24 @@ impl CensusClock {
             }
             let began = Instant::now();
             let t = micros(began - start);
-            match self.heap.census(&self.opts) {
+            // the object graph (cycles, why-alive) costs about as much again as the census:
+            // at most every GRAPH_EVERY
+            let graph = last_graph.is_none_or(|g: Instant| g.elapsed() >= GRAPH_EVERY);
+            let mut opts = self.opts.clone();
+            opts.cycles &= graph;
+            opts.why_alive = if graph { wanted.clone() } else { Vec::new() };
+            if graph {
+                last_graph = Some(Instant::now());
+            }
+            match self.heap.census(&opts) {
                 Ok(mut c) => {
                     failures = 0;
+                    wanted = growing_types(&previous, &c);
+                    previous = c
+                        .types
+                        .iter()
+                        .map(|r| (r.name.clone(), r.count()))
+                        .collect();
                     c.t = t;
                     let wait =
                         self.next_interval(Duration::from_micros(c.pause_us), began.elapsed());
@@ -101,6 +124,24 @@ impl CensusClock {
             }
         }
     }
+}
+
+/// The types that grew most since the previous census (user classes first), for why-alive.
+fn growing_types(previous: &std::collections::HashMap<String, u64>, c: &Census) -> Vec<String> {
+    if previous.is_empty() {
+        return Vec::new();
+    }
+    let mut grew: Vec<(bool, u64, &str)> = c
+        .types
+        .iter()
+        .filter_map(|r| {
+            let before = previous.get(&r.name).copied().unwrap_or(0);
+            let d = r.count().saturating_sub(before);
+            (d >= 100).then_some((r.name.contains('.'), d, r.name.as_str()))
+        })
+        .collect();
+    grew.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)));
+    grew.into_iter().take(3).map(|g| g.2.to_string()).collect()
 }
 
 #[cfg(test)]
