@@ -80,7 +80,7 @@ impl NodeIndex {
 
     #[inline]
     fn slot(&self, addr: u64) -> Option<usize> {
-        if addr % 16 != 0 {
+        if !addr.is_multiple_of(16) {
             return None;
         }
         let hit = |r: &(u64, u64, usize)| addr >= r.0 && addr < r.0 + r.1;

@@ -172,24 +172,29 @@ impl Sampler {
 
     fn exited(&mut self) -> Option<EndReason> {
         match &mut self.liveness {
-            Liveness::Child(child) => match child.try_wait() {
-                // a census held the target as it ended and was told its status instead
-                Err(_) if let Some((code, signal)) = crate::heap::freeze::take_reaped(self.pid) => {
-                    Some(EndReason::TargetExited { code, signal })
+            // Not Child::try_wait: a waitpid from this process also reports (and consumes) the
+            // ptrace stops of a census pausing the child; ask for exits only.
+            Liveness::Child(_) => {
+                use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
+                let pid = nix::unistd::Pid::from_raw(self.pid);
+                match waitid(Id::Pid(pid), WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG) {
+                    Ok(WaitStatus::Exited(_, code)) => Some(EndReason::TargetExited {
+                        code: Some(code),
+                        signal: None,
+                    }),
+                    Ok(WaitStatus::Signaled(_, sig, _)) => Some(EndReason::TargetExited {
+                        code: None,
+                        signal: Some(sig as i32),
+                    }),
+                    Ok(_) => None,
+                    // reaped already: by a census that held the target as it ended
+                    Err(_) => {
+                        let (code, signal) =
+                            crate::heap::freeze::take_reaped(self.pid).unwrap_or((None, None));
+                        Some(EndReason::TargetExited { code, signal })
+                    }
                 }
-                Ok(Some(status)) => {
-                    use std::os::unix::process::ExitStatusExt;
-                    Some(EndReason::TargetExited {
-                        code: status.code(),
-                        signal: status.signal(),
-                    })
-                }
-                Ok(None) => None,
-                Err(_) => Some(EndReason::TargetExited {
-                    code: None,
-                    signal: None,
-                }),
-            },
+            }
             Liveness::Pid => {
                 if crate::target::is_alive(self.pid) {
                     None
