@@ -21,6 +21,9 @@ pub mod strings;
 pub mod types;
 pub mod walk;
 
+#[cfg(test)]
+mod hostile_tests;
+
 use std::time::{Duration, Instant};
 
 use rustc_hash::FxHashMap;

@@ -172,27 +172,45 @@ impl Drop for Target {
     }
 }
 
-/// Run a command, killing it if it outlives `limit`.
+/// Run a command, killing it if it outlives `limit`. Its stdout and stderr are drained while
+/// it runs (a child writing more than a pipe holds would otherwise block forever).
 pub fn output_within(mut cmd: Command, limit: Duration) -> Output {
     let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
+    let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as _));
+    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as _));
     let start = Instant::now();
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            return child.wait_with_output().unwrap();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
         }
         if start.elapsed() > limit {
             let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
+            let _ = child.wait();
+            let err = stderr.join().unwrap();
             panic!(
                 "command ran over {limit:?}; stderr: {}",
-                String::from_utf8_lossy(&out.stderr)
+                String::from_utf8_lossy(&err)
             );
         }
         std::thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
     }
 }
 
@@ -234,4 +252,75 @@ pub fn assert_one_line_error(o: &Output, code: i32, needle: &str) {
         !err.contains("panicked") && !err.contains("backtrace"),
         "{err}"
     );
+}
+
+/// The state letter of `/proc/PID/stat` (of the thread group leader): `R`, `S`, `t`, …
+pub fn proc_state(pid: i32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(") ")?.1.chars().next()
+}
+
+/// Poll `pid`'s state until `want` accepts it or `limit` passes; the last state seen.
+pub fn wait_for_state(pid: i32, limit: Duration, want: impl Fn(char) -> bool) -> Option<char> {
+    let start = Instant::now();
+    loop {
+        let s = proc_state(pid);
+        if s.is_some_and(&want) || start.elapsed() > limit {
+            return s;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// `memwatch snapshot --pid PID --format json` (plus `extra`), killed past `limit`; the output
+/// and, if it succeeded, the census parsed.
+pub fn snapshot_json(
+    pid: i32,
+    extra: &[&str],
+    limit: Duration,
+) -> (Output, Option<serde_json::Value>) {
+    let mut cmd = memwatch();
+    cmd.args(["snapshot", "--pid", &pid.to_string(), "--format", "json"])
+        .args(extra);
+    let out = output_within(cmd, limit);
+    let census = out
+        .status
+        .success()
+        .then(|| serde_json::from_slice(&out.stdout).expect("snapshot JSON"));
+    (out, census)
+}
+
+/// `CLOCK_MONOTONIC` in seconds: the clock of Python's `time.monotonic()`.
+pub fn monotonic_now() -> f64 {
+    let t = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).unwrap();
+    t.tv_sec() as f64 + t.tv_nsec() as f64 / 1e9
+}
+
+/// The windows steady_counter.py logged: (end time, iterations).
+pub fn counter_windows(path: &Path) -> Vec<(f64, f64)> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let mut it = l.split_whitespace();
+            Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
+        })
+        .collect()
+}
+
+pub fn median_of(mut v: Vec<f64>) -> f64 {
+    assert!(!v.is_empty(), "median of nothing");
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+/// `TracerPid` of `/proc/PID/status`: 0 when nothing traces the process.
+pub fn tracer_pid(pid: i32) -> Option<i32> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("TracerPid:"))?
+        .trim()
+        .parse()
+        .ok()
 }
