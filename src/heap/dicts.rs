@@ -5,7 +5,7 @@
 //! ([`MAX_ENTRIES`]); iteration never reads more entries than that.
 
 use super::layout::Layout;
-use super::memory::{Memory, MemoryExt};
+use super::memory::{Memory, MemoryExt, read_array};
 use super::strings;
 
 pub const MAX_ENTRIES: u64 = 1 << 28;
@@ -35,6 +35,9 @@ pub struct Keys {
 
 impl Keys {
     pub fn read<M: Memory + ?Sized>(m: &M, l: &Layout, addr: u64) -> Option<Keys> {
+        if addr >= crate::heap::memory::MAX_ADDR {
+            return None;
+        }
         let refcnt = m.i64_at(addr)?;
         if l.dict_keys_311 {
             let log2_size = m.u8_at(addr + 8)? as u64;
@@ -46,7 +49,7 @@ impl Keys {
             let size = 1u64 << log2_size;
             let usable = m.i64_at(addr + 16)?;
             let nentries = m.i64_at(addr + 24)?;
-            if nentries < 0 || nentries as u64 > size.min(MAX_ENTRIES) || usable < 0 {
+            if nentries < 0 || nentries as u64 > ((size << 1) / 3).min(MAX_ENTRIES) || usable < 0 {
                 return None;
             }
             let index_bytes = 1u64 << log2_index;
@@ -72,7 +75,7 @@ impl Keys {
                 return None;
             }
             let size = size as u64;
-            if nentries < 0 || nentries as u64 > size || usable < 0 {
+            if nentries < 0 || nentries as u64 > ((size << 1) / 3).min(MAX_ENTRIES) || usable < 0 {
                 return None;
             }
             let ix = if size <= 0xff {
@@ -115,7 +118,11 @@ impl Keys {
     }
 
     pub fn key<M: Memory + ?Sized>(&self, m: &M, i: u64) -> Option<u64> {
-        m.ptr_at(self.entries + i * self.entry_size + self.key_at)
+        m.ptr_at(
+            self.entries
+                .saturating_add(i.saturating_mul(self.entry_size))
+                .saturating_add(self.key_at),
+        )
     }
 }
 
@@ -127,6 +134,9 @@ pub struct Table {
 
 impl Table {
     pub fn of_dict<M: Memory + ?Sized>(m: &M, l: &Layout, dict: u64) -> Option<Table> {
+        if dict >= crate::heap::memory::MAX_ADDR {
+            return None;
+        }
         let keys = Keys::read(m, l, m.ptr_at(dict + MA_KEYS)?)?;
         let values = m
             .u64_at(dict + MA_VALUES)
@@ -136,17 +146,52 @@ impl Table {
     }
 
     /// Call `f(key, value)` for every live entry (NULL keys or values skipped).
-    pub fn for_each<M: Memory + ?Sized>(&self, m: &M, mut f: impl FnMut(u64, u64)) {
-        for i in 0..self.keys.nentries {
-            let Some(key) = self.keys.key(m, i) else {
-                continue;
-            };
-            let value = match self.values {
-                Some(v) => m.ptr_at(v + 8 * i),
-                None => m.ptr_at(self.keys.entries + i * self.keys.entry_size + self.keys.value_at),
-            };
-            if let Some(value) = value {
-                f(key, value);
+    pub fn for_each<M: Memory + ?Sized>(&self, m: &M, f: impl FnMut(u64, u64)) {
+        self.for_each_range(m, 0, self.keys.nentries, f);
+    }
+
+    /// Entries `start .. start + limit` (in entry order), read in bounded chunks; a damaged
+    /// table costs a failed read or two, not one per entry.
+    pub fn for_each_range<M: Memory + ?Sized>(
+        &self,
+        m: &M,
+        start: u64,
+        limit: u64,
+        mut f: impl FnMut(u64, u64),
+    ) {
+        let end = self.keys.nentries.min(start.saturating_add(limit));
+        if start >= end {
+            return;
+        }
+        let n = end - start;
+        let k = &self.keys;
+        let at = k.entries.saturating_add(start.saturating_mul(k.entry_size));
+        let ptr = |e: &[u8], off: u64| {
+            let off = off as usize;
+            e.get(off..off + 8)
+                .map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])))
+                .filter(|&p| p != 0 && p.is_multiple_of(8))
+        };
+        match self.values {
+            None => {
+                read_array(m, at, n, k.entry_size, |e| {
+                    if let (Some(key), Some(value)) = (ptr(e, k.key_at), ptr(e, k.value_at)) {
+                        f(key, value);
+                    }
+                });
+            }
+            Some(values) => {
+                let mut keys = Vec::with_capacity(n.min(1 << 16) as usize);
+                if !read_array(m, at, n, k.entry_size, |e| keys.push(ptr(e, k.key_at))) {
+                    return;
+                }
+                let mut i = 0usize;
+                read_array(m, values.saturating_add(start * 8), n, 8, |e| {
+                    if let (Some(Some(key)), Some(value)) = (keys.get(i), ptr(e, 0)) {
+                        f(*key, value);
+                    }
+                    i += 1;
+                });
             }
         }
     }
@@ -154,6 +199,9 @@ impl Table {
 
 /// The value stored under the str key `name` in the dict at `dict` (by comparing key text).
 pub fn lookup_str<M: Memory + ?Sized>(m: &M, l: &Layout, dict: u64, name: &str) -> Option<u64> {
+    if dict >= crate::heap::memory::MAX_ADDR {
+        return None;
+    }
     let t = Table::of_dict(m, l, dict)?;
     let mut found = None;
     // small dicts (type and module dicts) in practice; bounded by the entry count
@@ -167,25 +215,32 @@ pub fn lookup_str<M: Memory + ?Sized>(m: &M, l: &Layout, dict: u64, name: &str) 
 
 /// `dict.__sizeof__` of the dict at `dict` whose type has `basicsize`.
 pub fn sizeof<M: Memory + ?Sized>(m: &M, l: &Layout, dict: u64, basicsize: u64) -> u64 {
+    if dict >= crate::heap::memory::MAX_ADDR {
+        return basicsize;
+    }
     let Some(t) = Table::of_dict(m, l, dict) else {
         return basicsize;
     };
     let mut size = basicsize;
     if t.values.is_some() {
-        size += 8 * if l.dict_keys_311 {
-            t.keys.nentries + t.keys.usable
+        let slots = if l.dict_keys_311 {
+            t.keys.nentries.saturating_add(t.keys.usable)
         } else {
             t.keys.usable_fraction()
         };
+        size = size.saturating_add(slots.saturating_mul(8));
     }
     if t.keys.refcnt == 1 {
-        size += t.keys.bytes(l);
+        size = size.saturating_add(t.keys.bytes(l));
     }
     size
 }
 
 /// Number of items (`ma_used`).
 pub fn len<M: Memory + ?Sized>(m: &M, dict: u64) -> Option<u64> {
+    if dict >= crate::heap::memory::MAX_ADDR {
+        return None;
+    }
     m.i64_at(dict + MA_USED)
         .filter(|&n| n >= 0 && (n as u64) <= MAX_ENTRIES)
         .map(|n| n as u64)

@@ -19,7 +19,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use super::census::{CyclePattern, CycleReport, WhyAlive};
 use super::dicts::Table;
 use super::layout::Layout;
-use super::memory::{Memory, MemoryExt};
+use super::memory::{Memory, MemoryExt, read_array};
 use super::objects::{self, is_python_class};
 use super::strings;
 use super::types::{Kind, TypeId, TypeInfo};
@@ -178,22 +178,17 @@ fn labelled<M: Memory + ?Sized>(
     );
     let mut complete = match t.kind {
         Kind::List => {
-            if let (Some(n), Some(items)) = (objects::ob_size(m, obj), m.ptr_at(obj + 24)) {
-                for i in 0..n.min(1 << 28) {
-                    if let Some(p) = m.ptr_at(items + 8 * i) {
-                        out.push((Label::Item(i.min(u32::MAX as u64) as u32), p));
-                    }
-                }
+            let alloc = m.i64_at(obj + 32).unwrap_or(0).max(0) as u64;
+            if let (Some(n), Some(items)) = (objects::ob_size(m, obj), m.ptr_at(obj + 24))
+                && n <= alloc
+            {
+                items_of(m, items, n, out);
             }
             !t.heap || python
         }
         Kind::Tuple => {
             if let Some(n) = objects::ob_size(m, obj) {
-                for i in 0..n {
-                    if let Some(p) = m.ptr_at(obj + l.tuple_items + 8 * i) {
-                        out.push((Label::Item(i.min(u32::MAX as u64) as u32), p));
-                    }
-                }
+                items_of(m, obj + l.tuple_items, n, out);
             }
             !t.heap || python
         }
@@ -211,18 +206,9 @@ fn labelled<M: Memory + ?Sized>(
             t.name == "dict" || (python && t.static_base == "dict")
         }
         Kind::Set => {
-            let mask = m.u64_at(obj + 32).unwrap_or(0);
-            if let Some(table) = m.ptr_at(obj + 40)
-                && mask < 1 << 28
-            {
-                for i in 0..=mask {
-                    if let Some(k) = m.ptr_at(table + i * 16)
-                        && k != set_dummy
-                    {
-                        out.push((Label::Key, k));
-                    }
-                }
-            }
+            objects::set_entries(m, obj, set_dummy, 0, 1 << 28, &mut |k| {
+                out.push((Label::Key, k))
+            });
             !t.heap || python
         }
         Kind::Cell => {
@@ -291,6 +277,18 @@ fn labelled<M: Memory + ?Sized>(
         }
     }
     complete
+}
+
+/// List or tuple items, chunked (a damaged length costs a failed read, not one per item).
+fn items_of<M: Memory + ?Sized>(m: &M, at: u64, n: u64, out: &mut Vec<(Label, u64)>) {
+    let mut i: u64 = 0;
+    read_array(m, at, n, 8, |e| {
+        let p = u64::from_le_bytes(e.try_into().unwrap_or([0; 8]));
+        if p != 0 && p.is_multiple_of(8) {
+            out.push((Label::Item(i.min(u32::MAX as u64) as u32), p));
+        }
+        i += 1;
+    });
 }
 
 /// Build the graph of the objects on the GC lists (`objects`: address and generation).

@@ -30,6 +30,10 @@ pub trait Memory {
     }
 }
 
+/// Addresses at or above this are not user-space memory on x86-64 (47 bits; a margin kept):
+/// pointers read from the target that point there are garbage.
+pub const MAX_ADDR: u64 = 1 << 56;
+
 /// Largest single read the helpers will allocate for (names, small arrays).
 pub const MAX_READ: usize = 64 << 20;
 
@@ -62,7 +66,8 @@ pub trait MemoryExt: Memory {
     /// A pointer: non-null and 8-aligned, or `None`.
     #[inline]
     fn ptr_at(&self, addr: u64) -> Option<u64> {
-        self.u64_at(addr).filter(|&p| p != 0 && p % 8 == 0)
+        self.u64_at(addr)
+            .filter(|&p| p != 0 && p.is_multiple_of(8) && p < MAX_ADDR)
     }
     /// `len` bytes (refused above [`MAX_READ`]).
     fn bytes_at(&self, addr: u64, len: usize) -> Option<Vec<u8>> {
@@ -98,6 +103,49 @@ pub trait MemoryExt: Memory {
 }
 
 impl<M: Memory + ?Sized> MemoryExt for M {}
+
+/// Read an array of `n` elements of `size` bytes at `at`, handing each element's bytes to
+/// `f`, in bounded chunks. A count read from the target is only trusted as far as the memory
+/// goes: the array's last element is probed first, and reading stops at the first chunk that
+/// cannot be read, so a damaged header costs a couple of failed reads, not one per element.
+/// Returns false if the array was not (wholly) readable.
+pub fn read_array<M: Memory + ?Sized>(
+    m: &M,
+    at: u64,
+    n: u64,
+    size: u64,
+    mut f: impl FnMut(&[u8]),
+) -> bool {
+    if n == 0 || size == 0 {
+        return true;
+    }
+    let Some(total) = n.checked_mul(size) else {
+        return false;
+    };
+    let Some(last) = at.checked_add(total - size) else {
+        return false;
+    };
+    let mut probe = [0u8; 8];
+    if !m.read(last, &mut probe[..size.min(8) as usize]) {
+        return false;
+    }
+    const CHUNK: u64 = 64 << 10;
+    let per = (CHUNK / size).max(1);
+    let mut buf = vec![0u8; (per.min(n) * size) as usize];
+    let mut i = 0;
+    while i < n {
+        let k = per.min(n - i);
+        let b = &mut buf[..(k * size) as usize];
+        if !m.read(at + i * size, b) {
+            return false;
+        }
+        for e in b.chunks_exact(size as usize) {
+            f(e);
+        }
+        i += k;
+    }
+    true
+}
 
 /// Direct reads of a live process.
 pub struct LiveMemory {

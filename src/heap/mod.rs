@@ -152,6 +152,15 @@ impl HeapTarget {
                         .to_string(),
                 );
             }
+            // a thread stopped half-way through linking an object leaves a list torn: copy again
+            if !opts.nonblocking
+                && attempt < opts.attempts.max(1)
+                && !lists_consistent(&mem, l, &interp)
+            {
+                drop(mem);
+                std::thread::sleep(Duration::from_millis(10 * attempt as u64));
+                continue;
+            }
             let walk_start = Instant::now();
             let mut census = self.walk(&mem, &interp, opts, &mut notes);
             census.gc.collecting = collecting;
@@ -268,6 +277,12 @@ impl HeapTarget {
             ..Census::default()
         }
     }
+}
+
+/// Do all GC lists close properly in this copy? (A walk of the links only.)
+fn lists_consistent<M: Memory + ?Sized>(m: &M, l: &Layout, it: &Interpreter) -> bool {
+    let w = Walker::new(m, l, 0);
+    (0..4).all(|g| w.list_closes(it.generation_head(l, g)))
 }
 
 fn gc_state<M: Memory + ?Sized>(m: &M, l: &Layout, it: &Interpreter, idx: &HeapIndex) -> GcState {

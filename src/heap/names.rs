@@ -275,25 +275,44 @@ impl<'w, 'a, M: Memory + ?Sized> Namer<'w, 'a, M> {
         }
     }
 
-    /// Items of a container whose sizes make `items_bytes`.
-    fn items(&mut self, addr: u64, t: &TypeInfo) -> Vec<u64> {
+    /// The items of a container whose sizes make `items_bytes`, at most `cap` of them.
+    fn items(&mut self, addr: u64, t: &TypeInfo, cap: u64) -> Vec<u64> {
         let (m, l) = (self.m(), self.l());
-        let mut out = Vec::new();
+        let cap = cap as usize;
+        let mut out: Vec<u64> = Vec::new();
+        let mut push = |p: u64| {
+            if out.len() < cap {
+                out.push(p);
+            }
+        };
         match t.kind {
-            Kind::Deque => deque_items(m, addr, &mut out),
+            Kind::Deque => deque_items(m, addr, cap as u64, &mut push),
             Kind::LruCache => {
                 if let Some(cache) = m.ptr_at(addr + LRU_CACHE)
                     && let Some(ct) = self.type_info(cache)
                 {
-                    out.push(cache);
-                    objects::referents(m, l, cache, &ct, self.w.set_dummy, &mut out);
+                    push(cache);
+                    objects::referents(m, l, cache, &ct, self.w.set_dummy, &mut push);
                 }
             }
             Kind::ByteArray => {}
             _ => {
-                let mut all = Vec::new();
-                objects::referents(m, l, addr, t, self.w.set_dummy, &mut all);
-                out = all;
+                let mut start = 0;
+                while let Some(next) = objects::referents_chunk(
+                    m,
+                    l,
+                    addr,
+                    t,
+                    self.w.set_dummy,
+                    start,
+                    objects::REFERENT_CHUNK,
+                    &mut push,
+                ) {
+                    start = next;
+                    if start as usize >= cap {
+                        break;
+                    }
+                }
             }
         }
         out
@@ -337,7 +356,7 @@ impl<'w, 'a, M: Memory + ?Sized> Namer<'w, 'a, M> {
             let mut items_bytes = 0;
             let mut item_types: FxHashMap<u32, u64> = FxHashMap::default();
             if self.items_budget > 0 {
-                let items = self.items(addr, &t);
+                let items = self.items(addr, &t, self.items_budget);
                 self.items_budget = self.items_budget.saturating_sub(items.len() as u64);
                 // for dicts the values say what is kept (keys come first in each pair)
                 let dict_like = matches!(t.kind, Kind::Dict | Kind::OrderedDict);
@@ -374,8 +393,9 @@ impl<'w, 'a, M: Memory + ?Sized> Namer<'w, 'a, M> {
     }
 }
 
-/// The items of a deque: blocks of 64 slots linked by `rightlink`.
-fn deque_items<M: Memory + ?Sized>(m: &M, addr: u64, out: &mut Vec<u64>) {
+/// The items of a deque (at most `cap`): blocks of 64 slots linked by `rightlink`; a block
+/// that links back to itself ends the walk.
+fn deque_items<M: Memory + ?Sized>(m: &M, addr: u64, cap: u64, out: &mut dyn FnMut(u64)) {
     const BLOCKLEN: u64 = 64;
     let Some(n) = objects::ob_size(m, addr) else {
         return;
@@ -388,19 +408,17 @@ fn deque_items<M: Memory + ?Sized>(m: &M, addr: u64, out: &mut Vec<u64>) {
     }
     let mut i = left as u64;
     let mut taken = 0;
-    let mut blocks = 0;
-    while taken < n && blocks <= n / BLOCKLEN + 2 {
+    while taken < n.min(cap) {
         if let Some(p) = m.ptr_at(block + 8 + 8 * i) {
-            out.push(p);
+            out(p);
         }
         taken += 1;
         i += 1;
         if i == BLOCKLEN {
             i = 0;
-            blocks += 1;
             match m.ptr_at(block + 8 + 8 * BLOCKLEN) {
-                Some(next) => block = next,
-                None => return,
+                Some(next) if next != block => block = next,
+                _ => return,
             }
         }
     }

@@ -7,7 +7,7 @@
 
 use super::dicts::{self, Keys, Table};
 use super::layout::{InstanceDicts, IntSize, Layout, PreHeader, RefcntKind, flags};
-use super::memory::{Memory, MemoryExt};
+use super::memory::{MAX_ADDR, Memory, MemoryExt, read_array};
 use super::strings;
 use super::types::{Kind, TypeInfo};
 
@@ -16,6 +16,9 @@ const OB_SIZE: u64 = 16;
 
 /// `ob_size` of a var-sized object, capped.
 pub fn ob_size<M: Memory + ?Sized>(m: &M, obj: u64) -> Option<u64> {
+    if obj >= crate::heap::memory::MAX_ADDR {
+        return None;
+    }
     let n = m.i64_at(obj + OB_SIZE)?;
     let n = n.unsigned_abs();
     (n <= MAX_ITEMS).then_some(n)
@@ -23,6 +26,9 @@ pub fn ob_size<M: Memory + ?Sized>(m: &M, obj: u64) -> Option<u64> {
 
 /// The reference count, decoded for the version; `None` for immortal objects.
 pub fn refcount<M: Memory + ?Sized>(m: &M, l: &Layout, obj: u64) -> Option<u64> {
+    if obj >= crate::heap::memory::MAX_ADDR {
+        return None;
+    }
     let raw = m.u64_at(obj)?;
     match l.refcnt {
         RefcntKind::Full => Some(raw),
@@ -65,10 +71,14 @@ pub fn pre_header(l: &Layout, t: &TypeInfo, obj_is_static_type: bool) -> u64 {
 
 /// `sys.getsizeof(obj)` for an object of type `t`.
 pub fn getsizeof<M: Memory + ?Sized>(m: &M, l: &Layout, obj: u64, t: &TypeInfo) -> u64 {
+    if obj >= MAX_ADDR {
+        return 0;
+    }
     let static_type_obj = t.kind == Kind::Type
         && m.u64_at(obj + l.tp_flags)
             .is_some_and(|f| f & flags::HEAPTYPE == 0);
-    sizeof(m, l, obj, t, static_type_obj) + pre_header(l, t, static_type_obj)
+    // no object is larger than the address space: a larger figure is a damaged header
+    sizeof(m, l, obj, t, static_type_obj).min(MAX_ADDR) + pre_header(l, t, static_type_obj)
 }
 
 /// `__sizeof__` (without the pre-header).
@@ -81,7 +91,8 @@ fn sizeof<M: Memory + ?Sized>(
 ) -> u64 {
     let default = || {
         if t.itemsize > 0 {
-            t.basicsize + ob_size(m, obj).unwrap_or(0) * t.itemsize
+            t.basicsize
+                .saturating_add(ob_size(m, obj).unwrap_or(0).saturating_mul(t.itemsize))
         } else {
             t.basicsize
         }
@@ -89,14 +100,15 @@ fn sizeof<M: Memory + ?Sized>(
     match t.kind {
         Kind::List => {
             let alloc = m.i64_at(obj + 32).filter(|&a| a >= 0).unwrap_or(0) as u64;
-            t.basicsize + alloc.min(MAX_ITEMS) * 8
+            t.basicsize.saturating_add(alloc.min(MAX_ITEMS) * 8)
         }
         Kind::Dict => dicts::sizeof(m, l, obj, t.basicsize),
         Kind::OrderedDict => {
             let base = dicts::sizeof(m, l, obj, t.basicsize);
             let fast = m.i64_at(obj + 72).filter(|&v| v >= 0).unwrap_or(0) as u64;
             let n = dicts::len(m, obj).unwrap_or(0);
-            base + 8 * fast.min(MAX_ITEMS) + 32 * n
+            base.saturating_add(8 * fast.min(MAX_ITEMS))
+                .saturating_add(32u64.saturating_mul(n))
         }
         Kind::Set => {
             let table = m.u64_at(obj + 40).unwrap_or(0);
@@ -119,11 +131,11 @@ fn sizeof<M: Memory + ?Sized>(
             };
             // int.__sizeof__ ignores the subclass's basicsize (its dict is in the pre-header
             // or at the end)
-            24 + 4 * digits
+            24u64.saturating_add(digits.saturating_mul(4))
         }
         Kind::ByteArray => {
             let alloc = m.i64_at(obj + 24).filter(|&a| a >= 0).unwrap_or(0) as u64;
-            t.basicsize + alloc.min(1 << 40)
+            t.basicsize.saturating_add(alloc.min(1 << 40))
         }
         Kind::Type => {
             if static_type_obj {
@@ -142,12 +154,14 @@ fn sizeof<M: Memory + ?Sized>(
                 .i64_at(obj + 40)
                 .filter(|&v| (0..64).contains(&v))
                 .unwrap_or(0) as u64;
-            t.basicsize + (left + n).div_ceil(64) * (64 * 8 + 16)
+            t.basicsize
+                .saturating_add((left + n).div_ceil(64).saturating_mul(64 * 8 + 16))
         }
         Kind::BufferedIo => {
             let buffer = m.u64_at(obj + 56).unwrap_or(0);
             let size = m.i64_at(obj + 120).filter(|&v| v >= 0).unwrap_or(0) as u64;
-            t.basicsize + if buffer != 0 { size.min(1 << 40) } else { 0 }
+            t.basicsize
+                .saturating_add(if buffer != 0 { size.min(1 << 40) } else { 0 })
         }
         // code_sizeof: _PyObject_VARSIZE, rounded to a pointer (co_extra not counted)
         Kind::Code => round8(default()),
@@ -161,23 +175,20 @@ fn str_sizeof<M: Memory + ?Sized>(m: &M, l: &Layout, obj: u64) -> Option<u64> {
     let len = m.i64_at(obj + 16).filter(|&n| n >= 0)? as u64;
     let st = strings::state(m, obj)?;
     let kind = st.kind as u64;
+    let chars = |n: u64, k: u64| n.saturating_add(1).saturating_mul(k);
     let mut size = if st.compact && st.ascii {
-        l.str_ascii_data + len + 1
+        l.str_ascii_data.saturating_add(chars(len, 1))
     } else if st.compact {
-        l.str_compact_data + (len + 1) * kind
+        l.str_compact_data.saturating_add(chars(len, kind))
     } else {
         let data = m.u64_at(obj + l.str_compact_data).unwrap_or(0);
-        l.str_compact_data + 8 + if data != 0 { (len + 1) * kind } else { 0 }
+        (l.str_compact_data + 8).saturating_add(if data != 0 { chars(len, kind) } else { 0 })
     };
     if !st.ascii {
         let utf8 = m.u64_at(obj + l.str_utf8).unwrap_or(0);
         let data = strings::data_address(m, l, obj, &st).unwrap_or(0);
         if utf8 != 0 && utf8 != data {
-            size += m
-                .u64_at(obj + l.str_utf8_length)
-                .unwrap_or(0)
-                .min(MAX_ITEMS)
-                + 1;
+            size = size.saturating_add(chars(m.u64_at(obj + l.str_utf8_length).unwrap_or(0), 1));
         }
     }
     if let Some((wstr, wlen)) = l.str_wstr {
@@ -187,9 +198,9 @@ fn str_sizeof<M: Memory + ?Sized>(m: &M, l: &Layout, obj: u64) -> Option<u64> {
             let wchars = if st.compact && st.ascii {
                 len
             } else {
-                m.u64_at(obj + wlen).unwrap_or(0).min(MAX_ITEMS)
+                m.u64_at(obj + wlen).unwrap_or(0)
             };
-            size += (wchars + 1) * 4;
+            size = size.saturating_add(chars(wchars, 4));
         }
     }
     Some(size)
@@ -238,6 +249,9 @@ fn generator_sizeof<M: Memory + ?Sized>(m: &M, l: &Layout, obj: u64, t: &TypeInf
 
 /// The length a user would see with `len()`, for containers.
 pub fn length<M: Memory + ?Sized>(m: &M, obj: u64, t: &TypeInfo) -> Option<u64> {
+    if obj >= crate::heap::memory::MAX_ADDR {
+        return None;
+    }
     match t.kind {
         Kind::List | Kind::Tuple | Kind::Deque | Kind::ByteArray | Kind::Bytes => ob_size(m, obj),
         Kind::Dict | Kind::OrderedDict => dicts::len(m, obj),
@@ -250,92 +264,137 @@ pub fn length<M: Memory + ?Sized>(m: &M, obj: u64, t: &TypeInfo) -> Option<u64> 
     }
 }
 
-/// Read `n` pointers at `at` into `out` (NULLs and misaligned values skipped).
-fn pointers<M: Memory + ?Sized>(m: &M, at: u64, n: u64, out: &mut Vec<u64>) {
+/// The `n` pointers at `at` (NULLs and misaligned values skipped), handed to `out`.
+fn pointers<M: Memory + ?Sized>(m: &M, at: u64, n: u64, out: &mut dyn FnMut(u64)) {
     // small arrays (most of them): word by word, no buffer
     if n <= 64 {
         for i in 0..n {
-            if let Some(p) = m.word(at + i * 8)
+            if let Some(p) = at.checked_add(i * 8).and_then(|a| m.word(a))
                 && p != 0
-                && p % 8 == 0
+                && p.is_multiple_of(8)
+                && p < MAX_ADDR
             {
-                out.push(p);
+                out(p);
             }
         }
         return;
     }
-    const CHUNK: u64 = 4096;
-    let mut buf = vec![0u8; (CHUNK.min(n) * 8) as usize];
-    let mut i = 0;
-    while i < n {
-        let k = CHUNK.min(n - i);
-        let b = &mut buf[..(k * 8) as usize];
-        if m.read(at + i * 8, b) {
-            out.extend(
-                b.chunks_exact(8)
-                    .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
-                    .filter(|&p| p != 0 && p % 8 == 0),
-            );
-        } else {
-            // part of the array is unreadable: take what can be read one by one
-            for j in 0..k {
-                if let Some(p) = m.ptr_at(at + (i + j) * 8) {
-                    out.push(p);
-                }
-            }
+    read_array(m, at, n, 8, |e| {
+        let p = u64::from_le_bytes(e.try_into().unwrap_or([0; 8]));
+        if p != 0 && p.is_multiple_of(8) && p < MAX_ADDR {
+            out(p);
         }
-        i += k;
-    }
+    });
 }
 
-/// The objects `obj` refers to as a container (see the module comment); appended to `out`.
-/// `set_dummy` is the address of the set's dummy key (skipped).
+/// The objects `obj` refers to as a container (see the module comment), handed to `out`.
 pub fn referents<M: Memory + ?Sized>(
     m: &M,
     l: &Layout,
     obj: u64,
     t: &TypeInfo,
     set_dummy: u64,
-    out: &mut Vec<u64>,
+    out: &mut dyn FnMut(u64),
 ) {
-    match t.kind {
-        Kind::List => {
-            if let (Some(n), Some(items)) = (ob_size(m, obj), m.ptr_at(obj + 24)) {
-                pointers(m, items, n, out);
-            }
-        }
-        Kind::Tuple => {
-            if let Some(n) = ob_size(m, obj) {
-                pointers(m, obj + l.tuple_items, n, out);
-            }
-        }
-        Kind::Dict | Kind::OrderedDict => {
-            if let Some(table) = Table::of_dict(m, l, obj) {
-                table.for_each(m, |k, v| {
-                    out.push(k);
-                    out.push(v);
-                });
-            }
-        }
-        Kind::Set => {
-            let mask = m.u64_at(obj + 32).unwrap_or(0);
-            if let Some(table) = m.ptr_at(obj + 40)
-                && mask < MAX_ITEMS
-            {
-                for i in 0..=mask {
-                    if let Some(k) = m.ptr_at(table + i * 16)
-                        && k != set_dummy
-                    {
-                        out.push(k);
-                    }
-                }
-            }
-        }
-        _ => {}
+    let mut start = 0;
+    while let Some(next) = referents_chunk(m, l, obj, t, set_dummy, start, REFERENT_CHUNK, out) {
+        start = next;
     }
-    if is_python_class(t) {
+}
+
+/// Items per call of [`referents_chunk`].
+pub const REFERENT_CHUNK: u64 = 4096;
+
+/// The referents of `obj` from item `start` on, at most `limit` items (its instance attributes
+/// come with the first chunk). Returns where the next chunk starts, if anything is left: a
+/// walker can take a container of millions of items a bounded chunk at a time.
+#[allow(clippy::too_many_arguments)]
+pub fn referents_chunk<M: Memory + ?Sized>(
+    m: &M,
+    l: &Layout,
+    obj: u64,
+    t: &TypeInfo,
+    set_dummy: u64,
+    start: u64,
+    limit: u64,
+    out: &mut dyn FnMut(u64),
+) -> Option<u64> {
+    if obj >= crate::heap::memory::MAX_ADDR {
+        return None;
+    }
+    if start == 0 && is_python_class(t) {
         instance_attributes(m, l, obj, t, out);
     }
+    let n = |n: u64| -> (u64, Option<u64>) {
+        let end = n.min(start.saturating_add(limit));
+        (end.saturating_sub(start), (end < n).then_some(end))
+    };
+    match t.kind {
+        Kind::List => {
+            let (Some(size), Some(items)) = (ob_size(m, obj), m.ptr_at(obj + 24)) else {
+                return None;
+            };
+            // a list never holds more items than it allocated
+            let alloc = m.i64_at(obj + 32).unwrap_or(0).max(0) as u64;
+            if size > alloc {
+                return None;
+            }
+            let (k, next) = n(size);
+            pointers(m, items.saturating_add(start * 8), k, out);
+            next
+        }
+        Kind::Tuple => {
+            let size = ob_size(m, obj)?;
+            let (k, next) = n(size);
+            pointers(m, (obj + l.tuple_items).saturating_add(start * 8), k, out);
+            next
+        }
+        Kind::Dict | Kind::OrderedDict => {
+            let table = Table::of_dict(m, l, obj)?;
+            let (_, next) = n(table.keys.nentries);
+            table.for_each_range(m, start, limit, |k, v| {
+                out(k);
+                out(v);
+            });
+            next
+        }
+        Kind::Set => set_entries(m, obj, set_dummy, start, limit, out),
+        _ => None,
+    }
+}
+
+/// A set's keys from table slot `start` on, at most `limit` slots; the next start if more.
+pub fn set_entries<M: Memory + ?Sized>(
+    m: &M,
+    obj: u64,
+    set_dummy: u64,
+    start: u64,
+    limit: u64,
+    out: &mut dyn FnMut(u64),
+) -> Option<u64> {
+    if obj >= crate::heap::memory::MAX_ADDR {
+        return None;
+    }
+    let mask = m.u64_at(obj + 32).unwrap_or(0);
+    let table = m.ptr_at(obj + 40)?;
+    if mask >= MAX_ITEMS || !(mask + 1).is_power_of_two() {
+        return None;
+    }
+    let slots = mask + 1;
+    let end = slots.min(start.saturating_add(limit));
+    read_array(
+        m,
+        table.saturating_add(start * 16),
+        end.saturating_sub(start),
+        16,
+        |e| {
+            let key = u64::from_le_bytes(e[..8].try_into().unwrap_or([0; 8]));
+            if key != 0 && key != set_dummy && key.is_multiple_of(8) {
+                out(key);
+            }
+        },
+    );
+    (end < slots).then_some(end)
 }
 
 /// Instances of classes defined in Python: heap types that are neither immutable (the C
@@ -350,18 +409,21 @@ pub fn instance_attributes<M: Memory + ?Sized>(
     l: &Layout,
     obj: u64,
     t: &TypeInfo,
-    out: &mut Vec<u64>,
+    out: &mut dyn FnMut(u64),
 ) {
+    if obj >= crate::heap::memory::MAX_ADDR {
+        return;
+    }
     for off in &t.slots {
-        if let Some(p) = m.ptr_at(obj + off) {
-            out.push(p);
+        if let Some(p) = m.ptr_at(obj.saturating_add(*off)) {
+            out(p);
         }
     }
     let managed = t.has(flags::MANAGED_DICT);
     match l.instance_dicts {
         InstanceDicts::Managed311 if managed => {
             if let Some(d) = m.ptr_at(obj.wrapping_sub(24)) {
-                out.push(d);
+                out(d);
             } else if let Some(values) = m.ptr_at(obj.wrapping_sub(32)) {
                 shared_values(m, l, t, values, out);
             }
@@ -370,14 +432,14 @@ pub fn instance_attributes<M: Memory + ?Sized>(
             if let Some(word) = m.u64_at(obj.wrapping_sub(24)).filter(|&w| w != 0) {
                 if word & 1 == 1 {
                     shared_values(m, l, t, word.wrapping_add(1), out);
-                } else if word % 8 == 0 {
-                    out.push(word);
+                } else if word.is_multiple_of(8) {
+                    out(word);
                 }
             }
         }
         InstanceDicts::Inline313 if managed => {
             if let Some(d) = m.ptr_at(obj.wrapping_sub(24)) {
-                out.push(d);
+                out(d);
             } else if t.has(flags::INLINE_VALUES) {
                 let values = obj + t.basicsize;
                 if m.u8_at(values + 3).is_some_and(|valid| valid != 0) {
@@ -387,7 +449,7 @@ pub fn instance_attributes<M: Memory + ?Sized>(
         }
         _ => {
             if let Some(d) = dict_at_offset(m, obj, t) {
-                out.push(d);
+                out(d);
             }
         }
     }
@@ -399,7 +461,7 @@ fn shared_values<M: Memory + ?Sized>(
     l: &Layout,
     t: &TypeInfo,
     values: u64,
-    out: &mut Vec<u64>,
+    out: &mut dyn FnMut(u64),
 ) {
     let _ = l;
     if t.shared_entries > 0 {
@@ -410,6 +472,9 @@ fn shared_values<M: Memory + ?Sized>(
 /// The instance dict found through `tp_dictoffset` (the only regime before 3.11, and the one
 /// of types without a managed dict after).
 pub fn dict_at_offset<M: Memory + ?Sized>(m: &M, obj: u64, t: &TypeInfo) -> Option<u64> {
+    if obj >= crate::heap::memory::MAX_ADDR {
+        return None;
+    }
     let off = t.dictoffset;
     if off == 0 || off == -1 {
         return None;
@@ -426,6 +491,9 @@ pub fn dict_at_offset<M: Memory + ?Sized>(m: &M, obj: u64, t: &TypeInfo) -> Opti
 
 /// The instance dict of `obj`, if one exists (materialised), in any regime.
 pub fn instance_dict<M: Memory + ?Sized>(m: &M, l: &Layout, obj: u64, t: &TypeInfo) -> Option<u64> {
+    if obj >= crate::heap::memory::MAX_ADDR {
+        return None;
+    }
     let managed = t.has(flags::MANAGED_DICT);
     match l.instance_dicts {
         InstanceDicts::Managed311 | InstanceDicts::Inline313 if managed => {
@@ -447,6 +515,9 @@ pub fn attributes<M: Memory + ?Sized>(
     t: &TypeInfo,
     mut f: impl FnMut(u64, u64),
 ) {
+    if obj >= crate::heap::memory::MAX_ADDR {
+        return;
+    }
     if let Some(d) = instance_dict(m, l, obj, t) {
         if let Some(table) = Table::of_dict(m, l, d) {
             table.for_each(m, &mut f);

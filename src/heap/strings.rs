@@ -13,6 +13,9 @@ pub struct StrState {
 pub const STATE_OFFSET: u64 = 32;
 
 pub fn state<M: Memory + ?Sized>(m: &M, addr: u64) -> Option<StrState> {
+    if addr >= crate::heap::memory::MAX_ADDR {
+        return None;
+    }
     let s = m.u32_at(addr + STATE_OFFSET)?;
     Some(StrState {
         kind: (s >> 2) & 7,
@@ -28,6 +31,9 @@ pub fn data_address<M: Memory + ?Sized>(
     addr: u64,
     st: &StrState,
 ) -> Option<u64> {
+    if addr >= crate::heap::memory::MAX_ADDR {
+        return None;
+    }
     if st.compact {
         Some(if st.ascii {
             addr + l.str_ascii_data
@@ -42,6 +48,9 @@ pub fn data_address<M: Memory + ?Sized>(
 
 /// The text of the str at `addr`, if it is at most `max` characters long and decodes.
 pub fn read_str<M: Memory + ?Sized>(m: &M, l: &Layout, addr: u64, max: usize) -> Option<String> {
+    if addr >= crate::heap::memory::MAX_ADDR {
+        return None;
+    }
     let len = m.i64_at(addr + 16)?;
     if len < 0 || len as usize > max {
         return None;
@@ -71,6 +80,9 @@ pub fn read_str<M: Memory + ?Sized>(m: &M, l: &Layout, addr: u64, max: usize) ->
 
 /// Does the str at `addr` equal `want`? Cheaper than decoding: compares length first.
 pub fn str_equals<M: Memory + ?Sized>(m: &M, l: &Layout, addr: u64, want: &str) -> bool {
+    if addr >= crate::heap::memory::MAX_ADDR {
+        return false;
+    }
     let Some(len) = m.i64_at(addr + 16) else {
         return false;
     };

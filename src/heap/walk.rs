@@ -13,7 +13,7 @@ use std::collections::BinaryHeap;
 use rustc_hash::FxHashSet;
 
 use super::layout::Layout;
-use super::memory::{Memory, MemoryExt};
+use super::memory::{MAX_ADDR, Memory, MemoryExt};
 use super::objects;
 use super::types::{Kind, TypeId, TypeTable};
 
@@ -232,7 +232,7 @@ impl<'a, M: Memory + ?Sized> Walker<'a, M> {
     /// The type id of the object at `addr` (its `ob_type`), if valid.
     #[inline]
     pub fn type_of(&mut self, addr: u64) -> Option<TypeId> {
-        let t = self.m.ptr_at(addr + 8)?;
+        let t = self.m.ptr_at(addr.checked_add(8)?)?;
         let slot = ((t >> 4) ^ (t >> 10)) as usize % 64;
         if self.type_cache[slot].0 == t {
             return self.type_cache[slot].1;
@@ -257,7 +257,14 @@ impl<'a, M: Memory + ?Sized> Walker<'a, M> {
         {
             return false;
         }
-        self.m.u64_at(addr - 16).is_some_and(|next| next != 0)
+        addr.checked_sub(16)
+            .and_then(|h| self.m.u64_at(h))
+            .is_some_and(|next| next != 0)
+    }
+
+    /// Does the list at `head` close properly (links only, nothing decoded)?
+    pub fn list_closes(&self, head: u64) -> bool {
+        self.walk_list(head, |_| {})
     }
 
     /// Walk one circular GC list from its head, calling `f(object address)` for each node.
@@ -271,17 +278,20 @@ impl<'a, M: Memory + ?Sized> Walker<'a, M> {
         let mut prev = head;
         let mut n = 0u64;
         while node != head {
-            if node == 0 || n >= MAX_LIST_OBJECTS {
+            if node == 0 || node >= MAX_ADDR || n >= MAX_LIST_OBJECTS {
                 return false;
             }
             // the node must link back to where we came from
-            let Some(back) = m.u64_at(node + 8) else {
+            let Some(back) = node.checked_add(8).and_then(|a| m.u64_at(a)) else {
                 return false;
             };
             if back & MASK != prev {
                 return false;
             }
-            f(node + 16);
+            let Some(obj) = node.checked_add(16) else {
+                return false;
+            };
+            f(obj);
             n += 1;
             let Some(next) = m.u64_at(node) else {
                 return false;
@@ -322,14 +332,14 @@ impl<'a, M: Memory + ?Sized> Walker<'a, M> {
         }
         let mut seen = AddrSet::new(self.m.local_ranges());
         let mut refs: Vec<u64> = Vec::new();
-        let mut inner: Vec<u64> = Vec::new();
-        let mut stack: Vec<(u64, u8)> = Vec::new();
+        // containers whose referents are being read: (object, type, depth, next item)
+        let mut work: Vec<(u64, TypeId, u8, u64)> = Vec::new();
         for (g, gc_objects) in lists.iter().enumerate() {
             for (i, &addr) in gc_objects.iter().enumerate() {
                 // the objects a few steps ahead are fetched into the cache meanwhile
                 if let Some(&ahead) = gc_objects.get(i + 8) {
-                    self.m.prefetch(ahead - 16);
-                    self.m.prefetch(ahead + 16);
+                    self.m.prefetch(ahead.wrapping_sub(16));
+                    self.m.prefetch(ahead.wrapping_add(16));
                 }
                 let Some(ty) = self.type_of(addr) else {
                     idx.invalid += 1;
@@ -340,10 +350,10 @@ impl<'a, M: Memory + ?Sized> Walker<'a, M> {
                 let tally = idx.tally(ty);
                 if g == 3 {
                     tally.frozen_count += 1;
-                    tally.frozen_bytes += size;
+                    tally.frozen_bytes = tally.frozen_bytes.saturating_add(size);
                 } else {
                     tally.gc_count += 1;
-                    tally.gc_bytes += size;
+                    tally.gc_bytes = tally.gc_bytes.saturating_add(size);
                 }
                 largest.push(size, addr, ty);
                 if self.keep_objects {
@@ -355,50 +365,49 @@ impl<'a, M: Memory + ?Sized> Walker<'a, M> {
                     });
                 }
 
-                // the untracked objects this container holds
-                refs.clear();
-                objects::referents(
-                    self.m,
-                    self.l,
-                    addr,
-                    self.types.get(ty),
-                    self.set_dummy,
-                    &mut refs,
-                );
-                for &r in &refs {
-                    self.m.prefetch(r);
-                    stack.push((r, 0u8));
-                }
-                while let Some((r, depth)) = stack.pop() {
-                    if seen.len >= MAX_OTHER_OBJECTS || seen.contains(r) {
-                        continue;
+                // the untracked objects this container holds, a bounded chunk at a time;
+                // untracked tuples and dicts among them are expanded in turn
+                work.push((addr, ty, 0u8, 0u64));
+                while let Some((obj, oty, depth, start)) = work.pop() {
+                    refs.clear();
+                    let next = objects::referents_chunk(
+                        self.m,
+                        self.l,
+                        obj,
+                        self.types.get(oty),
+                        self.set_dummy,
+                        start,
+                        objects::REFERENT_CHUNK,
+                        &mut |r| refs.push(r),
+                    );
+                    if let Some(n) = next {
+                        work.push((obj, oty, depth, n));
                     }
-                    let Some(rty) = self.type_of(r) else {
-                        continue;
-                    };
-                    if self.is_tracked(r, rty) {
-                        continue;
+                    for &r in &refs {
+                        self.m.prefetch(r);
                     }
-                    seen.insert(r);
-                    let rt = self.types.get(rty);
-                    let size = objects::getsizeof(self.m, self.l, r, rt);
-                    let expand =
-                        matches!(rt.kind, Kind::Tuple | Kind::Dict) && depth < MAX_UNTRACKED_DEPTH;
-                    let tally = idx.tally(rty);
-                    tally.other_count += 1;
-                    tally.other_bytes += size;
-                    largest.push(size, r, rty);
-                    if expand {
-                        inner.clear();
-                        objects::referents(
-                            self.m,
-                            self.l,
-                            r,
-                            self.types.get(rty),
-                            self.set_dummy,
-                            &mut inner,
-                        );
-                        stack.extend(inner.iter().map(|&x| (x, depth + 1)));
+                    for &r in &refs {
+                        if seen.len >= MAX_OTHER_OBJECTS || seen.contains(r) {
+                            continue;
+                        }
+                        let Some(rty) = self.type_of(r) else {
+                            continue;
+                        };
+                        if self.is_tracked(r, rty) {
+                            continue;
+                        }
+                        seen.insert(r);
+                        let rt = self.types.get(rty);
+                        let size = objects::getsizeof(self.m, self.l, r, rt);
+                        let expand = matches!(rt.kind, Kind::Tuple | Kind::Dict)
+                            && depth < MAX_UNTRACKED_DEPTH;
+                        let tally = idx.tally(rty);
+                        tally.other_count += 1;
+                        tally.other_bytes = tally.other_bytes.saturating_add(size);
+                        largest.push(size, r, rty);
+                        if expand {
+                            work.push((r, rty, depth + 1, 0));
+                        }
                     }
                 }
             }
