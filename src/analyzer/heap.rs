@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use super::series::Series;
 use crate::event::Micros;
-use crate::heap::census::Census;
+use crate::heap::census::{Census, CycleReport, GcState};
 
 pub const MAX_TRACKED: usize = 4096;
 const SERIES_POINTS: usize = 512;
@@ -45,6 +45,8 @@ pub struct HeapHistory {
     pub total_bytes: Series,
     /// Cyclic garbage found at each census that analysed it (bounded).
     pub censuses_garbage: Vec<(Micros, u64)>,
+    /// The latest census that analysed cycles (not every census does), with its gc state.
+    pub last_cycles: Option<(Micros, CycleReport, GcState)>,
 }
 
 impl HeapHistory {
@@ -103,6 +105,7 @@ impl HeapHistory {
                 self.censuses_garbage = kept;
             }
             self.censuses_garbage.push((t, cy.objects));
+            self.last_cycles = Some((t, cy.clone(), c.gc.clone()));
         }
         if self.first.is_none() {
             self.first = Some(c.clone());

@@ -32,6 +32,8 @@ pub struct Counter {
     pub last_rss_kib: u64,
     /// Sum of open-fd deltas charged here.
     pub fd_increment: i64,
+    /// The largest single RSS rise charged here, KiB (one sample interval).
+    pub max_jump_kib: i64,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -96,6 +98,7 @@ pub struct LineTable {
 fn charge(c: &mut Counter, kib: i64, fds: i64) {
     c.increment_kib += kib;
     c.fd_increment += fds;
+    c.max_jump_kib = c.max_jump_kib.max(kib);
 }
 
 fn see(c: &mut Counter, rss: u64) {

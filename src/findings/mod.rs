@@ -85,6 +85,9 @@ const MIN_FD_GROWTH: f64 = 8.0;
 /// A line whose own RSS increment is at least this (and a tenth of the peak) is a large
 /// allocation.
 const LARGE_LINE_KIB: i64 = 20 * 1024;
+/// …with a single rise between two samples at least this large (a slow, steady leak is not a
+/// large read).
+const LARGE_JUMP_KIB: i64 = 8 * 1024;
 /// A single object at least this large is a large allocation.
 const LARGE_OBJECT: u64 = 32 << 20;
 
@@ -142,12 +145,13 @@ fn confidence(t: &Trend) -> String {
 /// Everything found in the analyzer's state now.
 pub fn detect(a: &Analyzer) -> Vec<Finding> {
     let mut out = Vec::new();
+    // the more specific findings first: growing types they explain are not reported again
+    resources(a, &mut out);
+    cycles(a, &mut out);
     containers(a, &mut out);
     types(a, &mut out);
-    resources(a, &mut out);
     large_allocations(a, &mut out);
     string_churn(a, &mut out);
-    cycles(a, &mut out);
     out.sort_by(|x, y| x.severity.cmp(&y.severity).then(x.id.cmp(&y.id)));
     out
 }
@@ -166,6 +170,15 @@ fn containers(a: &Analyzer, out: &mut Vec<Finding>) {
         }
         // a bounded deque or lru_cache cannot grow past its bound
         if row.bound.is_some() {
+            continue;
+        }
+        // a holder of open files is the unclosed-resource finding's business
+        if row
+            .item_type
+            .as_deref()
+            .is_some_and(|it| RESOURCE_TYPES.contains(&it))
+            && out.iter().any(|f| f.kind == Kind::UnclosedResource)
+        {
             continue;
         }
         let bytes = points(&h.bytes);
@@ -273,6 +286,27 @@ fn types(a: &Analyzer, out: &mut Vec<Finding>) {
         })
         .collect();
     let builtin = |n: &str| !n.contains('.');
+    // types that other findings explain: cycle members, open-file objects
+    let cyclic: Vec<String> = out
+        .iter()
+        .filter(|f| f.kind == Kind::Cycles)
+        .flat_map(|f| {
+            f.name
+                .split(" via ")
+                .next()
+                .unwrap_or("")
+                .split(" ↔ ")
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let has_resource = out.iter().any(|f| f.kind == Kind::UnclosedResource);
+    let explains = |name: &str| {
+        let short = name.rsplit('.').next().unwrap_or(name);
+        cyclic.iter().any(|c| c == short)
+            || (has_resource && RESOURCE_TYPES.contains(&name))
+            || (has_resource && name.starts_with("_io."))
+    };
     let mut growing: Vec<(f64, Finding)> = Vec::new();
     for row in last.types.iter().take(200) {
         let Some(h) = a.heap.types.get(&row.name) else {
@@ -289,7 +323,10 @@ fn types(a: &Analyzer, out: &mut Vec<Finding>) {
             continue;
         }
         // builtin types that growing named containers already account for say nothing new
-        if (!out.is_empty() && builtin(&row.name)) || explained.contains(&row.name.as_str()) {
+        if (!out.is_empty() && builtin(&row.name))
+            || explained.contains(&row.name.as_str())
+            || explains(&row.name)
+        {
             continue;
         }
         let evidence = format!(
@@ -329,6 +366,10 @@ fn types(a: &Analyzer, out: &mut Vec<Finding>) {
         };
         text::explain_type(&mut f);
         growing.push((grew, f));
+    }
+    // a growing class of the program's own explains the builtins its objects are made of
+    if growing.iter().any(|(_, f)| !builtin(&f.name)) {
+        growing.retain(|(_, f)| !builtin(&f.name));
     }
     growing.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap_or(std::cmp::Ordering::Equal));
     out.extend(growing.into_iter().take(3).map(|g| g.1));
@@ -491,7 +532,10 @@ fn large_allocations(a: &Analyzer, out: &mut Vec<Finding>) {
         // charged to the program's own line, even when the bytes were allocated inside a
         // library call it made (f.read() allocates in codecs)
         .filter(|(_, l)| {
-            l.user.increment_kib >= LARGE_LINE_KIB && l.user.increment_kib as f64 >= peak * 0.1
+            l.user.increment_kib >= LARGE_LINE_KIB
+                && l.user.increment_kib as f64 >= peak * 0.1
+                // a jump, not a slow climb: megabytes between two samples
+                && l.user.max_jump_kib >= LARGE_JUMP_KIB
         })
         .filter_map(|(id, l)| Some((a.frames.get(id)?, l)))
         .collect();
@@ -506,11 +550,12 @@ fn large_allocations(a: &Analyzer, out: &mut Vec<Finding>) {
         let src = a.source(&fr.file);
         let text_line = src.and_then(|s| s.get(fr.line as usize - 1)).cloned();
         let evidence = format!(
-            "{}:{} in {}(): RSS +{} while this line ran ({} samples; RSS {} at its last sample, peak {})",
+            "{}:{} in {}(): RSS rose by up to {} between two samples while this line ran, {} in all over {} samples; RSS {} at its last sample, peak {}",
             fr.file,
             fr.line,
             fr.function,
-            units::kib(l.user.increment_kib as f64),
+            units::kib(l.user.max_jump_kib as f64),
+            units::signed_kib(l.user.increment_kib as f64),
             l.user.occurrences,
             units::kib(l.user.last_rss_kib as f64),
             units::kib(peak),
@@ -636,10 +681,7 @@ fn string_churn(a: &Analyzer, out: &mut Vec<Finding>) {
 }
 
 fn cycles(a: &Analyzer, out: &mut Vec<Finding>) {
-    let Some(last) = a.heap.last.as_ref() else {
-        return;
-    };
-    let Some(cy) = last.cycles.as_ref() else {
+    let Some((_, cy, gc)) = a.heap.last_cycles.as_ref() else {
         return;
     };
     if cy.patterns.is_empty() {
@@ -654,7 +696,6 @@ fn cycles(a: &Analyzer, out: &mut Vec<Finding>) {
         .map(|&(t, n)| (t, n as f64))
         .collect();
     let tr = trend::analyze(&garbage, 100.0);
-    let gc = &last.gc;
     let accumulating = tr.verdict.is_leak() || (!gc.enabled && cy.objects > 0);
     let severity = if accumulating {
         Severity::Important

@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+"""Evaluate memwatch's findings on the smell suite: precision and recall per kind, and the time
+each expected verdict took.
+
+Runs every program of tests/targets/smells/ (ground truth: expected.json) under
+`memwatch --pid` for --seconds, on each interpreter given (default: every supported one that
+pyenv lists, else python3), a few at a time, and reads the findings from the session reports.
+
+  true positive   a finding of the expected kind (and name or line) on a leaky program
+  false negative  a leaky program without its expected finding
+  false positive  an Important finding on a control, or a finding of another kind than
+                  expected on any program (Suggestions on controls that allow them excepted)
+
+usage: scripts/eval_findings.py [--seconds 22] [--at-once 5] [--python PATH ...]
+"""
+import argparse
+import collections
+import glob
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SMELLS = os.path.join(ROOT, "tests", "targets", "smells")
+MEMWATCH = os.path.join(ROOT, "target", "release", "memwatch")
+
+
+def interpreters(given):
+    if given:
+        return given
+    try:
+        root = subprocess.run(["pyenv", "root"], capture_output=True, text=True).stdout.strip()
+        found = []
+        for d in sorted(glob.glob(os.path.join(root, "versions", "3.*"))):
+            v = tuple(int(x) for x in os.path.basename(d).split(".")[:2])
+            if (3, 8) <= v <= (3, 14):
+                found.append((v, os.path.join(d, "bin", "python3")))
+        if found:
+            return [p for _, p in sorted(found)]
+    except OSError:
+        pass
+    return [subprocess.run(["python3", "-c", "import sys;print(sys.executable)"],
+                           capture_output=True, text=True).stdout.strip()]
+
+
+def marker_line(program, marker):
+    with open(os.path.join(SMELLS, program)) as f:
+        for i, line in enumerate(f, 1):
+            if marker in line:
+                return i
+    return None
+
+
+def watch(python, program, seconds, tmp):
+    target = subprocess.Popen([python, os.path.join(SMELLS, program)], stdout=subprocess.PIPE, text=True)
+    try:
+        if target.stdout.readline().strip() != "ready":
+            return {"error": "target did not start"}
+        session = os.path.join(tmp, "%s-%d.db" % (program, target.pid))
+        mw = subprocess.run([MEMWATCH, "--pid", str(target.pid), "--no-tui", "--duration", str(seconds),
+                             "--record", session], capture_output=True, text=True)
+        if mw.returncode != 0:
+            return {"error": mw.stderr.strip()}
+        rep = subprocess.run([MEMWATCH, "report", session, "--format", "json"], capture_output=True, text=True)
+        return {"findings": json.loads(rep.stdout)["findings"]}
+    finally:
+        target.kill()
+        target.wait()
+
+
+def matches(f, want, program):
+    if f["kind"] != want.get("kind") or f["severity"] != want.get("severity"):
+        return False
+    if "name" in want and f["name"] != want["name"]:
+        return False
+    if "name_contains" in want and want["name_contains"] not in (f["name"] or ""):
+        return False
+    if "line_marker" in want and f["line"] != marker_line(program, want["line_marker"]):
+        return False
+    return True
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seconds", type=float, default=22)
+    ap.add_argument("--at-once", type=int, default=5)
+    ap.add_argument("--python", action="append", default=[])
+    args = ap.parse_args()
+    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+    with open(os.path.join(SMELLS, "expected.json")) as f:
+        expected = {k: v for k, v in json.load(f).items() if not k.startswith("_")}
+    tp, fp, fn = collections.Counter(), collections.Counter(), collections.Counter()
+    times = collections.defaultdict(list)
+    rows = []
+    for python in interpreters(args.python):
+        version = subprocess.run([python, "--version"], capture_output=True, text=True).stdout.strip()
+        programs = sorted(expected)
+        results = {}
+        with tempfile.TemporaryDirectory() as tmp:
+            for i in range(0, len(programs), args.at_once):
+                threads = []
+                for p in programs[i:i + args.at_once]:
+                    t = threading.Thread(target=lambda p=p: results.__setitem__(p, watch(python, p, args.seconds, tmp)))
+                    t.start()
+                    threads.append(t)
+                for t in threads:
+                    t.join()
+        for program in programs:
+            want, res = expected[program], results[program]
+            if "error" in res:
+                rows.append((version, program, "ERROR " + res["error"]))
+                if not want.get("control"):
+                    fn[want["kind"]] += 1
+                continue
+            found = res["findings"]
+            hit = None
+            if not want.get("control"):
+                hit = next((f for f in found if matches(f, want, program)), None)
+                if hit:
+                    tp[want["kind"]] += 1
+                    times[want["kind"]].append(hit["first_seen"] / 1e6)
+                else:
+                    fn[want["kind"]] += 1
+            for f in found:
+                if f is hit:
+                    continue
+                allowed = want.get("control") and want.get("allowed") == f["kind"] and f["severity"] == "suggestion"
+                if not allowed:
+                    fp[f["kind"]] += 1
+            rows.append((version, program, "; ".join(
+                "%s %s %s%s at %.1f s" % (f["severity"], f["kind"], f["name"],
+                                          " line %s" % f["line"] if f["line"] else "", f["first_seen"] / 1e6)
+                for f in found) or "(no findings)"))
+    for version, program, text in rows:
+        print("%-14s %-26s %s" % (version, program, text))
+    print()
+    print("%-20s %5s %5s %5s %10s %8s %22s" % ("kind", "TP", "FP", "FN", "precision", "recall", "time to verdict (s)"))
+    for kind in sorted(set(tp) | set(fp) | set(fn)):
+        p = tp[kind] / (tp[kind] + fp[kind]) if tp[kind] + fp[kind] else float("nan")
+        r = tp[kind] / (tp[kind] + fn[kind]) if tp[kind] + fn[kind] else float("nan")
+        t = times[kind]
+        tv = "median %.1f, max %.1f" % (statistics.median(t), max(t)) if t else "-"
+        print("%-20s %5d %5d %5d %10.2f %8.2f %22s" % (kind, tp[kind], fp[kind], fn[kind], p, r, tv))
+    total_tp, total_fp, total_fn = sum(tp.values()), sum(fp.values()), sum(fn.values())
+    print("%-20s %5d %5d %5d %10.2f %8.2f" % ("all", total_tp, total_fp, total_fn,
+                                             total_tp / max(total_tp + total_fp, 1), total_tp / max(total_tp + total_fn, 1)))
+    sys.exit(0 if total_fn == 0 and total_fp == 0 else 1)
+
+
+if __name__ == "__main__":
+    main()

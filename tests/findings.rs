@@ -1,0 +1,173 @@
+//! The findings suite: a leaky little service per memory smell, and controls that must raise
+//! no Important finding (bounded caches, batch work, steady work, cycles the gc collects,
+//! streaming reads). Each target runs under `memwatch --pid` for a fixed time; its findings
+//! must name the right kind and name or line within 30 s of attach. Ground truth:
+//! tests/targets/smells/expected.json (shared with scripts/eval_findings.py). Run on the
+//! oldest and the newest installed interpreter.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::*;
+use serde_json::Value;
+
+/// How long each target is watched; verdicts must come within 30 s of attach.
+const WATCH_SECS: &str = "22";
+/// Targets watched at once (they are light services, but the machine has two cores).
+const AT_ONCE: usize = 5;
+
+fn expected() -> Value {
+    let p = target_script("smells/expected.json");
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+/// Watch one smell target; its findings (the report's JSON array).
+fn findings_of(py: &Interp, program: &str, dir: &Path) -> Result<Vec<Value>, String> {
+    let target = Target::start(&py.path, &format!("smells/{program}"), &[]);
+    let session = dir.join(format!("{program}.db"));
+    let mut cmd = memwatch();
+    cmd.args([
+        "--pid",
+        &target.pid().to_string(),
+        "--no-tui",
+        "--duration",
+        WATCH_SECS,
+    ])
+    .arg("--record")
+    .arg(&session);
+    let out = output_within(cmd, Duration::from_secs(90));
+    drop(target);
+    if !out.status.success() {
+        return Err(format!("memwatch failed: {}", stderr_of(&out)));
+    }
+    let r = report_json(&session, &[]);
+    Ok(r["findings"].as_array().cloned().unwrap_or_default())
+}
+
+fn describe(f: &Value) -> String {
+    format!(
+        "{} {} {} line {} at {:.1} s",
+        f["severity"],
+        f["kind"],
+        f["name"],
+        f["line"],
+        f["first_seen"].as_f64().unwrap_or(0.0) / 1e6
+    )
+}
+
+/// Does a finding meet the expectation? Err(reason) if not.
+fn check(program: &str, want: &Value, found: &[Value]) -> Result<(), String> {
+    let all = found.iter().map(describe).collect::<Vec<_>>().join("; ");
+    if want["control"] == true {
+        let allowed = want["allowed"].as_str();
+        for f in found {
+            if f["severity"] == "important" {
+                return Err(format!(
+                    "{program}: control raised an Important finding: {}",
+                    describe(f)
+                ));
+            }
+            if allowed != f["kind"].as_str() {
+                return Err(format!("{program}: control raised {}", describe(f)));
+            }
+        }
+        return Ok(());
+    }
+    let line = want["line_marker"]
+        .as_str()
+        .map(|m| marker_line(&format!("smells/{program}"), m));
+    let hit = found.iter().find(|f| {
+        f["kind"] == want["kind"]
+            && f["severity"] == want["severity"]
+            && want["name"].as_str().is_none_or(|n| f["name"] == n)
+            && want["name_contains"]
+                .as_str()
+                .is_none_or(|n| f["name"].as_str().unwrap_or("").contains(n))
+            && line.is_none_or(|l| f["line"] == l)
+    });
+    match hit {
+        None => Err(format!("{program}: expected {want}, found: [{all}]")),
+        Some(f) if f["first_seen"].as_f64().unwrap_or(f64::MAX) > 30e6 => {
+            Err(format!("{program}: found too late: {}", describe(f)))
+        }
+        Some(_) => Ok(()),
+    }
+}
+
+fn suite(py: Interp) {
+    let _alone = heavy();
+    let expected = expected();
+    let programs: Vec<String> = expected
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|k| !k.starts_with('_'))
+        .cloned()
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let mut failures = Vec::new();
+    for group in programs.chunks(AT_ONCE) {
+        let results: Vec<(String, Result<Vec<Value>, String>)> = std::thread::scope(|s| {
+            let handles: Vec<_> = group
+                .iter()
+                .map(|p| {
+                    let (py, dir) = (&py, dir.path());
+                    s.spawn(move || (p.clone(), findings_of(py, p, dir)))
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for (program, r) in results {
+            match r {
+                Err(e) => failures.push(format!("{program}: {e}")),
+                Ok(found) => {
+                    eprintln!(
+                        "{} {program}: {}",
+                        py.label,
+                        found.iter().map(describe).collect::<Vec<_>>().join("; ")
+                    );
+                    if let Err(e) = check(&program, &expected[&program], &found) {
+                        failures.push(e);
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} ({}):\n{}",
+        py.label,
+        py.path.display(),
+        failures.join("\n")
+    );
+}
+
+/// Supported interpreters `pyenv versions` lists, oldest first (python3 if none).
+fn supported() -> Vec<Interp> {
+    let mut v: Vec<Interp> = pyenv_interpreters()
+        .into_iter()
+        .filter(Interp::supported)
+        .collect();
+    v.sort_by_key(|i| i.version);
+    if v.is_empty() {
+        v.push(interpreter("python3").unwrap());
+    }
+    v
+}
+
+#[test]
+fn findings_on_the_oldest_interpreter() {
+    suite(supported().remove(0));
+}
+
+#[test]
+fn findings_on_the_newest_interpreter() {
+    let all = supported();
+    if all.len() < 2 {
+        eprintln!("skip: only one supported interpreter installed (covered by the oldest)");
+        return;
+    }
+    suite(all.last().unwrap().clone());
+}
