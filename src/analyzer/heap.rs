@@ -47,6 +47,8 @@ pub struct HeapHistory {
     pub censuses_garbage: Vec<(Micros, u64)>,
     /// The latest census that analysed cycles (not every census does), with its gc state.
     pub last_cycles: Option<(Micros, CycleReport, GcState)>,
+    /// The latest why-alive chain found for each type (bounded by [`MAX_TRACKED`]).
+    pub why_alive: HashMap<String, String>,
 }
 
 impl HeapHistory {
@@ -96,6 +98,11 @@ impl HeapHistory {
             if !present.contains(name.as_str()) {
                 h.count.push(t, 0.0);
                 h.bytes.push(t, 0.0);
+            }
+        }
+        for w in &c.why_alive {
+            if self.why_alive.len() < MAX_TRACKED || self.why_alive.contains_key(&w.type_name) {
+                self.why_alive.insert(w.type_name.clone(), w.chain.clone());
             }
         }
         if let Some(cy) = &c.cycles {

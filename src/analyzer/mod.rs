@@ -39,6 +39,8 @@ pub struct Analyzer {
     pub last_rollup: Option<(Micros, MemRollup)>,
     /// The latest grouping of the open fds.
     pub fd_targets: Option<(Micros, Vec<crate::event::FdGroup>)>,
+    /// The stack of the main thread (or the attributed one) at the latest sample.
+    pub last_stack: Option<StackId>,
     /// Current findings, recomputed as evidence arrives (first-seen times kept).
     pub findings: Vec<crate::findings::Finding>,
     /// Session time the findings were last computed at.
@@ -111,6 +113,13 @@ impl Analyzer {
                     self.samples_with_stack += 1;
                 }
                 self.rss.push(s.t, s.rss_kib as f64);
+                let main = s
+                    .threads
+                    .iter()
+                    .find(|t| self.threads.get(&t.thread).is_some_and(|d| d.is_main));
+                if let Some(t) = main.or_else(|| s.attributed()) {
+                    self.last_stack = Some(t.stack);
+                }
                 self.lines.apply_sample(s, &self.stacks, &self.frames);
             }
             Event::Fds { t, count } => {

@@ -341,8 +341,15 @@ fn types(a: &Analyzer, out: &mut Vec<Finding>) {
             confidence(&tr),
         );
         let mut details = Vec::new();
-        if let Some(chain) = last.why_alive.iter().find(|w| w.type_name == row.name) {
-            details.push(format!("kept alive by: {}", chain.chain));
+        if let Some(chain) = a.heap.why_alive.get(&row.name) {
+            details.push(format!("kept alive by: {chain}"));
+            if chain.contains("referenced from a frame") {
+                if let Some(running) = running_functions(a) {
+                    details.push(format!(
+                        "no module global reaches them: look at the locals of the running {running}"
+                    ));
+                }
+            }
         }
         let mut f = Finding {
             id: format!("TypeGrowth:{}", row.name),
@@ -373,6 +380,20 @@ fn types(a: &Analyzer, out: &mut Vec<Finding>) {
     }
     growing.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap_or(std::cmp::Ordering::Equal));
     out.extend(growing.into_iter().take(3).map(|g| g.1));
+}
+
+/// The program's own functions on the main thread's stack at the last sample, outermost
+/// first: `main() (app.py:21) → serve() (app.py:40)`.
+fn running_functions(a: &Analyzer) -> Option<String> {
+    let stack = a.last_stack.and_then(|s| a.stacks.get(&s))?;
+    let frames: Vec<String> = stack
+        .iter()
+        .rev()
+        .filter_map(|id| a.frames.get(id))
+        .filter(|f| crate::analyzer::lines::is_user_file(&f.file) && f.function != "<module>")
+        .map(|f| format!("{}() ({}:{})", f.function, short_file(&f.file), f.line))
+        .collect();
+    (!frames.is_empty()).then(|| frames.join(" → "))
 }
 
 fn resources(a: &Analyzer, out: &mut Vec<Finding>) {
