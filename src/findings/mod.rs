@@ -343,12 +343,12 @@ fn types(a: &Analyzer, out: &mut Vec<Finding>) {
         let mut details = Vec::new();
         if let Some(chain) = a.heap.why_alive.get(&row.name) {
             details.push(format!("kept alive by: {chain}"));
-            if chain.contains("referenced from a frame") {
-                if let Some(running) = running_functions(a) {
-                    details.push(format!(
-                        "no module global reaches them: look at the locals of the running {running}"
-                    ));
-                }
+            if chain.contains("referenced from a frame")
+                && let Some(running) = running_functions(a)
+            {
+                details.push(format!(
+                    "no module global reaches them: look at the locals of the running {running}"
+                ));
             }
         }
         let mut f = Finding {
