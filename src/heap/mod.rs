@@ -117,7 +117,11 @@ impl HeapTarget {
             let maps = copy::writable_mappings(self.pid)
                 .map_err(|e| format!("cannot read the target's memory map: {e}"))?;
             // memory for the copy is made ready before the target is paused
+            let t_prep = Instant::now();
             let buffers = copy::prepare(&maps, opts.max_copy);
+            if std::env::var_os("MEMWATCH_TIMING").is_some() {
+                eprintln!("prepare {:?} for {} mappings", t_prep.elapsed(), maps.len());
+            }
             let (regions, copied, pause) = if opts.nonblocking {
                 let (r, c) = copy::fill(self.pid, &maps, buffers, opts.max_copy);
                 (r, c, Duration::ZERO)
