@@ -301,6 +301,10 @@ fn dashboard(
             }
             next = now + FRAME;
             dirty = false;
+            if std::env::var_os("MEMWATCH_TEST_TUI_PANIC").is_some() {
+                // tests only: the terminal must come back and the watch end in order
+                panic!("MEMWATCH_TEST_TUI_PANIC is set: a panic in the dashboard thread");
+            }
         }
         let wait = next
             .saturating_duration_since(Instant::now())

@@ -288,37 +288,53 @@ fn findings(f: &mut Frame, area: Rect, app: &mut App, a: &Analyzer) {
         return;
     }
     let sel = app.overview.settle(list.iter().map(|f| f.id.as_str()));
-    let h = inner.height as usize;
+    // two lines a finding (title, then evidence) when they all fit so
+    let two = inner.height as usize >= 2 * list.len() && inner.width >= 60;
+    let per = if two { 2 } else { 1 };
+    let h = (inner.height as usize / per).max(1);
     let off = app.overview.visible(h);
     let t0 = a.rss.first.map(|p| p.0).unwrap_or(0);
-    let lines: Vec<Line> = list
-        .iter()
-        .enumerate()
-        .skip(off)
-        .take(h)
-        .map(|(i, fi)| {
-            let when = format!(
-                "{:>6} ",
-                units::duration(secs(fi.first_seen.saturating_sub(t0)))
-            );
-            let sev = format!("[{}] ", fi.severity.label());
-            let evidence = fi
-                .evidence
-                .strip_prefix(&format!("{}: ", fi.name))
-                .unwrap_or(&fi.evidence);
-            let rest = format!("{} — {}: {evidence}", fi.title, fi.name);
-            let room = (inner.width as usize).saturating_sub(when.len() + sev.len());
-            let mut line = Line::from(vec![
+    let width = inner.width as usize;
+    let mut lines: Vec<Line> = Vec::new();
+    for (i, fi) in list.iter().enumerate().skip(off).take(h) {
+        let when = format!(
+            "{:>6} ",
+            units::duration(secs(fi.first_seen.saturating_sub(t0)))
+        );
+        let sev = format!("[{}] ", fi.severity.label());
+        let evidence = fi
+            .evidence
+            .strip_prefix(&format!("{}: ", fi.name))
+            .unwrap_or(&fi.evidence);
+        let room = width.saturating_sub(when.len() + sev.len());
+        let head = if two {
+            format!("{} — {}", fi.title, fi.name)
+        } else {
+            format!("{} — {}: {evidence}", fi.title, fi.name)
+        };
+        let style = if Some(i) == sel {
+            selected_style()
+        } else {
+            Style::new()
+        };
+        lines.push(
+            Line::from(vec![
                 Span::styled(when, dim()),
                 Span::styled(sev, severity_style(fi.severity)),
-                Span::raw(truncate(&rest, room)),
-            ]);
-            if Some(i) == sel {
-                line = line.style(selected_style());
-            }
-            line
-        })
-        .collect();
+                Span::raw(truncate(&head, room)),
+            ])
+            .style(style),
+        );
+        if two {
+            lines.push(
+                Line::from(Span::styled(
+                    format!("       {}", truncate(evidence, width.saturating_sub(7))),
+                    dim(),
+                ))
+                .style(style),
+            );
+        }
+    }
     f.render_widget(Paragraph::new(lines), inner);
 }
 
@@ -375,7 +391,13 @@ fn growing(f: &mut Frame, area: Rect, app: &App) {
         .collect();
     let left = rows_room - rows.len();
     rows.extend(types.into_iter().take(left).map(Grower::Type));
-    let spark_w = if inner.width >= 100 { 24 } else { 10 };
+    let spark_w = if inner.width >= 100 {
+        24
+    } else if inner.width >= 76 {
+        10
+    } else {
+        8
+    };
     let table_rows: Vec<Row> = rows
         .iter()
         .map(|g| match g {
@@ -404,9 +426,9 @@ fn growing(f: &mut Frame, area: Rect, app: &App) {
     let table = Table::new(
         table_rows,
         [
-            Constraint::Min(16),
-            Constraint::Length(6),
-            Constraint::Length(12),
+            Constraint::Min(12),
+            Constraint::Length(5),
+            Constraint::Length(11),
             Constraint::Length(9),
             Constraint::Length(10),
             Constraint::Length(8),
