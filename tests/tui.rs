@@ -6,7 +6,8 @@
 //!   with exit 0, the terminal is restored (normal screen, cooked mode, cursor shown), the
 //!   report is printed after it and the session reads back; `memwatch replay` on that session
 //!   shows the same finding at the end of the timeline (End).
-//! - `memwatch run --duration` closes the dashboard by itself and prints the report.
+//! - `memwatch run --duration` closes the dashboard by itself and prints the report; when the
+//!   target exits, the dashboard stays open, saying so, until `q`.
 //! - SIGTERM (once: orderly; twice: at once) and a panic in the dashboard restore the terminal.
 //!
 //! Skipped, with the reason printed, when tmux is not installed.
@@ -288,6 +289,43 @@ fn run_with_duration_closes_the_dashboard_and_prints_the_report() {
     tmux.assert_restored("run", &dir.path().join("run.stty"));
     let report = report_json(&session, &[]);
     assert_eq!(report["summary"]["end_reason"], "duration");
+}
+
+#[test]
+fn target_exit_keeps_the_dashboard_open_until_q() {
+    let Some(tmux) = Tmux::new("exit") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let session = dir.path().join("exit.db");
+    let cmd = format!(
+        "{} run --heap-interval 0.5 --record {} -- {} {} --seconds 3",
+        memwatch(),
+        session.display(),
+        python().display(),
+        common::target_script("growing_list.py").display()
+    );
+    tmux.start("exit", 100, 30, &script(&cmd, dir.path(), "exit"));
+    let screen = tmux.wait_for(
+        "exit",
+        &["target exited (code 0)", "q quits"],
+        Duration::from_secs(20),
+    );
+    assert!(screen.contains("[1 Overview]"), "{screen}");
+    // it stays: still the dashboard a while later
+    std::thread::sleep(Duration::from_secs(1));
+    let screen = tmux.capture("exit");
+    assert!(
+        screen.contains("target exited (code 0)") && !screen.contains("exit-exit="),
+        "{screen}"
+    );
+    tmux.keys("exit", &["q"]);
+    let end = tmux.wait_for("exit", &["exit-exit="], Duration::from_secs(10));
+    assert!(end.contains("exit-exit=0"), "{end}");
+    tmux.assert_restored("exit", &dir.path().join("exit.stty"));
+    let report = report_json(&session, &[]);
+    assert_eq!(report["summary"]["end_reason"], "target_exited");
+    assert_eq!(report["summary"]["exit_code"], 0);
 }
 
 /// memwatch's PID: the pane's `sh -c 'echo $$ > F; exec memwatch …'` wrote it.

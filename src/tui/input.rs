@@ -103,6 +103,23 @@ pub fn map(key: KeyEvent, mode: Mode, typing: bool) -> Action {
     }
 }
 
+/// The actions of a key event. A terminal sends Esc and a key pressed right after it as one
+/// Alt-key: that is Esc (back), then the key.
+pub fn actions(key: KeyEvent, mode: Mode, typing: bool) -> Vec<Action> {
+    if key.modifiers.contains(KeyModifiers::ALT) && matches!(key.code, KeyCode::Char(_)) {
+        let mut plain = key;
+        plain.modifiers.remove(KeyModifiers::ALT);
+        let esc = if typing {
+            Action::FilterCancel
+        } else {
+            Action::Back
+        };
+        // after Esc a filter is no longer being typed
+        return vec![esc, map(plain, mode, false)];
+    }
+    vec![map(key, mode, typing)]
+}
+
 /// Every key, for the help screen: (keys, what they do, replay only).
 pub const HELP: &[(&str, &str, bool)] = &[
     ("Tab  Shift-Tab", "next / previous view", false),
@@ -159,3 +176,49 @@ pub const HELP: &[(&str, &str, bool)] = &[
     ("+ -", "faster / slower", true),
     ("Home End", "start / end of the timeline", true),
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crossterm::event::KeyEvent;
+
+    #[test]
+    fn keys_by_mode() {
+        let k = |c| KeyEvent::new(c, KeyModifiers::NONE);
+        assert_eq!(map(k(KeyCode::Char('q')), Mode::Live, false), Action::Quit);
+        assert_eq!(
+            map(
+                KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL),
+                Mode::Live,
+                true
+            ),
+            Action::Quit
+        );
+        assert_eq!(
+            map(k(KeyCode::Char('q')), Mode::Live, true),
+            Action::FilterChar('q')
+        );
+        assert_eq!(map(k(KeyCode::End), Mode::Live, false), Action::Bottom);
+        assert_eq!(map(k(KeyCode::End), Mode::Replay, false), Action::End);
+        assert_eq!(map(k(KeyCode::Char('p')), Mode::Live, false), Action::Pause);
+        assert_eq!(
+            map(k(KeyCode::Char(' ')), Mode::Replay, false),
+            Action::PlayPause
+        );
+        assert_eq!(map(k(KeyCode::Left), Mode::Live, false), Action::None);
+        assert_eq!(map(k(KeyCode::Left), Mode::Replay, false), Action::StepBack);
+        assert_eq!(
+            map(k(KeyCode::Char('3')), Mode::Live, false),
+            Action::View(ViewId::Types)
+        );
+        // Esc then 4, read as Alt-4
+        assert_eq!(
+            actions(
+                KeyEvent::new(KeyCode::Char('4'), KeyModifiers::ALT),
+                Mode::Live,
+                false
+            ),
+            vec![Action::Back, Action::View(ViewId::Containers)]
+        );
+    }
+}

@@ -6,7 +6,8 @@
 //! nor a paused display can hold sampling or recording back.
 //!
 //! Endings: `q` (or Ctrl-C, SIGTERM) sets the watch's stop flag — the orderly stop of a
-//! headless Ctrl-C — and the dashboard closes once the session is finalised; `--duration`
+//! headless Ctrl-C, and like it `q` and Ctrl-C send SIGINT to a command memwatch started —
+//! and the dashboard closes once the session is finalised; `--duration`
 //! closes it by itself; when the target exits it stays open, saying so, until `q`. The
 //! report is printed after the terminal is restored.
 
@@ -149,6 +150,9 @@ pub fn watch(
     output: Option<OutputTail>,
 ) -> Result<Outcome> {
     let age = target_age(target.pid);
+    // a command memwatch started gets the Ctrl-C of the terminal when the user quits, as it
+    // would without the dashboard (which keeps the terminal's Ctrl-C for itself)
+    let child = matches!(liveness, Liveness::Child(_)).then_some(target.pid);
     let term = match terminal::enter() {
         Ok(t) => t,
         Err(e) => {
@@ -170,7 +174,7 @@ pub fn watch(
             .name("memwatch-tui".into())
             .spawn(move || {
                 let _stop = StopOnDrop(stop.clone());
-                let finished = dashboard(term, &shared, &stop, &control, age, output);
+                let finished = dashboard(term, &shared, &stop, &control, age, output, child);
                 terminal::restore();
                 if !finished {
                     eprintln!("memwatch: dashboard closed; finalising the session…");
@@ -253,6 +257,7 @@ fn dashboard(
     control: &Mutex<Control>,
     age: Option<f64>,
     output: Option<OutputTail>,
+    child: Option<i32>,
 ) -> bool {
     let mut app = App::new(Mode::Live);
     let mut frozen: Option<Analyzer> = None;
@@ -316,21 +321,29 @@ fn dashboard(
         }
         match event::read() {
             Ok(TermEvent::Key(k)) => {
-                match app.handle(input::map(k, Mode::Live, app.typing)) {
-                    Effect::Quit => {
-                        if finished.is_some() || quitting {
-                            return finished.is_some();
+                for action in input::actions(k, Mode::Live, app.typing) {
+                    match app.handle(action) {
+                        Effect::Quit => {
+                            if finished.is_some() || quitting {
+                                return finished.is_some();
+                            }
+                            quitting = true;
+                            stop.store(true, Ordering::Relaxed);
+                            if let Some(pid) = child {
+                                let _ = nix::sys::signal::kill(
+                                    nix::unistd::Pid::from_raw(pid),
+                                    nix::sys::signal::Signal::SIGINT,
+                                );
+                            }
                         }
-                        quitting = true;
-                        stop.store(true, Ordering::Relaxed);
+                        Effect::TogglePause => {
+                            frozen = match frozen {
+                                Some(_) => None,
+                                None => Some(lock(shared).clone()),
+                            };
+                        }
+                        Effect::None | Effect::Time(_) => {}
                     }
-                    Effect::TogglePause => {
-                        frozen = match frozen {
-                            Some(_) => None,
-                            None => Some(lock(shared).clone()),
-                        };
-                    }
-                    Effect::None | Effect::Time(_) => {}
                 }
                 dirty = true;
             }

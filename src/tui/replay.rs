@@ -620,15 +620,17 @@ fn dashboard(mut term: Term, engine: &Engine, file: &str) {
         }
         match event::read() {
             Ok(TermEvent::Key(k)) => {
-                match app.handle(input::map(k, Mode::Replay, app.typing)) {
-                    Effect::Quit => return,
-                    Effect::Time(action) => {
-                        if p.loaded {
-                            player.key(action, &p);
-                            engine.seek(player.cursor);
+                for action in input::actions(k, Mode::Replay, app.typing) {
+                    match app.handle(action) {
+                        Effect::Quit => return,
+                        Effect::Time(action) => {
+                            if p.loaded {
+                                player.key(action, &p);
+                                engine.seek(player.cursor);
+                            }
                         }
+                        Effect::TogglePause | Effect::None => {}
                     }
-                    Effect::TogglePause | Effect::None => {}
                 }
                 dirty = true;
             }

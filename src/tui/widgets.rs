@@ -151,6 +151,15 @@ pub fn truncate_left(s: &str, width: usize) -> String {
     format!("…{tail}")
 }
 
+/// The width left for the one flexible column of a table `total` wide whose other columns
+/// are `fixed` wide, one space apart.
+pub fn flex_width(total: u16, fixed: &[u16]) -> u16 {
+    total
+        .saturating_sub(fixed.iter().sum::<u16>())
+        .saturating_sub(fixed.len() as u16)
+        .max(8)
+}
+
 /// The file name of a path.
 pub fn short_file(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)

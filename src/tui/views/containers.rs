@@ -14,8 +14,8 @@ use crate::heap::census::Origin;
 use crate::tui::app::{App, ContainerSort, matches};
 use crate::tui::data::ContainerInfo;
 use crate::tui::widgets::{
-    bytes_rate, count_rate, dim, focused, header_style, panel, selected_style, severity_style,
-    spark, verdict_label, verdict_style,
+    bytes_rate, count_rate, dim, flex_width, focused, header_style, panel, selected_style,
+    severity_style, spark, truncate_left, verdict_label, verdict_style,
 };
 use crate::units;
 
@@ -120,6 +120,12 @@ fn table(
     app.page = h.max(1);
     let off = app.containers.sel.visible(h);
     let wide = inner.width >= 110;
+    let fixed: &[u16] = if wide {
+        &[10, 10, 10, 10, 8, 20]
+    } else {
+        &[10, 10, 10, 10, 8]
+    };
+    let name_w = flex_width(inner.width, fixed);
     let body: Vec<Row> = rows
         .iter()
         .enumerate()
@@ -128,8 +134,8 @@ fn table(
         .map(|(i, c)| {
             let verdict = c.trend.as_ref().map(|t| t.verdict);
             let mut cells = vec![
-                Cell::from(c.row.name.clone()),
-                Cell::from(c.row.type_name.clone()),
+                Cell::from(truncate_left(&c.row.name, name_w as usize)),
+                Cell::from(truncate_left(&c.row.type_name, 10)),
                 Cell::from(format!("{:>10}", units::count(c.row.len))),
                 Cell::from(format!("{:>10}", units::bytes(c.bytes as f64))),
                 Cell::from(format!("{:>10}", count_rate(c.len_per_min))),
@@ -152,7 +158,7 @@ fn table(
         })
         .collect();
     let mut widths = vec![
-        Constraint::Min(18),
+        Constraint::Length(name_w),
         Constraint::Length(10),
         Constraint::Length(10),
         Constraint::Length(10),

@@ -15,8 +15,8 @@ use crate::analyzer::Analyzer;
 use crate::tui::app::{App, Mode};
 use crate::tui::data::{self, ContainerInfo, TypeInfo};
 use crate::tui::widgets::{
-    count_rate, dim, focused, header_style, panel, sanitize, secs, selected_style, severity_style,
-    short_count, spark, truncate, truncate_left, verdict_label, verdict_style,
+    count_rate, dim, flex_width, focused, header_style, panel, sanitize, secs, selected_style,
+    severity_style, short_count, spark, truncate, truncate_left, verdict_label, verdict_style,
 };
 use crate::units;
 
@@ -26,7 +26,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &mut App, a: &Analyzer, ctx: &Ctx) {
     header(f, head, a, ctx);
     if area.width >= 120 {
         let [left, right] =
-            Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)])
+            Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
                 .areas(rest);
         let extra = extra_panel(ctx, a);
         if tall && extra.is_some() {
@@ -398,11 +398,14 @@ fn growing(f: &mut Frame, area: Rect, app: &App) {
     } else {
         8
     };
+    let fixed = [5, 11, 9, 10, 8, spark_w as u16];
+    let name_w = flex_width(inner.width, &fixed);
+    let name = |n: &str| Cell::from(truncate_left(n, name_w as usize));
     let table_rows: Vec<Row> = rows
         .iter()
         .map(|g| match g {
             Grower::Container(c) => Row::new(vec![
-                Cell::from(c.row.name.clone()),
+                name(&c.row.name),
                 Cell::from(c.row.type_name.clone()),
                 Cell::from(format!("{} items", short_count(c.row.len as f64))),
                 Cell::from(units::bytes(c.bytes as f64)),
@@ -412,7 +415,7 @@ fn growing(f: &mut Frame, area: Rect, app: &App) {
                 Cell::from(spark(&c.history, spark_w)).style(Style::new().fg(Color::Cyan)),
             ]),
             Grower::Type(t) => Row::new(vec![
-                Cell::from(t.name.clone()),
+                name(&t.name),
                 Cell::from("type"),
                 Cell::from(format!("{} objs", short_count(t.count as f64))),
                 Cell::from(units::bytes(t.bytes as f64)),
@@ -426,7 +429,7 @@ fn growing(f: &mut Frame, area: Rect, app: &App) {
     let table = Table::new(
         table_rows,
         [
-            Constraint::Min(12),
+            Constraint::Length(name_w),
             Constraint::Length(5),
             Constraint::Length(11),
             Constraint::Length(9),

@@ -13,8 +13,8 @@ use crate::analyzer::Analyzer;
 use crate::tui::app::{App, TypeSort, matches};
 use crate::tui::data::TypeInfo;
 use crate::tui::widgets::{
-    bytes_rate, count_rate, dim, focused, header_style, panel, selected_style, severity_style,
-    spark, verdict_label, verdict_style,
+    bytes_rate, count_rate, dim, flex_width, focused, header_style, panel, selected_style,
+    severity_style, spark, truncate_left, verdict_label, verdict_style,
 };
 use crate::units;
 
@@ -121,6 +121,12 @@ fn table(
     app.page = h.max(1);
     let off = app.types.sel.visible(h);
     let wide = inner.width >= 100;
+    let fixed: &[u16] = if wide {
+        &[11, 11, 11, 14, 8, 20]
+    } else {
+        &[11, 11, 11, 14, 8]
+    };
+    let name_w = flex_width(inner.width, fixed);
     let body: Vec<Row> = rows
         .iter()
         .enumerate()
@@ -129,7 +135,7 @@ fn table(
         .map(|(i, t)| {
             let verdict = t.trend.as_ref().map(|t| t.verdict);
             let mut cells = vec![
-                Cell::from(t.name.clone()),
+                Cell::from(truncate_left(&t.name, name_w as usize)),
                 Cell::from(format!("{:>11}", units::count(t.count))),
                 Cell::from(format!(
                     "{:>10}{}",
@@ -152,7 +158,7 @@ fn table(
         })
         .collect();
     let mut widths = vec![
-        Constraint::Min(16),
+        Constraint::Length(name_w),
         Constraint::Length(11),
         Constraint::Length(11),
         Constraint::Length(11),
