@@ -194,6 +194,8 @@ fn replay_command(file: &Path) -> Result<()> {
         interrupt::install();
         return tui::replay::run(file);
     }
+    // a missing or foreign file is refused first
+    session::reader::SessionReader::open(file)?;
     eprintln!(
         "memwatch: not a terminal: printing the report (memwatch report) instead of the dashboard"
     );

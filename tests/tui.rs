@@ -264,6 +264,20 @@ fn live_dashboard_then_replay_of_its_session() {
     let end = tmux.wait_for("replay", &["replay-exit="], Duration::from_secs(10));
     assert!(end.contains("replay-exit=0"), "{end}");
     tmux.assert_restored("replay", &dir.path().join("replay.stty"));
+
+    // without a terminal, replay prints the report
+    let out = Command::new(memwatch())
+        .arg("replay")
+        .arg(&session)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Global State Accumulation — __main__.EVENTS"),
+        "{text}"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a terminal"));
 }
 
 #[test]

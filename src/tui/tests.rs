@@ -704,3 +704,134 @@ fn player_keys_move_the_cursor() {
     assert_eq!(pl.cursor, 0);
     assert!(pl.playing);
 }
+
+/// A long session: `secs` of samples at `hz`, a census every 10 s with `types` types.
+fn long_session(dir: &std::path::Path, secs: u64, hz: u64, types: u64) -> std::path::PathBuf {
+    let path = dir.join("long.db");
+    let mut w = crate::session::writer::SessionWriter::create(&path, false).unwrap();
+    let mut a = Analyzer::new();
+    let mut put = |e: Event, a: &mut Analyzer| {
+        a.apply(&e);
+        w.write(&e);
+    };
+    for e in fixture(false).into_iter().take(7) {
+        put(e, &mut a);
+    }
+    let step = 1_000_000 / hz;
+    for i in 0..secs * hz {
+        let t = i * step;
+        put(
+            Event::Sample(Sample {
+                t,
+                rss_kib: 10_240 + i / 10,
+                threads: vec![ThreadSample {
+                    thread: 0,
+                    stack: (i % 2) as u32,
+                    gil: true,
+                    active: true,
+                }],
+            }),
+            &mut a,
+        );
+        if i % (10 * hz) == 0 {
+            let k = i / (10 * hz);
+            let mut c = census(k, t + 1);
+            for j in 0..types {
+                c.types.push(TypeRow {
+                    name: format!("mod{}.T{j}", j % 7),
+                    gc_count: 100 + j + (k * j) % 50,
+                    gc_bytes: 5_000 + j * 10,
+                    size_exact: true,
+                    ..TypeRow::default()
+                });
+            }
+            put(Event::Census(Box::new(c)), &mut a);
+        }
+    }
+    put(
+        Event::End {
+            t: secs * 1_000_000,
+            reason: EndReason::Interrupted,
+        },
+        &mut a,
+    );
+    w.finish(&a).unwrap()
+}
+
+#[test]
+fn replay_checkpoints_stay_bounded() {
+    use super::replay::{Engine, MAX_CHECKPOINTS};
+    let dir = tempfile::tempdir().unwrap();
+    // 10 minutes at 10 Hz: 600 one-second grid points, thinned
+    let path = long_session(dir.path(), 600, 10, 20);
+    let reader = crate::session::reader::SessionReader::open(&path).unwrap();
+    let engine = Engine::start(reader).unwrap();
+    assert!(engine.wait_loaded(Duration::from_secs(60)));
+    let p = engine.progress();
+    assert!(p.checkpoints <= MAX_CHECKPOINTS, "{}", p.checkpoints);
+    assert!(p.checkpoints >= MAX_CHECKPOINTS / 2, "{}", p.checkpoints);
+    assert_eq!(p.end, 600_000_000);
+    for t in [300_000_000u64, 12_000_000, 599_000_000] {
+        engine.seek(t);
+        assert!(engine.wait_settled(Duration::from_secs(60)));
+        let a = crate::watch::lock(&engine.analyzer);
+        assert_eq!(a.samples, t / 100_000 + 1, "samples at {t}");
+        // census k is taken at k × 10 s + 1 µs
+        assert_eq!(a.heap.censuses, (t - 1) / 10_000_000 + 1, "censuses at {t}");
+    }
+    engine.stop();
+}
+
+/// How long a long session takes to load and seek in (run by hand:
+/// `cargo test --release --lib replay_timing -- --ignored --nocapture`).
+#[test]
+#[ignore]
+fn replay_timing_of_a_long_session() {
+    use super::replay::{Engine, approx_bytes};
+    use std::time::Instant;
+    let dir = tempfile::tempdir().unwrap();
+    let t0 = Instant::now();
+    let path = long_session(dir.path(), 3600, 100, 300);
+    eprintln!(
+        "1 h at 100 Hz, 360 censuses of 300+ types: written in {:?}, {} MiB",
+        t0.elapsed(),
+        std::fs::metadata(&path).unwrap().len() >> 20
+    );
+    let t0 = Instant::now();
+    let mut plain = Analyzer::new();
+    crate::session::reader::SessionReader::open(&path)
+        .unwrap()
+        .replay(&mut |e| plain.apply(e));
+    eprintln!("plain replay (memwatch report): {:?}", t0.elapsed());
+    let t0 = Instant::now();
+    let mut n = 0u64;
+    crate::session::reader::SessionReader::open(&path)
+        .unwrap()
+        .replay(&mut |_| n += 1);
+    eprintln!("reading only: {:?} ({n} events)", t0.elapsed());
+    let t0 = Instant::now();
+    let engine =
+        Engine::start(crate::session::reader::SessionReader::open(&path).unwrap()).unwrap();
+    assert!(engine.wait_loaded(Duration::from_secs(600)));
+    let p = engine.progress();
+    eprintln!(
+        "first pass {:?}, {} checkpoints of about {} KiB each",
+        t0.elapsed(),
+        p.checkpoints,
+        approx_bytes(&crate::watch::lock(&engine.analyzer)) >> 10
+    );
+    for (what, t) in [
+        ("back to 30 min", 1_800_000_000u64),
+        ("forward 1 s", 1_801_000_000),
+        ("forward 5 min", 2_101_000_000),
+        ("back 1 s", 2_100_000_000),
+        ("back to 1 min", 60_000_000),
+        ("end", 3_600_000_000),
+    ] {
+        let t0 = Instant::now();
+        engine.seek(t);
+        assert!(engine.wait_settled(Duration::from_secs(600)));
+        eprintln!("{what}: {:?}", t0.elapsed());
+    }
+    engine.stop();
+}
