@@ -60,11 +60,13 @@ fn points(s: &Series) -> Vec<(Micros, f64)> {
     s.points().iter().map(|p| (p.t, p.last)).collect()
 }
 
-/// The verdict of a history. Mann–Kendall cannot call fewer than five points significant,
-/// so a short history is "too few" rather than "stable".
+/// The verdict of a history. Mann–Kendall cannot call fewer than five points significant
+/// (at the analyzer's 1 %, a steady rise needs six or more), so a short history, or a short
+/// one that rose, is "too few" rather than "stable".
 fn verdict_of(pts: &[(Micros, f64)]) -> Trend {
     let mut tr = trend::analyze(pts, MIN_GROWTH);
-    if tr.points < 5 && tr.verdict == trend::Verdict::Stable {
+    let rose = tr.last - tr.first >= MIN_GROWTH;
+    if tr.verdict == trend::Verdict::Stable && (tr.points < 5 || (tr.points < 8 && rose)) {
         tr.verdict = trend::Verdict::Unknown;
     }
     tr

@@ -40,6 +40,10 @@ pub fn draw(f: &mut Frame, area: Rect, mode: Mode) {
         " Figures are sampled: sizes in KiB/MiB, rates per minute, times in s.",
         dim(),
     ));
+    lines.push(Line::styled(
+        " Verdicts rest on the census history (\"too few\": not enough censuses yet).",
+        dim(),
+    ));
     let w = lines.iter().map(|l| l.width()).max().unwrap_or(40) as u16 + 2;
     let h = lines.len() as u16 + 2;
     let r = centered(area, w, h);
