@@ -12,7 +12,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     long_about = "Watch a running CPython process's memory from outside: what grows, where, and why.\n\n\
 memwatch attaches read-only to a live CPython 3.8–3.14 process by PID (nothing is injected, \
 the target is not restarted), samples its RSS and Python stacks, and records the session to a \
-file that `memwatch report` reads later.",
+file that `memwatch report` reads later.\n\n\
+On a terminal, a watch opens a live dashboard (press ? in it for the keys; q stops the watch, \
+finalises the session and prints the report); with --no-tui or without a terminal it prints \
+status lines. `memwatch replay FILE` opens the same dashboard over a recorded session.",
     args_conflicts_with_subcommands = true,
     after_help = "Exit codes: 0 ok, 1 internal error, 2 usage, 10 no such process, 11 not a Python \
 process, 12 permission denied, 13 unsupported interpreter, 14 target exited during attach, \
@@ -38,7 +41,8 @@ pub struct WatchOpts {
     #[arg(long, short = 'r', value_name = "HZ", default_value_t = 100.0)]
     pub rate: f64,
 
-    /// Stop watching after this many seconds (default: until Ctrl-C or the target exits).
+    /// Stop watching after this many seconds (default: until Ctrl-C, `q` or the target exits).
+    /// The dashboard then closes by itself and the report is printed.
     #[arg(long, short = 'd', value_name = "SECS")]
     pub duration: Option<f64>,
 
@@ -54,7 +58,8 @@ pub struct WatchOpts {
     #[arg(long)]
     pub force: bool,
 
-    /// Print status lines instead of the dashboard.
+    /// Print status lines instead of the dashboard (the dashboard needs stdin and stdout to
+    /// be a terminal; without one, memwatch prints status lines anyway).
     #[arg(long)]
     pub no_tui: bool,
 
@@ -108,6 +113,12 @@ pub enum Command {
         /// Tests only: keep the target paused this many milliseconds after the copy.
         #[arg(long, hide = true, default_value_t = 0)]
         hold_pause_ms: u64,
+    },
+    /// The dashboard over a recorded session, with a timeline (←/→ step, space play, End).
+    /// Without a terminal, prints the report instead.
+    Replay {
+        /// The session file.
+        file: PathBuf,
     },
     /// Postmortem of a recorded session: header, top lines, memory_profiler tables.
     Report {

@@ -1,8 +1,9 @@
 //! memwatch: a memory profiler that attaches to a running CPython process from outside.
 //!
 //! Data flow: [`target`] (attach) → [`sampler`] (own thread) → [`event`] stream →
-//! [`analyzer`] → sinks ([`session::writer`], [`status`], [`report`]). A recorded session is
-//! read back by [`session::reader`] into the same event stream and analyzer. The heap census
+//! [`analyzer`] → sinks ([`session::writer`], [`status`] or the [`tui`] dashboard, [`report`]).
+//! A recorded session is read back by [`session::reader`] into the same event stream and
+//! analyzer (`memwatch report`, and `memwatch replay` in the dashboard). The heap census
 //! ([`heap`]) reads the target's objects from a copy of its memory.
 
 pub mod analyzer;
@@ -18,5 +19,6 @@ pub mod session;
 pub mod status;
 pub mod target;
 pub mod timefmt;
+pub mod tui;
 pub mod units;
 pub mod watch;

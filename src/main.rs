@@ -1,7 +1,9 @@
 //! The `memwatch` command: parses the command line, runs the command, maps failures to exit
 //! codes. Everything else is in the library (`src/lib.rs`).
 
-use memwatch::{analyzer, cli, failure, heap, interrupt, report, sampler, session, target, watch};
+use memwatch::{
+    analyzer, cli, failure, heap, interrupt, report, sampler, session, target, tui, watch,
+};
 
 use std::io::Write;
 use std::path::Path;
@@ -55,6 +57,7 @@ fn run(cli: Cli) -> Result<()> {
             top,
             function,
         }) => report_command(&file, format, top, function),
+        Some(Command::Replay { file }) => replay_command(&file),
         None => match cli.pid {
             Some(pid) => watch_pid(pid, &cli.watch),
             None => Err(Failure::Usage(
@@ -78,11 +81,17 @@ fn watch_pid(pid: i32, opts: &WatchOpts) -> Result<()> {
     check_watch_opts(opts)?;
     let target = target::attach(pid)?;
     interrupt::install();
+    let dashboard = tui::wanted(opts.no_tui);
     eprintln!(
-        "memwatch: attached to PID {pid} (CPython {}); press Ctrl-C to stop",
-        target.version
+        "memwatch: attached to PID {pid} (CPython {}); press {} to stop",
+        target.version,
+        if dashboard { "q" } else { "Ctrl-C" }
     );
-    let outcome = watch::watch(target, Liveness::Pid, opts)?;
+    let outcome = if dashboard {
+        tui::live::watch(target, Liveness::Pid, opts, None)?
+    } else {
+        watch::watch(target, Liveness::Pid, opts)?
+    };
     watch::print_summary(&outcome);
     Ok(())
 }
@@ -90,7 +99,20 @@ fn watch_pid(pid: i32, opts: &WatchOpts) -> Result<()> {
 fn run_command(opts: &WatchOpts, command: &[String]) -> Result<()> {
     check_watch_opts(opts)?;
     interrupt::install();
-    let mut spawned = target::spawn::Spawned::start(command)?;
+    let dashboard = tui::wanted(opts.no_tui);
+    // with the dashboard on the terminal, the command gets no terminal input and its output
+    // goes to the dashboard
+    let mut spawned = if dashboard {
+        target::spawn::Spawned::start_with(command, |c| {
+            use std::process::Stdio;
+            c.stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+        })?
+    } else {
+        target::spawn::Spawned::start(command)?
+    };
+    let output = dashboard.then(|| tui::live::OutputTail::capture(&mut spawned.child));
     let target = match spawned.attach(&interrupt::requested) {
         Ok(t) => t,
         Err(e) => {
@@ -105,7 +127,11 @@ fn run_command(opts: &WatchOpts, command: &[String]) -> Result<()> {
         target.version
     );
     let pid = target.pid;
-    let outcome = watch::watch(target, Liveness::Child(spawned.child), opts)?;
+    let outcome = if dashboard {
+        tui::live::watch(target, Liveness::Child(spawned.child), opts, output)?
+    } else {
+        watch::watch(target, Liveness::Child(spawned.child), opts)?
+    };
     // the command runs under memwatch: it does not outlive the watch
     if target::spawn::stop_started(pid) {
         eprintln!(
@@ -160,6 +186,20 @@ fn snapshot_command(
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes());
     Ok(())
+}
+
+/// `memwatch replay FILE`: the dashboard over the session; without a terminal, the report.
+fn replay_command(file: &Path) -> Result<()> {
+    if tui::terminal::is_tty() {
+        interrupt::install();
+        return tui::replay::run(file);
+    }
+    // a missing or foreign file is refused first
+    session::reader::SessionReader::open(file)?;
+    eprintln!(
+        "memwatch: not a terminal: printing the report (memwatch report) instead of the dashboard"
+    );
+    report_command(file, Format::Text, 10, None)
 }
 
 fn report_command(file: &Path, format: Format, top: usize, function: Option<String>) -> Result<()> {

@@ -1,11 +1,15 @@
 //! A live watch, end to end: attach → sampler (own thread) → event stream → analyzer →
 //! sinks (session writer, status line). `memwatch --pid` and `memwatch run` both land here.
+//!
+//! The analyzer lives behind a mutex ([`SharedAnalyzer`]) so that the dashboard
+//! (`crate::tui::live`) can read it from its own thread: the hub locks it once per batch of
+//! events, the renderer briefly once per frame. The sampler never waits on either.
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{RecvTimeoutError, sync_channel};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::analyzer::Analyzer;
@@ -33,7 +37,46 @@ fn memwatch_command() -> String {
     std::env::args().collect::<Vec<_>>().join(" ")
 }
 
+/// The analyzer of a live watch, shared between the hub and the dashboard.
+pub type SharedAnalyzer = Arc<Mutex<Analyzer>>;
+
+/// Lock the shared analyzer; a panic on another thread does not make its state unusable.
+pub fn lock(a: &Mutex<Analyzer>) -> MutexGuard<'_, Analyzer> {
+    a.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Where a watch's session went, once it is finalised.
+#[derive(Debug, Clone, Default)]
+pub struct Finished {
+    pub session: Option<PathBuf>,
+    pub session_error: Option<String>,
+}
+
+/// A headless watch: status lines on stderr, the analyzer handed back at the end.
 pub fn watch(target: Target, liveness: Liveness, opts: &WatchOpts) -> Result<Outcome> {
+    let shared: SharedAnalyzer = Arc::new(Mutex::new(Analyzer::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let status = StatusLine::new(Duration::from_secs_f64(opts.status_interval));
+    let done = watch_shared(target, liveness, opts, &shared, stop, Some(status))?;
+    let analyzer = std::mem::take(&mut *lock(&shared));
+    Ok(Outcome {
+        analyzer,
+        session: done.session,
+        session_error: done.session_error,
+    })
+}
+
+/// Run a watch into `shared` until the target exits, `--duration` passes, Ctrl-C/SIGTERM
+/// ([`interrupt::requested`]) or `stop` is set; then finalise the session. `status` prints
+/// the headless status lines (None: a dashboard shows the state instead).
+pub fn watch_shared(
+    target: Target,
+    liveness: Liveness,
+    opts: &WatchOpts,
+    shared: &Mutex<Analyzer>,
+    stop: Arc<AtomicBool>,
+    mut status: Option<StatusLine>,
+) -> Result<Finished> {
     let spawned = matches!(liveness, Liveness::Child(_));
     let info = SessionInfo {
         pid: target.pid,
@@ -58,7 +101,6 @@ pub fn watch(target: Target, liveness: Liveness, opts: &WatchOpts) -> Result<Out
     };
 
     let (tx, rx) = sync_channel::<Vec<Event>>(CHANNEL_BATCHES);
-    let stop = Arc::new(AtomicBool::new(false));
     let cfg = SamplerConfig {
         rate_hz: opts.rate,
         duration: opts.duration.map(Duration::from_secs_f64),
@@ -115,26 +157,25 @@ pub fn watch(target: Target, liveness: Liveness, opts: &WatchOpts) -> Result<Out
         }
     };
 
-    let mut analyzer = Analyzer::new();
-    let mut status = StatusLine::new(Duration::from_secs_f64(opts.status_interval));
     let mut ended = false;
     while !ended {
         if interrupt::requested() {
             stop.store(true, Ordering::Relaxed);
         }
         match rx.recv_timeout(Duration::from_millis(100)) {
-            Ok(batch) => {
-                for ev in &batch {
-                    sink(&mut analyzer, &mut writer, ev);
-                    if matches!(ev, Event::Start(_)) {
-                        for text in notes.drain(..) {
-                            sink(&mut analyzer, &mut writer, &Event::Note { t: 0, text });
-                        }
-                    }
-                    if matches!(ev, Event::End { .. }) {
-                        ended = true;
-                    }
+            Ok(mut batch) => {
+                // the notes about the watch itself go right after the start of the stream
+                if !notes.is_empty()
+                    && let Some(i) = batch.iter().position(|e| matches!(e, Event::Start(_)))
+                {
+                    let ns: Vec<Event> = notes
+                        .drain(..)
+                        .map(|text| Event::Note { t: 0, text })
+                        .collect();
+                    batch.splice(i + 1..i + 1, ns);
                 }
+                ended = batch.iter().any(|e| matches!(e, Event::End { .. }));
+                sink(shared, &mut writer, &batch);
             }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
@@ -142,8 +183,11 @@ pub fn watch(target: Target, liveness: Liveness, opts: &WatchOpts) -> Result<Out
         if let Some(w) = writer.as_mut() {
             w.tick();
         }
-        status.tick(&analyzer);
-        status.new_findings(&analyzer);
+        if let Some(status) = status.as_mut() {
+            let a = lock(shared);
+            status.tick(&a);
+            status.new_findings(&a);
+        }
     }
     let _ = handle.join();
     // a census under way is finished and recorded
@@ -152,35 +196,47 @@ pub fn watch(target: Target, liveness: Liveness, opts: &WatchOpts) -> Result<Out
         let _ = h.join();
     }
     while let Ok(batch) = rx.try_recv() {
-        for ev in &batch {
-            if matches!(ev, Event::Census(_) | Event::Note { .. }) {
-                sink(&mut analyzer, &mut writer, ev);
-            }
-        }
+        let late: Vec<Event> = batch
+            .into_iter()
+            .filter(|ev| matches!(ev, Event::Census(_) | Event::Note { .. }))
+            .collect();
+        sink(shared, &mut writer, &late);
     }
 
-    let (session, session_error) = match writer {
-        None => (None, None),
+    Ok(match writer {
+        None => Finished::default(),
         Some(w) => {
             let path = w.path().to_path_buf();
-            match w.finish(&analyzer) {
-                Ok(p) => (Some(p), None),
-                Err(e) => (Some(path), Some(e.to_string())),
+            match w.finish(&lock(shared)) {
+                Ok(p) => Finished {
+                    session: Some(p),
+                    session_error: None,
+                },
+                Err(e) => Finished {
+                    session: Some(path),
+                    session_error: Some(e.to_string()),
+                },
             }
         }
-    };
-    Ok(Outcome {
-        analyzer,
-        session,
-        session_error,
     })
 }
 
-/// Hand one event to the analyzer and the session writer.
-fn sink(analyzer: &mut Analyzer, writer: &mut Option<SessionWriter>, ev: &Event) {
-    analyzer.apply(ev);
+/// Hand a batch of events to the analyzer (one lock for the batch) and then to the session
+/// writer (outside the lock).
+fn sink(shared: &Mutex<Analyzer>, writer: &mut Option<SessionWriter>, batch: &[Event]) {
+    if batch.is_empty() {
+        return;
+    }
+    {
+        let mut a = lock(shared);
+        for ev in batch {
+            a.apply(ev);
+        }
+    }
     if let Some(w) = writer.as_mut() {
-        w.write(ev);
+        for ev in batch {
+            w.write(ev);
+        }
     }
 }
 

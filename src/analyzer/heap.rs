@@ -30,7 +30,7 @@ impl History {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct HeapHistory {
     pub censuses: u64,
     pub first: Option<Census>,

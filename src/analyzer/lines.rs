@@ -78,7 +78,7 @@ struct Previous {
     stack: Option<(StackId, bool)>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct LineTable {
     pub lines: HashMap<FrameId, LineStat>,
     functions: Vec<(FunctionKey, FunctionStat)>,

@@ -23,7 +23,7 @@ use series::Series;
 /// Source text, split in lines, as the target saw it (`None`: unreadable).
 pub type SourceLines = Option<Arc<Vec<String>>>;
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Analyzer {
     pub info: Option<SessionInfo>,
     pub frames: HashMap<FrameId, FrameDef>,

@@ -18,18 +18,24 @@ pub struct Spawned {
 
 impl Spawned {
     pub fn start(argv: &[String]) -> Result<Spawned> {
+        Spawned::start_with(argv, |_| {})
+    }
+
+    /// As [`Spawned::start`], with `configure` applied to the command first (the dashboard
+    /// gives the command no terminal input and takes its output).
+    pub fn start_with(argv: &[String], configure: impl FnOnce(&mut Command)) -> Result<Spawned> {
         let Some((program, args)) = argv.split_first() else {
             return Err(Failure::Usage(
                 "memwatch run needs a command after `--`".into(),
             ));
         };
-        let child = Command::new(program)
-            .args(args)
-            .spawn()
-            .map_err(|e| Failure::CannotStart {
-                command: argv.join(" "),
-                detail: e.to_string(),
-            })?;
+        let mut cmd = Command::new(program);
+        cmd.args(args);
+        configure(&mut cmd);
+        let child = cmd.spawn().map_err(|e| Failure::CannotStart {
+            command: argv.join(" "),
+            detail: e.to_string(),
+        })?;
         Ok(Spawned {
             child,
             command: argv.join(" "),

@@ -1,0 +1,420 @@
+//! The dashboard end to end in a real terminal: memwatch runs in a tmux pane (keys with
+//! `send-keys`, the screen with `capture-pane`) against a leaky Python target
+//! (tests/targets/growing_list.py, whose module-level list EVENTS grows).
+//!
+//! - live: the screen names the growing container within 30 s, `?` shows the help, `q` quits
+//!   with exit 0, the terminal is restored (normal screen, cooked mode, cursor shown), the
+//!   report is printed after it and the session reads back; `memwatch replay` on that session
+//!   shows the same finding at the end of the timeline (End).
+//! - `memwatch run --duration` closes the dashboard by itself and prints the report; when the
+//!   target exits, the dashboard stays open, saying so, until `q`.
+//! - SIGTERM (once: orderly; twice: at once) and a panic in the dashboard restore the terminal.
+//!
+//! Skipped, with the reason printed, when tmux is not installed.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{Target, interpreter, report_json};
+
+/// A tmux server of its own (its own socket), killed when dropped.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn new(name: &str) -> Option<Tmux> {
+        if Command::new("tmux").arg("-V").output().is_err() {
+            eprintln!("skip: tmux is not installed (the end-to-end dashboard tests need it)");
+            return None;
+        }
+        Some(Tmux {
+            socket: format!("memwatch-test-{}-{name}", std::process::id()),
+        })
+    }
+
+    fn tmux(&self) -> Command {
+        let mut c = Command::new("tmux");
+        c.args(["-L", &self.socket, "-f", "/dev/null"]);
+        c
+    }
+
+    /// Run `script` (sh) in a new `w`×`h` window named `name`.
+    fn start(&self, name: &str, w: u16, h: u16, script: &str) {
+        let out = self
+            .tmux()
+            .args([
+                "new-session",
+                "-d",
+                "-s",
+                name,
+                "-x",
+                &w.to_string(),
+                "-y",
+                &h.to_string(),
+                "sh",
+                "-c",
+                script,
+            ])
+            .env_remove("TMUX")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "tmux: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn capture(&self, name: &str) -> String {
+        let out = self
+            .tmux()
+            .args(["capture-pane", "-p", "-t", name])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).to_string()
+    }
+
+    /// The screen and the lines scrolled off it.
+    fn capture_all(&self, name: &str) -> String {
+        let out = self
+            .tmux()
+            .args(["capture-pane", "-p", "-S", "-", "-t", name])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).to_string()
+    }
+
+    /// Press keys one at a time (Escape followed at once by a key reads as Alt-key).
+    fn keys(&self, name: &str, keys: &[&str]) {
+        for k in keys {
+            let st = self
+                .tmux()
+                .args(["send-keys", "-t", name, k])
+                .status()
+                .unwrap();
+            assert!(st.success());
+            std::thread::sleep(Duration::from_millis(150));
+        }
+    }
+
+    fn format(&self, name: &str, fmt: &str) -> String {
+        let out = self
+            .tmux()
+            .args(["display-message", "-p", "-t", name, fmt])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// Wait until the screen shows every needle; the screen.
+    fn wait_for(&self, name: &str, needles: &[&str], limit: Duration) -> String {
+        let start = Instant::now();
+        loop {
+            let screen = self.capture(name);
+            if needles.iter().all(|n| screen.contains(n)) {
+                return screen;
+            }
+            if start.elapsed() > limit {
+                panic!("after {limit:?}, {needles:?} not all on the screen of {name}:\n{screen}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The terminal as a shell finds it after memwatch: normal screen, cursor shown, cooked
+    /// mode with echo (the script ran `stty -a` into `stty`).
+    fn assert_restored(&self, name: &str, stty: &Path) {
+        assert_eq!(
+            self.format(name, "#{alternate_on}"),
+            "0",
+            "still on the alternate screen"
+        );
+        assert_eq!(self.format(name, "#{cursor_flag}"), "1", "cursor hidden");
+        let start = Instant::now();
+        let modes = loop {
+            let s = std::fs::read_to_string(stty).unwrap_or_default();
+            if !s.is_empty() || start.elapsed() > Duration::from_secs(5) {
+                break s;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let words: Vec<&str> = modes.split_whitespace().collect();
+        for m in ["icanon", "echo", "isig", "opost"] {
+            assert!(words.contains(&m), "{m} is off after memwatch: {modes}");
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.tmux().arg("kill-server").output();
+    }
+}
+
+fn memwatch() -> &'static str {
+    env!("CARGO_BIN_EXE_memwatch")
+}
+
+/// The shell script of a pane: run `cmd`, print its exit code, record the terminal modes,
+/// then stay (so the pane can be read).
+fn script(cmd: &str, dir: &Path, tag: &str) -> String {
+    format!(
+        "{cmd}; echo {tag}-exit=$?; stty -a > {}; sleep 600",
+        dir.join(format!("{tag}.stty")).display()
+    )
+}
+
+fn python() -> PathBuf {
+    interpreter("python3").unwrap().path
+}
+
+#[test]
+fn live_dashboard_then_replay_of_its_session() {
+    let Some(tmux) = Tmux::new("live") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let session = dir.path().join("live.db");
+    let target = Target::start(&python(), "growing_list.py", &[]);
+    let cmd = format!(
+        "{} --pid {} --heap-interval 0.5 --record {}",
+        memwatch(),
+        target.pid(),
+        session.display()
+    );
+    tmux.start("live", 100, 30, &script(&cmd, dir.path(), "live"));
+    // the growing container is named, on the overview, within 30 s
+    let screen = tmux.wait_for(
+        "live",
+        &["[1 Overview]", "__main__.EVENTS"],
+        Duration::from_secs(30),
+    );
+    assert!(screen.contains("RSS over time (MiB)"), "{screen}");
+    assert_eq!(tmux.format("live", "#{alternate_on}"), "1");
+    // and by the findings once the censuses say it only grows
+    tmux.wait_for(
+        "live",
+        &["Global State Accumulation — __main__.EVENTS"],
+        Duration::from_secs(30),
+    );
+    // ? shows the help, Esc closes it
+    tmux.keys("live", &["?"]);
+    let help = tmux.wait_for(
+        "live",
+        &["Help: keys", "q  Ctrl-C", "p  space"],
+        Duration::from_secs(5),
+    );
+    assert!(help.contains("pause the display"), "{help}");
+    tmux.keys("live", &["Escape"]);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(!tmux.capture("live").contains("Help: keys"));
+    // the containers view lists it with its verdict
+    tmux.keys("live", &["4"]);
+    tmux.wait_for(
+        "live",
+        &["[4 Containers]", "__main__.EVENTS", "growing"],
+        Duration::from_secs(5),
+    );
+    // q: orderly stop, the terminal back, then the report
+    tmux.keys("live", &["q"]);
+    let end = tmux.wait_for("live", &["live-exit="], Duration::from_secs(20));
+    assert!(end.contains("live-exit=0"), "{end}");
+    assert!(end.contains("session recorded to"), "{end}");
+    tmux.assert_restored("live", &dir.path().join("live.stty"));
+    drop(target);
+
+    // the session reads back, with the finding
+    let report = report_json(&session, &[]);
+    let names: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["name"].as_str())
+        .collect();
+    assert!(names.contains(&"__main__.EVENTS"), "{names:?}");
+    assert_eq!(report["summary"]["end_reason"], "interrupted");
+
+    // replay: the same finding at the end of the timeline
+    let cmd = format!("{} replay {}", memwatch(), session.display());
+    tmux.start("replay", 100, 30, &script(&cmd, dir.path(), "replay"));
+    tmux.wait_for("replay", &["Replay of", "time "], Duration::from_secs(10));
+    tmux.keys("replay", &["Home"]);
+    tmux.wait_for("replay", &["time 0.0 s /"], Duration::from_secs(5));
+    tmux.keys("replay", &["End"]);
+    let at_end = tmux.wait_for(
+        "replay",
+        &[
+            "Global State Accumulation — __main__.EVENTS",
+            "session end: interrupted",
+        ],
+        Duration::from_secs(10),
+    );
+    assert!(at_end.contains("__main__.EVENTS"), "{at_end}");
+    tmux.keys("replay", &["5"]);
+    tmux.wait_for(
+        "replay",
+        &["[5 Findings", "Category: Memory Management"],
+        Duration::from_secs(5),
+    );
+    tmux.keys("replay", &["q"]);
+    let end = tmux.wait_for("replay", &["replay-exit="], Duration::from_secs(10));
+    assert!(end.contains("replay-exit=0"), "{end}");
+    tmux.assert_restored("replay", &dir.path().join("replay.stty"));
+
+    // without a terminal, replay prints the report
+    let out = Command::new(memwatch())
+        .arg("replay")
+        .arg(&session)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Global State Accumulation — __main__.EVENTS"),
+        "{text}"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a terminal"));
+}
+
+#[test]
+fn run_with_duration_closes_the_dashboard_and_prints_the_report() {
+    let Some(tmux) = Tmux::new("run") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let session = dir.path().join("run.db");
+    let cmd = format!(
+        "{} run --duration 5 --heap-interval 0.5 --record {} -- {} {}",
+        memwatch(),
+        session.display(),
+        python().display(),
+        common::target_script("growing_list.py").display()
+    );
+    tmux.start("run", 100, 30, &script(&cmd, dir.path(), "run"));
+    tmux.wait_for("run", &["[1 Overview]", "PID "], Duration::from_secs(10));
+    // nothing pressed: it ends by itself
+    let end = tmux.wait_for("run", &["run-exit="], Duration::from_secs(25));
+    assert!(end.contains("run-exit=0"), "{end}");
+    assert!(end.contains("session recorded to"), "{end}");
+    tmux.assert_restored("run", &dir.path().join("run.stty"));
+    let report = report_json(&session, &[]);
+    assert_eq!(report["summary"]["end_reason"], "duration");
+}
+
+#[test]
+fn target_exit_keeps_the_dashboard_open_until_q() {
+    let Some(tmux) = Tmux::new("exit") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let session = dir.path().join("exit.db");
+    let cmd = format!(
+        "{} run --heap-interval 0.5 --record {} -- {} {} --seconds 3",
+        memwatch(),
+        session.display(),
+        python().display(),
+        common::target_script("growing_list.py").display()
+    );
+    tmux.start("exit", 100, 30, &script(&cmd, dir.path(), "exit"));
+    let screen = tmux.wait_for(
+        "exit",
+        &["target exited (code 0)", "q quits"],
+        Duration::from_secs(20),
+    );
+    assert!(screen.contains("[1 Overview]"), "{screen}");
+    // it stays: still the dashboard a while later
+    std::thread::sleep(Duration::from_secs(1));
+    let screen = tmux.capture("exit");
+    assert!(
+        screen.contains("target exited (code 0)") && !screen.contains("exit-exit="),
+        "{screen}"
+    );
+    tmux.keys("exit", &["q"]);
+    let end = tmux.wait_for("exit", &["exit-exit="], Duration::from_secs(10));
+    assert!(end.contains("exit-exit=0"), "{end}");
+    tmux.assert_restored("exit", &dir.path().join("exit.stty"));
+    let report = report_json(&session, &[]);
+    assert_eq!(report["summary"]["end_reason"], "target_exited");
+    assert_eq!(report["summary"]["exit_code"], 0);
+}
+
+/// memwatch's PID: the pane's `sh -c 'echo $$ > F; exec memwatch …'` wrote it.
+fn pid_from(file: &Path) -> i32 {
+    let start = Instant::now();
+    loop {
+        if let Ok(s) = std::fs::read_to_string(file)
+            && let Ok(p) = s.trim().parse()
+        {
+            return p;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "no pid file");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn sigterm_and_panic_restore_the_terminal() {
+    let Some(tmux) = Tmux::new("signals") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let target = Target::start(&python(), "growing_list.py", &[]);
+    let run = |tag: &str, env: &str| {
+        let pidfile = dir.path().join(format!("{tag}.pid"));
+        let cmd = format!(
+            "sh -c 'echo $$ > {}; exec env {env} {} --pid {} --no-record'",
+            pidfile.display(),
+            memwatch(),
+            target.pid()
+        );
+        tmux.start(tag, 90, 26, &script(&cmd, dir.path(), tag));
+        pidfile
+    };
+
+    // one SIGTERM: the orderly stop of Ctrl-C, the report after the terminal is back
+    let pidfile = run("term1", "MEMWATCH_X=1");
+    tmux.wait_for("term1", &["[1 Overview]", "PID "], Duration::from_secs(10));
+    let pid = pid_from(&pidfile);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let end = tmux.wait_for("term1", &["term1-exit="], Duration::from_secs(15));
+    assert!(end.contains("term1-exit=0"), "{end}");
+    assert!(end.contains("Sampled figures, not a trace"), "{end}");
+    tmux.assert_restored("term1", &dir.path().join("term1.stty"));
+
+    // two: memwatch leaves at once (130), the terminal restored by the signal handler
+    let pidfile = run("term2", "MEMWATCH_X=1");
+    tmux.wait_for("term2", &["[1 Overview]", "PID "], Duration::from_secs(10));
+    let pid = nix::unistd::Pid::from_raw(pid_from(&pidfile));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    // (a second signal sent before the first is handled would merge with it)
+    std::thread::sleep(Duration::from_millis(100));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let end = tmux.wait_for("term2", &["term2-exit="], Duration::from_secs(15));
+    assert!(end.contains("term2-exit=130"), "{end}");
+    tmux.assert_restored("term2", &dir.path().join("term2.stty"));
+
+    // a panic in the dashboard: the terminal first, then the message, the watch stopped
+    let _ = run("panic", "MEMWATCH_TEST_TUI_PANIC=1");
+    tmux.wait_for("panic", &["panic-exit="], Duration::from_secs(15));
+    let end = tmux.capture_all("panic");
+    assert!(
+        end.contains("memwatch: internal error (a bug, please report it): MEMWATCH_TEST_TUI_PANIC"),
+        "{end}"
+    );
+    // the message is on the normal screen, before the report
+    assert!(
+        end.find("internal error") < end.find("Sampled figures"),
+        "{end}"
+    );
+    assert!(end.contains("panic-exit=0"), "{end}");
+    tmux.assert_restored("panic", &dir.path().join("panic.stty"));
+    drop(target);
+}
