@@ -60,8 +60,9 @@ def load_config():
 
 def render_receipt(order_id, items):
     text = ""
-    for sku in items:
-        text += "%s: %.2f\n" % (sku, price_of(sku))
+    for line_no in range(150):
+        sku = items[line_no % len(items)]
+        text += "%3d %-16s %8.2f\n" % (line_no, sku, price_of(sku))
     return "receipt %d\n%s" % (order_id, text)
 
 
@@ -82,7 +83,7 @@ def handle_request(order_id):
     render_receipt(order_id, items)
     if order_id % 100 == 0:
         load_config()
-    if order_id % 5000 == 0:
+    if order_id % 4000 == 0:
         export_report()
     return total
 
@@ -92,7 +93,7 @@ def main(argv):
     with open(CONFIG_PATH, "w") as f:
         f.write("[service]\nname = leaky\n")
     with open(EXPORT_PATH, "w") as f:
-        for i in range(200000):
+        for i in range(1000000):
             f.write("%d,order-%d,%.2f\n" % (i, i, i * 0.5))
     print("leaky_service: pid %d handling requests" % os.getpid(), flush=True)
     start = time.monotonic()

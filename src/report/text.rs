@@ -226,6 +226,17 @@ pub fn finding_line(f: &crate::findings::Finding) -> String {
         ),
         _ => String::new(),
     };
+    // a line finding is named by its location already: say it once
+    let loc = if loc
+        .trim_start()
+        .trim_start_matches('(')
+        .trim_end_matches(')')
+        == f.name
+    {
+        String::new()
+    } else {
+        loc
+    };
     format!(
         "[{}] {} — {}{}: {}",
         f.severity.label(),
