@@ -45,24 +45,31 @@ impl ViewId {
     }
 }
 
-/// A selection in a list whose rows come and go and re-sort between frames: it follows the
-/// selected row by key, and falls back to the position when that row is gone.
+/// A selection in a list whose rows come and go and re-sort between frames: once the user
+/// moved it off the first row it follows the selected row by key (and falls back to the
+/// position when that row is gone); on the first row it stays there, so a list that grows at
+/// its head (findings newest first, the largest types) shows the head until the user looks
+/// elsewhere.
 #[derive(Debug, Clone, Default)]
 pub struct Sel {
     pub key: Option<String>,
     pub index: usize,
     pub offset: usize,
+    /// the user put the selection below the first row
+    pinned: bool,
 }
 
 impl Sel {
     fn moved(&mut self, delta: isize) {
         self.index = self.index.saturating_add_signed(delta);
         self.key = None;
+        self.pinned = self.index > 0;
     }
 
     fn to(&mut self, index: usize) {
         self.index = index;
         self.key = None;
+        self.pinned = index > 0;
     }
 
     /// Settle on the current rows (by key if it is still there); the selected index.
@@ -73,7 +80,8 @@ impl Sel {
             self.offset = 0;
             return None;
         }
-        if let Some(k) = &self.key
+        if self.pinned
+            && let Some(k) = &self.key
             && let Some(i) = keys.iter().position(|x| x == k)
         {
             self.index = i;
@@ -454,5 +462,24 @@ mod tests {
         assert_eq!(app.view, ViewId::Containers);
         assert_eq!(app.handle(Action::Pause), Effect::TogglePause);
         assert_eq!(app.handle(Action::StepBack), Effect::Time(Action::StepBack));
+    }
+}
+
+#[cfg(test)]
+mod sel_tests {
+    use super::Sel;
+
+    #[test]
+    fn first_row_follows_the_head_and_a_moved_selection_follows_its_row() {
+        let mut s = Sel::default();
+        assert_eq!(s.settle(["a", "b"].into_iter()), Some(0));
+        // a new row arrives at the head: an untouched selection shows it
+        assert_eq!(s.settle(["new", "a", "b"].into_iter()), Some(0));
+        // the user moves to "a"; rows re-sort; the selection stays on "a"
+        s.moved(1);
+        assert_eq!(s.settle(["new", "a", "b"].into_iter()), Some(1));
+        assert_eq!(s.settle(["newer", "new", "a", "b"].into_iter()), Some(2));
+        // the row went away: the position is kept, clamped
+        assert_eq!(s.settle(["x"].into_iter()), Some(0));
     }
 }
