@@ -75,10 +75,18 @@ impl StatusLine {
             .last
             .map(|(_, v)| format!("  fds {v:.0}"))
             .unwrap_or_default();
-        let top = crate::report::top_lines(a, 1)
+        // the program's own line (a library call charged to the line that made it), else the
+        // innermost line when no growth was charged to the program's code
+        let top = crate::report::top_user_lines(a, 1)
             .into_iter()
             .next()
             .filter(|l| l.increment_bytes > 0)
+            .or_else(|| {
+                crate::report::top_lines(a, 1)
+                    .into_iter()
+                    .next()
+                    .filter(|l| l.increment_bytes > 0)
+            })
             .map(|l| {
                 let file = std::path::Path::new(&l.file)
                     .file_name()

@@ -111,6 +111,62 @@ fn attach_names_the_list_line(label: &str) {
     );
 }
 
+/// Growth inside a standard-library call (json.loads) is charged to the library's line as the
+/// innermost, and to the program's line that made the call in the program's own view: the
+/// status line's `top`, the report's second table and its choice of function tables.
+#[test]
+fn library_growth_is_charged_to_the_calling_line() {
+    let py = interpreter("python3").expect("the machine's python3");
+    let dir = tempfile::tempdir().unwrap();
+    let session = dir.path().join("s.db");
+    let mut cmd = memwatch();
+    cmd.args(["run", "--no-tui", "--record"])
+        .arg(&session)
+        .arg("--")
+        .arg(&py.path)
+        .arg(target_script("alloc_line.py"))
+        .args(["library", "--seconds", "4"]);
+    let out = output_within(cmd, Duration::from_secs(60));
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = stderr_of(&out);
+    let line = marker_line("alloc_line.py", "# ALLOC:library");
+    // the status lines (stderr, every 2 s)
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.contains(&format!("  top alloc_line.py:{line} "))),
+        "no status line names alloc_line.py:{line}: {stderr}"
+    );
+    assert!(
+        stdout.contains("Top lines of the program's own code"),
+        "{stdout}"
+    );
+
+    let r = report_json(&session, &[]);
+    let own = &r["top_lines"][0];
+    assert!(
+        own["file"].as_str().unwrap().contains("json"),
+        "innermost top line not in json: {own}"
+    );
+    let user = &r["top_user_lines"][0];
+    assert_eq!(user["line"], line, "{user}");
+    assert!(user["file"].as_str().unwrap().ends_with("alloc_line.py"));
+    assert!(
+        user["increment_bytes"].as_i64().unwrap() > 50 << 20,
+        "{user}"
+    );
+    let first = &r["functions"][0];
+    assert!(
+        first["function"]
+            .as_str()
+            .unwrap()
+            .ends_with("grow_via_library"),
+        "first function table: {}",
+        first["function"]
+    );
+}
+
 macro_rules! per_interpreter {
     ($($name:ident => $label:expr),* $(,)?) => {
         mod run_mode {

@@ -43,7 +43,8 @@ pub struct LineStat {
     /// Anywhere on the stack.
     pub inclusive: Counter,
     /// As the innermost frame of the program's own code (the first frame that is not in the
-    /// standard library, site-packages or frozen modules): where "my code" allocated.
+    /// standard library, site-packages or frozen modules; the innermost frame when the stack
+    /// has none): where "my code" allocated.
     pub user: Counter,
 }
 
@@ -219,6 +220,11 @@ impl LineTable {
                 f(&mut func.inclusive);
             }
         }
+        // no frame of the program's own (a program run from site-packages, `python -m` of a
+        // library module): its own lines are the innermost ones
+        if !user_done && let Some(line) = ids.first().and_then(|id| self.lines.get_mut(id)) {
+            f(&mut line.user);
+        }
         any
     }
 
@@ -328,6 +334,36 @@ mod tests {
         assert_eq!(main.inclusive.increment_kib, 950);
         assert_eq!(main.own.increment_kib, 50);
         assert_eq!(main.lines, Some((20, 21)));
+    }
+
+    #[test]
+    fn library_growth_goes_to_the_calling_line_of_the_program() {
+        let (mut stacks, mut frames) = setup();
+        let lib = |function: &str, file: &str, line| FrameDef {
+            function: function.into(),
+            file: file.into(),
+            line,
+        };
+        frames.insert(4, lib("decode", "/usr/lib/python3.11/json/decoder.py", 353));
+        frames.insert(
+            5,
+            lib("serve", "/srv/venv/lib/site-packages/svc/main.py", 7),
+        );
+        stacks.insert(2, vec![4, 2, 1, 0]); // json inside load
+        stacks.insert(3, vec![4, 5]); // json inside a program installed as a package
+        let mut lt = LineTable::default();
+        lt.apply_sample(&sample(0, 1000, 2, true), &stacks, &frames);
+        lt.apply_sample(&sample(1, 1400, 2, true), &stacks, &frames); // +400
+        lt.apply_sample(&sample(2, 1500, 3, true), &stacks, &frames); // +100
+        // innermost: the library line; the program's: load's line, not its callers
+        assert_eq!(lt.lines[&4].own.increment_kib, 500);
+        assert_eq!(lt.lines[&2].own.increment_kib, 0);
+        assert_eq!(lt.lines[&2].user.increment_kib, 400);
+        assert_eq!(lt.lines[&2].user.occurrences, 2);
+        assert_eq!(lt.lines[&1].user.increment_kib, 0);
+        // a stack with no frame of the program's own: the innermost line takes it
+        assert_eq!(lt.lines[&4].user.increment_kib, 100);
+        assert_eq!(lt.lines[&5].user.increment_kib, 0);
     }
 
     #[test]

@@ -10,7 +10,7 @@ pub mod text;
 use serde::Serialize;
 
 use crate::analyzer::Analyzer;
-use crate::analyzer::lines::{FunctionKey, LineStat};
+use crate::analyzer::lines::{Counter, FunctionKey, LineStat};
 use crate::event::EndReason;
 
 /// How sampled figures are to be read; printed under every line table.
@@ -149,6 +149,9 @@ pub struct Report {
     pub summary: Summary,
     pub legend: &'static str,
     pub top_lines: Vec<LineRow>,
+    /// The same for the program's own code: a line that called into the standard library or
+    /// a package is charged with what the call did.
+    pub top_user_lines: Vec<LineRow>,
     pub functions: Vec<FunctionTable>,
     pub heap: Option<HeapReport>,
     /// Findings, Important first.
@@ -225,21 +228,32 @@ pub fn summary(a: &Analyzer, session_file: Option<String>) -> Summary {
 
 /// The lines with the largest own increment, best first.
 pub fn top_lines(a: &Analyzer, n: usize) -> Vec<LineRow> {
+    top_lines_by(a, n, |l| &l.own)
+}
+
+/// The lines of the program's own code with the largest increment, work done in library
+/// calls charged to the line that made them (see [`crate::analyzer::lines::is_user_file`]).
+pub fn top_user_lines(a: &Analyzer, n: usize) -> Vec<LineRow> {
+    top_lines_by(a, n, |l| &l.user)
+}
+
+fn top_lines_by(a: &Analyzer, n: usize, counter: impl Fn(&LineStat) -> &Counter) -> Vec<LineRow> {
     let mut rows: Vec<LineRow> = a
         .lines
         .lines
         .iter()
-        .filter(|(_, l)| l.own.occurrences > 0 || l.own.increment_kib != 0)
-        .filter_map(|(id, l)| {
+        .map(|(id, l)| (id, counter(l)))
+        .filter(|(_, c)| c.occurrences > 0 || c.increment_kib != 0)
+        .filter_map(|(id, c)| {
             let f = a.frames.get(id)?;
             Some(LineRow {
                 file: f.file.clone(),
                 line: f.line,
                 function: f.function.clone(),
-                increment_bytes: l.own.increment_kib * KIB,
-                mem_usage_bytes: l.own.last_rss_kib * 1024,
-                occurrences: l.own.occurrences,
-                fd_increment: l.own.fd_increment,
+                increment_bytes: c.increment_kib * KIB,
+                mem_usage_bytes: c.last_rss_kib * 1024,
+                occurrences: c.occurrences,
+                fd_increment: c.fd_increment,
                 contents: a.line_text(&f.file, f.line).map(|s| s.trim().to_string()),
             })
         })
@@ -255,15 +269,24 @@ pub fn top_lines(a: &Analyzer, n: usize) -> Vec<LineRow> {
     rows
 }
 
-/// The functions to show tables for: those matching `wanted`, or the ones with the largest
-/// own increment (up to `n`).
+/// The functions to show tables for: those matching `wanted`, or (up to `n`) those of the
+/// program's own lines that grew most, then those with the largest own increment, the
+/// program's own functions before library ones (whose source is often not at hand, and whose
+/// growth the calling line's table shows too).
 pub fn chosen_functions(a: &Analyzer, wanted: Option<&str>, n: usize) -> Vec<FunctionKey> {
     let mut funcs: Vec<(&FunctionKey, i64, u64)> = a
         .lines
         .functions()
         .map(|(k, f)| (k, f.own.increment_kib, f.inclusive.occurrences))
         .collect();
-    funcs.sort_by(|x, y| y.1.cmp(&x.1).then(y.2.cmp(&x.2)).then(x.0.cmp(y.0)));
+    let user = |k: &FunctionKey| crate::analyzer::lines::is_user_file(&k.file);
+    funcs.sort_by(|x, y| {
+        user(y.0)
+            .cmp(&user(x.0))
+            .then(y.1.cmp(&x.1))
+            .then(y.2.cmp(&x.2))
+            .then(x.0.cmp(y.0))
+    });
     if let Some(w) = wanted {
         return funcs
             .into_iter()
@@ -271,12 +294,29 @@ pub fn chosen_functions(a: &Analyzer, wanted: Option<&str>, n: usize) -> Vec<Fun
             .map(|(k, _, _)| k.clone())
             .collect();
     }
-    let positive: Vec<FunctionKey> = funcs
-        .iter()
-        .filter(|(_, inc, _)| *inc > 0)
-        .take(n)
-        .map(|(k, _, _)| (*k).clone())
-        .collect();
+    // first the functions of the program's lines that grew most (a line that grew a lot and
+    // a later one that freed it leave a small or negative own total), then by own total
+    let mut positive: Vec<FunctionKey> = Vec::new();
+    for row in top_user_lines(a, n * 4) {
+        if row.increment_bytes <= 0 || positive.len() >= n {
+            break;
+        }
+        let key = FunctionKey {
+            file: row.file,
+            function: row.function,
+        };
+        if !positive.contains(&key) {
+            positive.push(key);
+        }
+    }
+    for (k, _, _) in funcs.iter().filter(|(_, inc, _)| *inc > 0) {
+        if positive.len() >= n {
+            break;
+        }
+        if !positive.contains(k) {
+            positive.push((*k).clone());
+        }
+    }
     if !positive.is_empty() {
         return positive;
     }
@@ -431,6 +471,7 @@ pub fn build(
         summary: summary(a, session_file),
         legend: LEGEND,
         top_lines: top_lines(a, top),
+        top_user_lines: top_user_lines(a, top),
         functions,
         heap: heap_report(a, top),
         findings: {

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::{FunctionTable, Report, Summary};
+use super::{FunctionTable, LineRow, Report, Summary};
 use crate::units;
 
 pub const TABLE_HEADER: &str = "Line #    Mem usage    Increment  Occurrences   Line Contents";
@@ -145,28 +145,24 @@ pub fn render(r: &Report) -> String {
     findings_section(&mut out, &r.findings);
     let _ = writeln!(out, "Top lines by increment (own lines, sampled):");
     if r.top_lines.is_empty() {
-        let _ = writeln!(out, "  (no Python line was sampled)");
+        let _ = writeln!(out, "  (no Python line was sampled)\n");
     } else {
+        top_lines_table(&mut out, &r.top_lines);
+    }
+    // where library code was innermost, the lines of the program that called it
+    let key = |l: &LineRow| (l.file.clone(), l.line);
+    let same = r.top_user_lines.len() == r.top_lines.len()
+        && r.top_user_lines
+            .iter()
+            .map(key)
+            .eq(r.top_lines.iter().map(key));
+    if !r.top_user_lines.is_empty() && !same {
         let _ = writeln!(
             out,
-            "  {:>3}  {:>12}  {:>12}  {:>11}  {:<28}  Line Contents",
-            "#", "Increment", "Mem usage", "Occurrences", "Location (function)"
+            "Top lines of the program's own code (library calls charged to the line that made them):"
         );
-        for (i, l) in r.top_lines.iter().enumerate() {
-            let loc = format!("{} ({})", location(&l.file, l.line), l.function);
-            let _ = writeln!(
-                out,
-                "  {:>3}  {:>12}  {:>12}  {:>11}  {:<28}  {}",
-                i + 1,
-                units::mib(l.increment_bytes as f64 / 1024.0),
-                units::mib(l.mem_usage_bytes as f64 / 1024.0),
-                l.occurrences,
-                loc,
-                l.contents.as_deref().unwrap_or("")
-            );
-        }
+        top_lines_table(&mut out, &r.top_user_lines);
     }
-    let _ = writeln!(out);
     for f in &r.functions {
         function_table(&mut out, f);
     }
@@ -175,6 +171,28 @@ pub fn render(r: &Report) -> String {
     }
     let _ = writeln!(out, "{}", wrap(r.legend, 100));
     out
+}
+
+fn top_lines_table(out: &mut String, rows: &[LineRow]) {
+    let _ = writeln!(
+        out,
+        "  {:>3}  {:>12}  {:>12}  {:>11}  {:<28}  Line Contents",
+        "#", "Increment", "Mem usage", "Occurrences", "Location (function)"
+    );
+    for (i, l) in rows.iter().enumerate() {
+        let loc = format!("{} ({})", location(&l.file, l.line), l.function);
+        let _ = writeln!(
+            out,
+            "  {:>3}  {:>12}  {:>12}  {:>11}  {:<28}  {}",
+            i + 1,
+            units::mib(l.increment_bytes as f64 / 1024.0),
+            units::mib(l.mem_usage_bytes as f64 / 1024.0),
+            l.occurrences,
+            loc,
+            l.contents.as_deref().unwrap_or("")
+        );
+    }
+    let _ = writeln!(out);
 }
 
 fn delta(first: u64, last: u64, fmt: fn(f64) -> String) -> String {

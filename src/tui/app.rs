@@ -129,6 +129,9 @@ pub enum ContainerSort {
 pub struct LinesState {
     pub sel: Sel,
     pub sort_occurrences: bool,
+    /// The innermost lines of all code (library included) instead of the program's own lines
+    /// (a library call charged to the line that made it).
+    pub all_code: bool,
     /// Enter: the keys move in the function table instead of the list.
     pub table_focus: bool,
     pub table: Sel,
@@ -340,6 +343,11 @@ impl App {
                 ViewId::Findings => self.findings.text_focus = false,
                 ViewId::Overview => {}
             },
+            Action::Scope => {
+                if self.view == ViewId::Lines {
+                    self.lines.all_code ^= true;
+                }
+            }
             Action::Sort | Action::ReverseSort => {
                 let reverse = action == Action::ReverseSort;
                 match self.view {

@@ -21,6 +21,8 @@ pub enum Action {
     Back,
     Sort,
     ReverseSort,
+    /// Lines view: the program's own lines / the innermost lines of all code.
+    Scope,
     Filter,
     Pause,
     Help,
@@ -85,6 +87,7 @@ pub fn map(key: KeyEvent, mode: Mode, typing: bool) -> Action {
         KeyCode::Esc | KeyCode::Backspace => Action::Back,
         KeyCode::Char('s') => Action::Sort,
         KeyCode::Char('S') => Action::ReverseSort,
+        KeyCode::Char('a') => Action::Scope,
         KeyCode::Char('/') => Action::Filter,
         KeyCode::Char('?') | KeyCode::F(1) => Action::Help,
         KeyCode::Char('p') | KeyCode::Char(' ') if replay => Action::PlayPause,
@@ -150,6 +153,11 @@ pub const HELP: &[(&str, &str, bool)] = &[
         false,
     ),
     ("s  S", "sort by the next column / reverse the order", false),
+    (
+        "a",
+        "Lines: your code's lines / the innermost of all code",
+        false,
+    ),
     (
         "/",
         "filter the list (type; Enter keeps it, Esc clears)",

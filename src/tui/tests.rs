@@ -350,6 +350,14 @@ fn lines_view_at_both_sizes() {
         app.handle(Action::Down);
         let s = render(&mut app, &a, &live_ctx(&a), w, h);
         has(&s, &["Function main in", "while True:", "time.sleep(0.01)"]);
+        // a: from the program's own lines to the innermost lines of all code, and back
+        has(&s, &["(your code, sampled)"]);
+        app.handle(Action::Scope);
+        let s = render(&mut app, &a, &live_ctx(&a), w, h);
+        has(&s, &["(innermost, all code, sampled)", "app.py:12 load()"]);
+        app.handle(Action::Scope);
+        let s = render(&mut app, &a, &live_ctx(&a), w, h);
+        has(&s, &["(your code, sampled)"]);
     }
 }
 
@@ -506,6 +514,7 @@ fn help_lists_every_key() {
                 "Enter",
                 "Esc",
                 "s  S",
+                "Lines: your code",
                 "/",
                 "p  space",
                 "q  Ctrl-C",

@@ -5,9 +5,12 @@ usage: alloc_line.py MODE [--delay SECS] [--seconds SECS] [--exit CODE]
 MODE bytearray: allocate 50 MiB four times at the line marked ALLOC:bytearray.
 MODE list:      grow a module-level list at the line marked ALLOC:list for --seconds.
 MODE slowlist:  grow the same list steadily (about 100,000 items a second) for --seconds.
+MODE library:   grow the same list for --seconds with what json.loads (the standard library,
+                innermost while it allocates) returns, called at the line marked ALLOC:library.
 MODE idle:      allocate nothing.
 Prints "ready" once started, waits --delay seconds, works, idles a moment, exits with --exit.
 """
+import json
 import sys
 import time
 
@@ -35,6 +38,14 @@ def grow_slowly(seconds):
         time.sleep(0.01)
 
 
+def grow_via_library(seconds):
+    doc = json.dumps(["item-%d" % i for i in range(10000)])
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and len(KEEP) < 200:  # about 150 MiB in all
+        KEEP.append(json.loads(doc))  # ALLOC:library
+        time.sleep(0.015)
+
+
 def main(argv):
     mode = argv[1]
     opts = dict(zip(argv[2::2], argv[3::2]))
@@ -49,6 +60,8 @@ def main(argv):
         grow_list(seconds)
     elif mode == "slowlist":
         grow_slowly(seconds)
+    elif mode == "library":
+        grow_via_library(seconds)
     time.sleep(0.5)
     return code
 

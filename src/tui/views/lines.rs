@@ -27,7 +27,11 @@ fn key(r: &LineRow) -> String {
 }
 
 pub fn draw(f: &mut Frame, area: Rect, app: &mut App, a: &Analyzer, _ctx: &Ctx) {
-    let mut rows = report::top_lines(a, 200);
+    let mut rows = if app.lines.all_code {
+        report::top_lines(a, 200)
+    } else {
+        report::top_user_lines(a, 200)
+    };
     let filter = app.lines.filter.clone();
     rows.retain(|r| {
         matches(&filter, &r.file)
@@ -73,6 +77,11 @@ fn top_list(f: &mut Frame, area: Rect, app: &mut App, rows: &[LineRow], sel: Opt
     } else {
         "increment"
     };
+    let (scope, other) = if app.lines.all_code {
+        ("innermost, all code", "your code")
+    } else {
+        ("your code", "all code")
+    };
     let filter = if app.lines.filter.is_empty() {
         String::new()
     } else {
@@ -80,7 +89,7 @@ fn top_list(f: &mut Frame, area: Rect, app: &mut App, rows: &[LineRow], sel: Opt
     };
     let block = focused(
         panel(format!(
-            "Top lines by {sort} (own lines, sampled){filter} — Enter: table"
+            "Top lines by {sort} ({scope}, sampled){filter} — Enter: table, a: {other}"
         )),
         !app.lines.table_focus,
     );
