@@ -93,7 +93,7 @@ fn watch_pid(pid: i32, opts: &WatchOpts) -> Result<()> {
         watch::watch(target, Liveness::Pid, opts)?
     };
     watch::print_summary(&outcome);
-    Ok(())
+    outcome.into_result()
 }
 
 fn run_command(opts: &WatchOpts, command: &[String]) -> Result<()> {
@@ -140,7 +140,7 @@ fn run_command(opts: &WatchOpts, command: &[String]) -> Result<()> {
         );
     }
     watch::print_summary(&outcome);
-    Ok(())
+    outcome.into_result()
 }
 
 fn snapshot_command(

@@ -31,6 +31,17 @@ pub struct Outcome {
     pub analyzer: Analyzer,
     pub session: Option<PathBuf>,
     pub session_error: Option<String>,
+    /// A failure of memwatch's own that still let the watch finish (the dashboard thread
+    /// panicked): the report is printed, then memwatch exits with the internal-error code.
+    pub internal_error: Option<String>,
+}
+
+impl Outcome {
+    /// After the report: the internal error, if any, as the command's failure.
+    pub fn into_result(self) -> Result<()> {
+        self.internal_error
+            .map_or(Ok(()), |m| Err(Failure::Internal(m)))
+    }
 }
 
 fn memwatch_command() -> String {
@@ -63,6 +74,7 @@ pub fn watch(target: Target, liveness: Liveness, opts: &WatchOpts) -> Result<Out
         analyzer,
         session: done.session,
         session_error: done.session_error,
+        internal_error: None,
     })
 }
 

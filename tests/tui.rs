@@ -415,7 +415,12 @@ fn sigterm_and_panic_restore_the_terminal() {
         end.find("internal error") < end.find("Sampled figures"),
         "{end}"
     );
-    assert!(end.contains("panic-exit=0"), "{end}");
+    // and memwatch says so once more after the report, with the internal-error code
+    assert!(
+        end.contains("memwatch: internal error: the dashboard failed"),
+        "{end}"
+    );
+    assert!(end.contains("panic-exit=1"), "{end}");
     tmux.assert_restored("panic", &dir.path().join("panic.stty"));
     drop(target);
 }

@@ -196,7 +196,7 @@ pub fn watch(
         c.close = result.is_err() || !exited;
         c.finished = Some(result.clone().map_err(|e| e.to_string()));
     }
-    let _ = ui.join();
+    let ui_panicked = ui.join().is_err();
     terminal::restore();
     if let Some(out) = &output {
         let lines = out.last(10);
@@ -213,6 +213,11 @@ pub fn watch(
         analyzer,
         session: done.session,
         session_error: done.session_error,
+        internal_error: ui_panicked.then(|| {
+            "the dashboard failed (the message above); the watch was stopped and its session \
+             finalised"
+                .to_string()
+        }),
     })
 }
 
