@@ -33,8 +33,15 @@ fn run_names_the_bytearray_line(label: &str) {
         top["function"].as_str().unwrap().rsplit('.').next(),
         Some("big_buffers")
     );
+    // sampled: under load a sample can miss one of the four short memsets, whose growth then
+    // goes to a neighbouring line (CI: 149.3 MiB of 200 once); half is the floor
     let inc = top["increment_bytes"].as_i64().unwrap();
-    assert!(inc >= 150 << 20, "{}: increment {inc}", py.label);
+    assert!(
+        inc >= 100 << 20,
+        "{}: increment {inc}; top lines {:#}",
+        py.label,
+        r["top_lines"]
+    );
     let s = &r["summary"];
     assert_eq!(s["end_reason"], "target_exited", "{}", py.label);
     assert_eq!(s["exit_code"], 3, "{}", py.label);
@@ -61,7 +68,7 @@ fn run_names_the_bytearray_line(label: &str) {
         .iter()
         .find(|l| l["line"] == line)
         .unwrap();
-    assert!(row["increment_bytes"].as_i64().unwrap() >= 150 << 20);
+    assert!(row["increment_bytes"].as_i64().unwrap() >= 100 << 20);
     assert!(
         row["contents"]
             .as_str()
