@@ -3,24 +3,31 @@
 
 mod common;
 
+use std::process::Output;
 use std::time::Duration;
 
 use common::*;
+
+/// `memwatch run --no-tui --record SESSION -- PY alloc_line.py ARGS…`, which must succeed.
+fn run_alloc_line(py: &Interp, session: &std::path::Path, args: &[&str]) -> Output {
+    let mut cmd = memwatch();
+    cmd.args(["run", "--no-tui", "--record"])
+        .arg(session)
+        .arg("--")
+        .arg(&py.path)
+        .arg(target_script("alloc_line.py"))
+        .args(args);
+    let out = output_within(cmd, Duration::from_secs(60));
+    assert!(out.status.success(), "{}: {}", py.label, stderr_of(&out));
+    out
+}
 
 /// `memwatch run` on a target that allocates 4 × 50 MiB at one line and exits with code 3.
 fn run_names_the_bytearray_line(label: &str) {
     let Some(py) = interpreter(label) else { return };
     let dir = tempfile::tempdir().unwrap();
     let session = dir.path().join("s.db");
-    let mut cmd = memwatch();
-    cmd.args(["run", "--no-tui", "--record"])
-        .arg(&session)
-        .arg("--")
-        .arg(&py.path)
-        .arg(target_script("alloc_line.py"))
-        .args(["bytearray", "--exit", "3"]);
-    let out = output_within(cmd, Duration::from_secs(60));
-    assert!(out.status.success(), "{}: {}", py.label, stderr_of(&out));
+    let out = run_alloc_line(&py, &session, &["bytearray", "--exit", "3"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("Line #    Mem usage    Increment  Occurrences   Line Contents"));
     assert!(stdout.contains("session recorded to"));
@@ -126,15 +133,7 @@ fn library_growth_is_charged_to_the_calling_line() {
     let py = interpreter("python3").expect("the machine's python3");
     let dir = tempfile::tempdir().unwrap();
     let session = dir.path().join("s.db");
-    let mut cmd = memwatch();
-    cmd.args(["run", "--no-tui", "--record"])
-        .arg(&session)
-        .arg("--")
-        .arg(&py.path)
-        .arg(target_script("alloc_line.py"))
-        .args(["library", "--seconds", "4"]);
-    let out = output_within(cmd, Duration::from_secs(60));
-    assert!(out.status.success(), "{}", stderr_of(&out));
+    let out = run_alloc_line(&py, &session, &["library", "--seconds", "4"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = stderr_of(&out);
     let line = marker_line("alloc_line.py", "# ALLOC:library");
