@@ -1,7 +1,7 @@
 //! Small drawing helpers shared by the views: titled blocks, text sparklines, colours for
 //! severities and verdicts, figures with their units, truncation.
 
-use ratatui::layout::Rect;
+use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::Span;
 use ratatui::widgets::{Block, BorderType};
@@ -175,6 +175,24 @@ pub fn sanitize(s: &str) -> String {
 }
 
 /// A rectangle of `w`×`h` centred in `area` (clipped to it).
+/// A list and its opened detail panel: side by side on wide terminals (the list taking
+/// `list_pct` percent), else the list above the detail; the whole area when nothing is open.
+pub fn split_detail(area: Rect, open: bool, list_pct: u16) -> (Rect, Option<Rect>) {
+    if !open {
+        return (area, None);
+    }
+    let [t, d] = if area.width >= 120 {
+        Layout::horizontal([
+            Constraint::Percentage(list_pct),
+            Constraint::Percentage(100 - list_pct.min(100)),
+        ])
+        .areas(area)
+    } else {
+        Layout::vertical([Constraint::Percentage(40), Constraint::Percentage(60)]).areas(area)
+    };
+    (t, Some(d))
+}
+
 pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
     let w = w.min(area.width);
     let h = h.min(area.height);

@@ -3,7 +3,7 @@
 //! where the selected one hangs, what it holds and what memwatch concluded about it.
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::{Constraint, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
@@ -15,7 +15,7 @@ use crate::tui::app::{App, ContainerSort, matches};
 use crate::tui::data::ContainerInfo;
 use crate::tui::widgets::{
     bytes_rate, count_rate, dim, flex_width, focused, header_style, panel, selected_style,
-    severity_style, spark, truncate_left, verdict_label, verdict_style,
+    severity_style, spark, split_detail, truncate_left, verdict_label, verdict_style,
 };
 use crate::units;
 
@@ -58,20 +58,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &mut App, a: &Analyzer, _ctx: &Ctx) 
         .containers
         .sel
         .settle(rows.iter().map(|c| c.row.name.as_str()));
-    let (table_area, detail_area) = if app.containers.detail {
-        if area.width >= 120 {
-            let [t, d] =
-                Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)])
-                    .areas(area);
-            (t, Some(d))
-        } else {
-            let [t, d] = Layout::vertical([Constraint::Percentage(40), Constraint::Percentage(60)])
-                .areas(area);
-            (t, Some(d))
-        }
-    } else {
-        (area, None)
-    };
+    let (table_area, detail_area) = split_detail(area, app.containers.detail, 55);
     table(f, table_area, app, a, &rows, sel);
     if let Some(d) = detail_area {
         match sel.and_then(|i| rows.get(i)) {

@@ -3,7 +3,7 @@
 //! (back-reference chains) and the cycle patterns it is part of.
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::{Constraint, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
@@ -14,7 +14,7 @@ use crate::tui::app::{App, TypeSort, matches};
 use crate::tui::data::TypeInfo;
 use crate::tui::widgets::{
     bytes_rate, count_rate, dim, flex_width, focused, header_style, panel, selected_style,
-    severity_style, spark, truncate_left, verdict_label, verdict_style,
+    severity_style, spark, split_detail, truncate_left, verdict_label, verdict_style,
 };
 use crate::units;
 
@@ -54,20 +54,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &mut App, a: &Analyzer, _ctx: &Ctx) 
     let cache = app.heap.types.clone();
     let rows = sorted(app, &cache);
     let sel = app.types.sel.settle(rows.iter().map(|t| t.name.as_str()));
-    let (table_area, detail_area) = if app.types.detail {
-        if area.width >= 120 {
-            let [t, d] =
-                Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
-                    .areas(area);
-            (t, Some(d))
-        } else {
-            let [t, d] = Layout::vertical([Constraint::Percentage(40), Constraint::Percentage(60)])
-                .areas(area);
-            (t, Some(d))
-        }
-    } else {
-        (area, None)
-    };
+    let (table_area, detail_area) = split_detail(area, app.types.detail, 50);
     table(f, table_area, app, a, &rows, sel);
     if let Some(d) = detail_area {
         match sel.and_then(|i| rows.get(i)) {
