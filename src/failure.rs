@@ -26,6 +26,12 @@ pub enum Failure {
         what: String,
     },
     TargetExitedDuringAttach(i32),
+    /// A supported version whose memory does not match memwatch's layout of it: a census of it
+    /// would be wrong, so there is none.
+    LayoutNotUnderstood {
+        pid: i32,
+        what: String,
+    },
     /// `memwatch run` could not start the command.
     CannotStart {
         command: String,
@@ -57,6 +63,7 @@ impl Failure {
             Failure::UnsupportedInterpreter { .. } => 13,
             Failure::TargetExitedDuringAttach(_) => 14,
             Failure::CannotStart { .. } => 15,
+            Failure::LayoutNotUnderstood { .. } => 16,
             Failure::SessionNotFound { .. } => 20,
             Failure::NotASession { .. } => 21,
             Failure::SessionWrite { .. } => 22,
@@ -85,12 +92,17 @@ impl fmt::Display for Failure {
             ),
             Failure::UnsupportedInterpreter { pid, what } => write!(
                 f,
-                "unsupported interpreter in PID {pid}: {what}; memwatch supports CPython 3.8 to 3.14 \
-                 (release builds with the GIL)"
+                "unsupported interpreter in PID {pid}: {what}; memwatch supports CPython 3.8 to 3.15 \
+                 (release and debug builds with the GIL)"
             ),
             Failure::TargetExitedDuringAttach(pid) => {
                 write!(f, "PID {pid} exited while memwatch was attaching")
             }
+            Failure::LayoutNotUnderstood { pid, what } => write!(
+                f,
+                "no heap census of PID {pid}: {what}; please report it with the interpreter's \
+                 exact version and origin (memwatch layout --pid {pid} shows what memwatch read)"
+            ),
             Failure::CannotStart { command, detail } => {
                 write!(f, "cannot start `{command}`: {detail}")
             }
@@ -134,6 +146,10 @@ mod tests {
                 what: String::new(),
             },
             Failure::TargetExitedDuringAttach(1),
+            Failure::LayoutNotUnderstood {
+                pid: 1,
+                what: String::new(),
+            },
             Failure::CannotStart {
                 command: String::new(),
                 detail: String::new(),

@@ -152,9 +152,14 @@ fn snapshot_command(
     hold_pause_ms: u64,
 ) -> Result<()> {
     let target = target::attach(pid)?;
-    let heap = target.heap().map_err(|e| Failure::UnsupportedInterpreter {
-        pid,
-        what: format!("CPython {}: {e}", target.version),
+    let heap = target.heap().map_err(|e| match e {
+        heap::HeapError::NoLayout(e) => Failure::UnsupportedInterpreter {
+            pid,
+            what: format!("CPython {}: {e}", target.version),
+        },
+        heap::HeapError::NotUnderstood(what) | heap::HeapError::Failed(what) => {
+            Failure::LayoutNotUnderstood { pid, what }
+        }
     })?;
     let opts = heap::CensusOptions {
         nonblocking,
@@ -165,10 +170,12 @@ fn snapshot_command(
         ..heap::CensusOptions::default()
     };
     let census = heap.census(&opts).map_err(|e| {
-        if target::is_alive(pid) {
-            Failure::Internal(format!("heap census of PID {pid} failed: {e}"))
-        } else {
+        if !target::is_alive(pid) {
             Failure::TargetExitedDuringAttach(pid)
+        } else if let heap::HeapError::NotUnderstood(what) = e {
+            Failure::LayoutNotUnderstood { pid, what }
+        } else {
+            Failure::Internal(format!("heap census of PID {pid} failed: {e}"))
         }
     })?;
     let text = match format {

@@ -10,10 +10,6 @@ use super::strings;
 
 pub const MAX_ENTRIES: u64 = 1 << 28;
 
-pub const MA_USED: u64 = 16;
-pub const MA_KEYS: u64 = 32;
-pub const MA_VALUES: u64 = 40;
-
 /// A decoded keys object.
 #[derive(Debug, Clone, Copy)]
 pub struct Keys {
@@ -40,15 +36,16 @@ impl Keys {
         }
         let refcnt = m.i64_at(addr)?;
         if l.dict_keys_311 {
-            let log2_size = m.u8_at(addr + 8)? as u64;
-            let log2_index = m.u8_at(addr + 9)? as u64;
-            let kind = m.u8_at(addr + 10)?;
+            // dk_log2_size, dk_log2_index_bytes and dk_kind are three bytes in a row
+            let log2_size = m.u8_at(addr + l.keys_size)? as u64;
+            let log2_index = m.u8_at(addr + l.keys_size + 1)? as u64;
+            let kind = m.u8_at(addr + l.keys_size + 2)?;
             if log2_size > 40 || log2_index > 43 || kind > 2 {
                 return None;
             }
             let size = 1u64 << log2_size;
-            let usable = m.i64_at(addr + 16)?;
-            let nentries = m.i64_at(addr + 24)?;
+            let usable = m.i64_at(addr + l.keys_usable)?;
+            let nentries = m.i64_at(addr + l.keys_nentries)?;
             if nentries < 0 || nentries as u64 > ((size << 1) / 3).min(MAX_ENTRIES) || usable < 0 {
                 return None;
             }
@@ -60,7 +57,7 @@ impl Keys {
                 size,
                 nentries: nentries as u64,
                 usable: usable as u64,
-                entries: addr + 32 + index_bytes,
+                entries: addr + l.keys_indices + index_bytes,
                 entry_size: if general { 24 } else { 16 },
                 key_at: if general { 8 } else { 0 },
                 value_at: if general { 16 } else { 8 },
@@ -68,9 +65,9 @@ impl Keys {
                 kind,
             })
         } else {
-            let size = m.i64_at(addr + 8)?;
-            let usable = m.i64_at(addr + 24)?;
-            let nentries = m.i64_at(addr + 32)?;
+            let size = m.i64_at(addr + l.keys_size)?;
+            let usable = m.i64_at(addr + l.keys_usable)?;
+            let nentries = m.i64_at(addr + l.keys_nentries)?;
             if size <= 0 || (size as u64) > MAX_ENTRIES * 2 || !(size as u64).is_power_of_two() {
                 return None;
             }
@@ -93,7 +90,7 @@ impl Keys {
                 size,
                 nentries: nentries as u64,
                 usable: usable as u64,
-                entries: addr + 40 + size * ix,
+                entries: addr + l.keys_indices + size * ix,
                 entry_size: 24,
                 key_at: 8,
                 value_at: 16,
@@ -110,11 +107,12 @@ impl Keys {
 
     /// `_PyDict_KeysSize`: bytes of the keys object.
     pub fn bytes(&self, l: &Layout) -> u64 {
-        if l.dict_keys_311 {
-            32 + self.index_bytes + self.usable_fraction() * if self.kind == 0 { 24 } else { 16 }
+        let entry = if l.dict_keys_311 && self.kind != 0 {
+            16
         } else {
-            40 + self.index_bytes + self.usable_fraction() * 24
-        }
+            24
+        };
+        l.keys_indices + self.index_bytes + self.usable_fraction() * entry
     }
 
     pub fn key<M: Memory + ?Sized>(&self, m: &M, i: u64) -> Option<u64> {
@@ -137,9 +135,9 @@ impl Table {
         if dict >= crate::heap::memory::MAX_ADDR {
             return None;
         }
-        let keys = Keys::read(m, l, m.ptr_at(dict + MA_KEYS)?)?;
+        let keys = Keys::read(m, l, m.ptr_at(dict + l.dict_keys)?)?;
         let values = m
-            .u64_at(dict + MA_VALUES)
+            .u64_at(dict + l.dict_values)
             .filter(|&v| v != 0)
             .map(|v| v + l.split_values_start);
         Some(Table { keys, values })
@@ -237,11 +235,11 @@ pub fn sizeof<M: Memory + ?Sized>(m: &M, l: &Layout, dict: u64, basicsize: u64) 
 }
 
 /// Number of items (`ma_used`).
-pub fn len<M: Memory + ?Sized>(m: &M, dict: u64) -> Option<u64> {
+pub fn len<M: Memory + ?Sized>(m: &M, l: &Layout, dict: u64) -> Option<u64> {
     if dict >= crate::heap::memory::MAX_ADDR {
         return None;
     }
-    m.i64_at(dict + MA_USED)
+    m.i64_at(dict + l.dict_used)
         .filter(|&n| n >= 0 && (n as u64) <= MAX_ENTRIES)
         .map(|n| n as u64)
 }

@@ -178,8 +178,8 @@ fn labelled<M: Memory + ?Sized>(
     );
     let mut complete = match t.kind {
         Kind::List => {
-            let alloc = m.i64_at(obj + 32).unwrap_or(0).max(0) as u64;
-            if let (Some(n), Some(items)) = (objects::ob_size(m, obj), m.ptr_at(obj + 24))
+            let alloc = m.i64_at(obj + l.list_allocated).unwrap_or(0).max(0) as u64;
+            if let (Some(n), Some(items)) = (objects::ob_size(m, obj), m.ptr_at(obj + l.list_items))
                 && n <= alloc
             {
                 items_of(m, items, n, out);
@@ -206,22 +206,22 @@ fn labelled<M: Memory + ?Sized>(
             t.name == "dict" || (python && t.static_base == "dict")
         }
         Kind::Set => {
-            objects::set_entries(m, obj, set_dummy, 0, 1 << 28, &mut |k| {
+            objects::set_entries(m, l, obj, set_dummy, 0, 1 << 28, &mut |k| {
                 out.push((Label::Key, k))
             });
             !t.heap || python
         }
         Kind::Cell => {
-            if let Some(p) = m.ptr_at(obj + 16) {
+            if let Some(p) = m.ptr_at(obj + l.cell_ref) {
                 out.push((Label::Field("cell_contents"), p));
             }
             true
         }
         Kind::Method => {
-            if let Some(p) = m.ptr_at(obj + 16) {
+            if let Some(p) = m.ptr_at(obj + l.method_func) {
                 out.push((Label::Field("__func__"), p));
             }
-            if let Some(p) = m.ptr_at(obj + 24) {
+            if let Some(p) = m.ptr_at(obj + l.method_self) {
                 out.push((Label::Field("__self__"), p));
             }
             true
@@ -250,11 +250,11 @@ fn labelled<M: Memory + ?Sized>(
             true
         }
         Kind::Module => {
-            if let Some(p) = m.ptr_at(obj + 16) {
+            if let Some(p) = m.ptr_at(obj + l.module_dict) {
                 out.push((Label::Field("__dict__"), p));
             }
             // a C module with per-module state may hold more
-            m.u64_at(obj + 32) == Some(0)
+            m.u64_at(obj + l.module_state) == Some(0)
         }
         // instances of Python classes: their attributes, below; classes, frames,
         // generators, C objects: not (fully) known
@@ -263,7 +263,7 @@ fn labelled<M: Memory + ?Sized>(
     if python {
         complete &= complete_base;
         // the instance refers to its class
-        if let Some(ty) = m.ptr_at(obj + 8) {
+        if let Some(ty) = m.ptr_at(obj + l.ob_type) {
             out.push((Label::Type, ty));
         }
         for &off in &t.slots {

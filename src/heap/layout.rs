@@ -1,26 +1,56 @@
 //! Every version-specific fact about CPython's heap, in one table.
 //!
-//! [`Layout::new`] picks the numbers for an interpreter version (3.8 to 3.14, with 3.14.0–3.14.4's
-//! incremental GC apart from 3.14.5+); for 3.13+ [`Layout::apply_debug_offsets`] then takes the
-//! interpreter-level offsets from the target's own `_Py_DebugOffsets`, so patch releases that
-//! move interpreter fields keep working. Nothing outside this module knows an offset.
+//! [`Layout::new`] picks the numbers for an interpreter version (3.8 to 3.15, with 3.14.0–3.14.4's
+//! incremental GC apart from 3.14.5+). For 3.13+ the target describes itself: its
+//! `_Py_DebugOffsets` (the first bytes of `_PyRuntime`) carries many of the same figures, and
+//! [`Layout::check_debug_offsets`] compares each of them with the table, takes the interpreter's
+//! figure and names every one that differed, so a patch release that moves a field is used
+//! correctly and said out loud. What the debug offsets do not carry (the GC generation heads
+//! inside the gc state, dict keys, managed dicts, …) stays in this table; the generation heads
+//! are also probed in the live target before the first census (see `heap::HeapTarget::new`).
 //!
-//! Figures and provenance: `../shared/design/cpython-heap.md`; each one here is checked
-//! against every installed interpreter by `tests/heap_layout.rs`.
+//! Nothing outside this module knows an offset. Provenance of the figures:
+//! `../shared/design/cpython-heap.md`; compiled against each release's headers by
+//! `scripts/layout/probe.c`, and checked against every interpreter of the test matrix, live,
+//! by `tests/heap_layout.rs`.
+
+use serde::Serialize;
+
+/// The newest minor version with a layout.
+pub const NEWEST_MINOR: u32 = 15;
+/// The oldest minor version with a layout.
+pub const OLDEST_MINOR: u32 = 8;
+
+/// The newest patch release of each minor version this table was checked on (live, by
+/// `tests/heap_layout.rs`); a newer patch gets a note that its layout is taken on trust of its
+/// debug offsets and probes.
+pub fn newest_checked_patch(minor: u32) -> Option<u32> {
+    Some(match minor {
+        8 => 18,
+        9 => 18,
+        10 => 13,
+        11 => 7,
+        12 => 1,
+        13 => 18,
+        14 => 10,
+        15 => 2,
+        _ => return None,
+    })
+}
 
 /// How a refcount is stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum RefcntKind {
     /// ≤3.11: the whole i64.
     Full,
     /// 3.12/3.13: low 32 bits; immortal when bit 31 is set.
     Low32,
-    /// 3.14: low 32 bits; immortal when negative as i32.
+    /// 3.14+: low 32 bits; immortal when negative as i32.
     Low32Signed,
 }
 
 /// Where an instance's attributes live.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum InstanceDicts {
     /// ≤3.10: `tp_dictoffset` (negative: from the end of the var-sized object).
     DictOffset,
@@ -33,7 +63,7 @@ pub enum InstanceDicts {
 }
 
 /// What `sys.getsizeof` adds for the GC pre-header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum PreHeader {
     /// ≤3.10: 16 if the object is GC (for type objects: heap types only).
     Gc310,
@@ -46,7 +76,7 @@ pub enum PreHeader {
 }
 
 /// The int object's size field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum IntSize {
     /// ≤3.11: signed digit count in ob_size. `zero_is_one_digit`: getsizeof(0) is 28
     /// (3.11.2+), else 24.
@@ -55,9 +85,25 @@ pub enum IntSize {
     LvTag,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How frame and generator sizes are computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum FrameSizes {
+    /// ≤3.10: the frame is a var-sized object; a generator is its basicsize.
+    VarObject,
+    /// 3.11: slots from the code's nlocalsplus + stacksize; a generator's code in `gi_code`.
+    Interp311,
+    /// 3.12+: slots from `co_framesize`; a generator's code in its embedded frame.
+    FrameSize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Layout {
     pub version: (u32, u32, u32),
+
+    // object header
+    pub ob_type: u64,
+    pub ob_size: u64,
+    pub refcnt: RefcntKind,
 
     // _PyRuntime → interpreter → gc state / sys.modules
     pub runtime_interpreters_head: u64,
@@ -67,18 +113,25 @@ pub struct Layout {
     pub interp_gc: Option<u64>,
     pub interp_modules: u64,
     pub interp_next: u64,
+    pub interp_sysdict: u64,
+    pub interp_builtins: u64,
 
     // gc state
     pub gc_enabled: u64,
+    /// Offset of `generations[0]` in the gc state: the first of [`Layout::gc_generations_candidates`]
+    /// that the live target's list heads confirm.
     pub gc_generations: u64,
+    /// Offsets `generations[0]` has had in this minor version's patch releases, the one expected
+    /// for this patch first (3.13: `PyGC_Head` became 4-aligned in a patch release, which moved
+    /// the generations from +24 to +20 of the gc state).
+    pub gc_generations_candidates: Vec<u64>,
     pub gc_generation_stride: u64,
     pub gc_permanent: u64,
     pub gc_collecting: u64,
+    /// `sizeof(struct _gc_runtime_state)` (checked against the debug offsets' `gc.size`).
+    pub sizeof_gc_state: u64,
     /// 3.14.0–3.14.4: bit 0 of `_gc_next` is the old-space flag in normal operation.
     pub incremental_gc: bool,
-
-    // object header
-    pub refcnt: RefcntKind,
 
     // type objects
     pub tp_name: u64,
@@ -93,24 +146,71 @@ pub struct Layout {
     pub sizeof_heap_type: u64,
     pub ht_qualname: u64,
     pub ht_cached_keys: u64,
+    /// `PyMemberDef`: its size and where name, type and offset sit in it.
+    pub member_size: u64,
+    pub member_type: u64,
+    pub member_offset: u64,
 
-    // containers
+    // list, tuple
+    pub list_items: u64,
+    pub list_allocated: u64,
     pub tuple_items: u64,
+
+    // dict
+    pub dict_used: u64,
+    pub dict_keys: u64,
+    pub dict_values: u64,
     /// dict keys layout: ≤3.10 (dk_size, 24-byte entries) or 3.11+ (log2 sizes, kinds).
     pub dict_keys_311: bool,
+    /// ≤3.10: `dk_size`; 3.11+: `dk_log2_size` (u8), then `dk_log2_index_bytes` and `dk_kind`.
+    pub keys_size: u64,
+    pub keys_usable: u64,
+    pub keys_nentries: u64,
+    pub keys_indices: u64,
     /// Offset of values[0] inside a split dict's values block.
     pub split_values_start: u64,
+    /// 3.13+: the `valid` byte of a `PyDictValues` block (inline values in use).
+    pub values_valid: u64,
+    /// 3.11+: how far before the object its managed dict pointer (3.12: the tagged
+    /// dict-or-values word) sits; 3.11: and its values pointer.
+    pub managed_dict_before: u64,
+    pub managed_values_before: u64,
     pub instance_dicts: InstanceDicts,
     pub pre_header: PreHeader,
+
+    // set
+    pub set_used: u64,
+    pub set_mask: u64,
+    pub set_table: u64,
+    pub set_smalltable: u64,
+    pub set_entry: u64,
+
+    // scalars and buffers
     pub int_size: IntSize,
+    /// 3.12+: `lv_tag` (≤3.11: the digit count is `ob_size`).
+    pub long_tag: u64,
+    pub long_digits: u64,
+    pub bytes_sval: u64,
+    pub bytearray_alloc: u64,
 
     // str (PEP 393)
+    pub str_length: u64,
+    pub str_state: u64,
     pub str_ascii_data: u64,
     pub str_compact_data: u64,
+    /// Non-compact (legacy) strings, str subclasses among them: the data pointer.
+    pub str_legacy_data: u64,
     pub str_utf8_length: u64,
     pub str_utf8: u64,
     /// ≤3.11: `wstr` pointer and `wstr_length` offsets.
     pub str_wstr: Option<(u64, u64)>,
+
+    // small objects
+    pub cell_ref: u64,
+    pub method_func: u64,
+    pub method_self: u64,
+    pub module_dict: u64,
+    pub module_state: u64,
 
     // functions
     pub func_code: u64,
@@ -126,6 +226,7 @@ pub struct Layout {
     pub func_others: Vec<u64>,
 
     // frames and generators (for their sizes)
+    pub frame_sizes: FrameSizes,
     /// 3.11+: offset of `_f_frame_data` in PyFrameObject.
     pub frame_data: u64,
     /// 3.11+: offset of `f_frame` (pointer to the interpreter frame).
@@ -138,13 +239,28 @@ pub struct Layout {
     pub gen_iframe: u64,
     /// 3.11: `gi_code` offset (3.12+ reads the code from the embedded frame).
     pub gen_code: u64,
-    /// 3.14: the frame's code pointer is a tagged `_PyStackRef`.
+    /// 3.14+: the frame's code pointer is a tagged `_PyStackRef`.
     pub stackref_code: bool,
     pub code_stacksize: u64,
     pub code_nlocalsplus: u64,
     /// 3.12+: `co_framesize`.
     pub code_framesize: Option<u64>,
     pub frame_specials: u64,
+
+    // C types of the standard library whose structs are not in the installed headers
+    // (Modules/*.c); their figures are checked live by tests/heap_layout.rs.
+    /// `collections.deque`: leftblock, leftindex, maxlen.
+    pub deque_leftblock: u64,
+    pub deque_leftindex: u64,
+    pub deque_maxlen: u64,
+    /// `collections.OrderedDict`: `od_fast_nodes_size`.
+    pub odict_fast_nodes_size: u64,
+    /// `functools._lru_cache_wrapper`: the cache dict and maxsize.
+    pub lru_cache: u64,
+    pub lru_maxsize: u64,
+    /// `_io.Buffered*`: the buffer pointer and its size.
+    pub buffered_buffer: u64,
+    pub buffered_size: u64,
 }
 
 /// What [`Layout::new`] can say about a version.
@@ -154,34 +270,51 @@ pub enum LayoutError {
 }
 
 impl Layout {
-    /// The layout of CPython `major.minor.patch` (release build with the GIL).
+    /// The layout of CPython `major.minor.patch` (release or debug build with the GIL and
+    /// without `Py_TRACE_REFS`: their object layouts are the same).
     pub fn new(major: u32, minor: u32, patch: u32) -> Result<Layout, LayoutError> {
-        if major != 3 || !(8..=14).contains(&minor) {
+        if major != 3 || !(OLDEST_MINOR..=NEWEST_MINOR).contains(&minor) {
             return Err(LayoutError::Unsupported(format!(
                 "no heap layout for Python {major}.{minor}"
             )));
         }
         let m = minor;
         let incremental = m == 14 && patch < 5;
-        let (rt_head, rt_gc, interp_gc, modules, next) = match m {
-            8 => (32, Some(344), None, 56, 0),
-            9 | 10 => (32, None, Some(616), 856, 0),
-            11 => (40, None, Some(648), 888, 0),
-            12 => (40, None, Some(112), 944, 0),
-            13 => (632, None, Some(7400), 7656, 7264),
-            _ if incremental => (808, None, Some(7408), 7664, 7272),
-            _ => (808, None, Some(7408), 7688, 7272),
+        // (interpreters.head, runtime gc, interp gc, modules, next, sysdict, builtins)
+        let (rt_head, rt_gc, interp_gc, modules, next, sysdict, builtins) = match m {
+            8 => (32, Some(344), None, 56, 0, 72, 80),
+            9 | 10 => (32, None, Some(616), 856, 0, 872, 880),
+            11 => (40, None, Some(648), 888, 0, 904, 912),
+            12 => (40, None, Some(112), 944, 0, 352, 360),
+            13 => (632, None, Some(7400), 7656, 7264, 7640, 7648),
+            14 if incremental => (808, None, Some(7408), 7664, 7272, 7648, 7656),
+            14 => (808, None, Some(7408), 7688, 7272, 7672, 7680),
+            _ => (936, None, Some(7400), 7592, 7264, 7576, 7584),
+        };
+        // gc state: (enabled, generations candidates, permanent, collecting, sizeof)
+        let (gc_enabled, gens, gc_permanent, gc_collecting, sizeof_gc) = match m {
+            8..=12 => (12, vec![24], 104, 200, 240),
+            // PyGC_Head went from 8- to 4-byte alignment in a 3.13 patch release (the
+            // headers of 3.13.18 have it; 3.13.0's do not), which moved generations[0]
+            13 if patch >= 18 => (12, vec![20, 24], 104, 200, 240),
+            13 => (12, vec![24, 20], 104, 200, 240),
+            14 if incremental => (12, vec![24], 96, 192, 240),
+            14 => (12, vec![24], 96, 192, 264),
+            // 3.15 dropped trash_delete_later from the gc state and moved the stats out
+            _ => (0, vec![8], 80, 112, 176),
         };
         let (ht_qualname, ht_cached_keys) = match m {
             8 => (864, 872),
             9 => (856, 864),
             10 | 11 => (864, 872),
-            _ => (872, 880),
+            12..=14 => (872, 880),
+            _ => (880, 888),
         };
         let sizeof_type = match m {
             8 => 416,
             9..=11 => 408,
-            _ => 416,
+            12..=14 => 416,
+            _ => 424,
         };
         let sizeof_heap_type = match m {
             8 | 9 => 880,
@@ -189,7 +322,8 @@ impl Layout {
             11 => 904,
             12 => 920,
             13 => 928,
-            _ => 936,
+            14 => 936,
+            _ => 944,
         };
         let (func_code, func_globals, func_name, func_qualname) = if m <= 9 {
             (16, 24, 64, 104)
@@ -201,24 +335,31 @@ impl Layout {
         } else {
             (56, 64, 72, 104)
         };
+        let keys_311 = m >= 11;
         Ok(Layout {
             version: (major, minor, patch),
-            runtime_interpreters_head: rt_head,
-            runtime_gc: rt_gc,
-            interp_gc,
-            interp_modules: modules,
-            interp_next: next,
-            gc_enabled: 12,
-            gc_generations: 24,
-            gc_generation_stride: 24,
-            gc_permanent: if m >= 14 { 96 } else { 104 },
-            gc_collecting: if m >= 14 { 192 } else { 200 },
-            incremental_gc: incremental,
+            ob_type: 8,
+            ob_size: 16,
             refcnt: match m {
                 8..=11 => RefcntKind::Full,
                 12 | 13 => RefcntKind::Low32,
                 _ => RefcntKind::Low32Signed,
             },
+            runtime_interpreters_head: rt_head,
+            runtime_gc: rt_gc,
+            interp_gc,
+            interp_modules: modules,
+            interp_next: next,
+            interp_sysdict: sysdict,
+            interp_builtins: builtins,
+            gc_enabled,
+            gc_generations: gens[0],
+            gc_generations_candidates: gens,
+            gc_generation_stride: 24,
+            gc_permanent,
+            gc_collecting,
+            sizeof_gc_state: sizeof_gc,
+            incremental_gc: incremental,
             tp_name: 24,
             tp_basicsize: 32,
             tp_itemsize: 40,
@@ -231,9 +372,24 @@ impl Layout {
             sizeof_heap_type,
             ht_qualname,
             ht_cached_keys,
+            member_size: 40,
+            member_type: 8,
+            member_offset: 16,
+            list_items: 24,
+            list_allocated: 32,
             tuple_items: if m >= 14 { 32 } else { 24 },
-            dict_keys_311: m >= 11,
+            dict_used: 16,
+            dict_keys: 32,
+            dict_values: 40,
+            dict_keys_311: keys_311,
+            keys_size: 8,
+            keys_usable: if keys_311 { 16 } else { 24 },
+            keys_nentries: if keys_311 { 24 } else { 32 },
+            keys_indices: if keys_311 { 32 } else { 40 },
             split_values_start: if m >= 13 { 8 } else { 0 },
+            values_valid: 3,
+            managed_dict_before: 24,
+            managed_values_before: 32,
             instance_dicts: match m {
                 8..=10 => InstanceDicts::DictOffset,
                 11 => InstanceDicts::Managed311,
@@ -246,6 +402,11 @@ impl Layout {
                 12 => PreHeader::Managed312,
                 _ => PreHeader::Managed313,
             },
+            set_used: 24,
+            set_mask: 32,
+            set_table: 40,
+            set_smalltable: 64,
+            set_entry: 16,
             int_size: if m >= 12 {
                 IntSize::LvTag
             } else {
@@ -253,11 +414,23 @@ impl Layout {
                     zero_is_one_digit: m == 11 && patch >= 2,
                 }
             },
+            long_tag: 16,
+            long_digits: 24,
+            bytes_sval: 32,
+            bytearray_alloc: 24,
+            str_length: 16,
+            str_state: 32,
             str_ascii_data: if m <= 11 { 48 } else { 40 },
             str_compact_data: if m <= 11 { 72 } else { 56 },
+            str_legacy_data: if m <= 11 { 72 } else { 56 },
             str_utf8_length: if m <= 11 { 48 } else { 40 },
             str_utf8: if m <= 11 { 56 } else { 48 },
             str_wstr: if m <= 11 { Some((40, 64)) } else { None },
+            cell_ref: 16,
+            method_func: 16,
+            method_self: 24,
+            module_dict: 16,
+            module_state: 32,
             func_code,
             func_globals,
             func_name,
@@ -272,9 +445,15 @@ impl Layout {
                 12 | 13 => vec![80, 88, 112, 24, 120],
                 _ => vec![80, 88, 112, 24, 120, 128],
             },
+            frame_sizes: match m {
+                8..=10 => FrameSizes::VarObject,
+                11 => FrameSizes::Interp311,
+                _ => FrameSizes::FrameSize,
+            },
             frame_data: match m {
-                11 | 12 => 112,
-                _ => 128,
+                8..=12 => 48,
+                13 => 64,
+                _ => 72,
             },
             frame_f_frame: 24,
             iframe_code: if m == 11 { 32 } else { 0 },
@@ -290,53 +469,305 @@ impl Layout {
             code_nlocalsplus: if m == 11 { 76 } else { 72 },
             code_framesize: if m >= 12 { Some(76) } else { None },
             frame_specials: if m >= 14 { 10 } else { 9 },
+            deque_leftblock: 24,
+            deque_leftindex: 40,
+            deque_maxlen: 64,
+            odict_fast_nodes_size: 72,
+            lru_cache: 72,
+            lru_maxsize: 96,
+            buffered_buffer: 56,
+            buffered_size: 120,
         })
     }
 
-    /// 3.13+: take interpreter-level offsets from the target's `_Py_DebugOffsets` (the
-    /// first `debug.len()` bytes of `_PyRuntime`), which patch releases keep truthful.
-    /// Returns false (and changes nothing) if the block does not look like debug offsets.
-    pub fn apply_debug_offsets(&mut self, debug: &[u8]) -> bool {
-        let (_, minor, _) = self.version;
-        if minor < 13 || debug.len() < 600 || &debug[..8] != b"xdebugpy" {
-            return false;
-        }
-        let word = |off: usize| -> Option<u64> {
-            debug
-                .get(off..off + 8)
-                .map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])))
-        };
-        // the struct's own layout differs between 3.13 and 3.14 (3.14 inserted fields)
-        let (head, next, gc, modules, collecting) = if minor == 13 {
-            (40, 64, 80, 88, 576)
+    /// The address of generation `i`'s list head (3 = the permanent generation) in the gc
+    /// state at `gcstate`.
+    pub fn generation_head(&self, gcstate: u64, i: usize) -> u64 {
+        if i == 3 {
+            gcstate + self.gc_permanent
         } else {
-            (40, 64, 88, 96, 656)
-        };
-        let (Some(head), Some(next), Some(gc), Some(modules), Some(collecting)) = (
-            word(head),
-            word(next),
-            word(gc),
-            word(modules),
-            word(collecting),
-        ) else {
-            return false;
-        };
-        // sanity: offsets into structures of a few KiB at most
-        let plausible = |v: u64| v > 0 && v < 1 << 16;
-        if !(plausible(head) && plausible(next) && plausible(gc) && plausible(modules)) {
-            return false;
+            gcstate + self.gc_generations + i as u64 * self.gc_generation_stride
         }
-        if !(plausible(collecting) && collecting < 1024) {
-            return false;
+    }
+
+    /// Where each field of `_Py_DebugOffsets` that this table also has sits in the debug
+    /// struct of this minor version, and the struct's size (3.13+; `None` before).
+    pub fn debug_offsets_fields(&self) -> Option<&'static DebugStruct> {
+        match self.version.1 {
+            13 => Some(&DEBUG_313),
+            14 => Some(&DEBUG_314),
+            15 => Some(&DEBUG_315),
+            _ => None,
         }
-        self.runtime_interpreters_head = head;
-        self.interp_next = next;
-        self.interp_gc = Some(gc);
-        self.interp_modules = modules;
-        self.gc_collecting = collecting;
-        true
+    }
+
+    /// 3.13+: compare the table with the target's own `_Py_DebugOffsets` (`debug`: the first
+    /// bytes of `_PyRuntime`) and take the interpreter's figure for every field it carries.
+    /// Returns what differed; an error if the block is not the debug offsets of this version
+    /// (wrong cookie, another version, free-threaded, or implausible figures).
+    pub fn check_debug_offsets(
+        &mut self,
+        debug: &[u8],
+        version_hex: u64,
+    ) -> Result<Vec<Mismatch>, String> {
+        let Some(table) = self.debug_offsets_fields() else {
+            return Ok(Vec::new());
+        };
+        if debug.len() < table.size {
+            return Err(format!(
+                "_Py_DebugOffsets unreadable ({} of {} bytes)",
+                debug.len(),
+                table.size
+            ));
+        }
+        if &debug[..8] != b"xdebugpy" {
+            return Err("_PyRuntime does not start with _Py_DebugOffsets (no cookie)".into());
+        }
+        let word = |off: usize| -> u64 {
+            u64::from_le_bytes(debug[off..off + 8].try_into().unwrap_or([0; 8]))
+        };
+        let (major, minor, _) = self.version;
+        if word(8) >> 16 != version_hex >> 16 || word(8) >> 24 != major as u64 {
+            return Err(format!(
+                "_Py_DebugOffsets describe version {:#x}, not {major}.{minor}",
+                word(8)
+            ));
+        }
+        if word(16) != 0 {
+            return Err("_Py_DebugOffsets say the build is free-threaded".into());
+        }
+        let mut mismatches = Vec::new();
+        let mut updates = Vec::new();
+        for &(name, at) in table.fields {
+            let value = word(at);
+            // offsets and sizes of structures of a few KiB at most
+            if value >= 1 << 16 {
+                return Err(format!(
+                    "_Py_DebugOffsets field {name} is implausible ({value})"
+                ));
+            }
+            let Some(ours) = self.debug_field(name) else {
+                continue;
+            };
+            if ours != value {
+                mismatches.push(Mismatch {
+                    field: name,
+                    table: ours,
+                    interpreter: value,
+                });
+            }
+            updates.push((name, value));
+        }
+        for (name, value) in updates {
+            self.set_debug_field(name, value);
+        }
+        Ok(mismatches)
+    }
+
+    /// The table's figure for a field the debug offsets also carry.
+    fn debug_field(&self, name: &str) -> Option<u64> {
+        Some(match name {
+            "runtime_interpreters_head" => self.runtime_interpreters_head,
+            "interp_next" => self.interp_next,
+            "interp_gc" => self.interp_gc?,
+            "interp_modules" => self.interp_modules,
+            "interp_sysdict" => self.interp_sysdict,
+            "interp_builtins" => self.interp_builtins,
+            "iframe_code" => self.iframe_code,
+            "iframe_localsplus" => self.iframe_localsplus,
+            "sizeof_pyobject" => 16,
+            "ob_type" => self.ob_type,
+            "sizeof_type" => self.sizeof_type,
+            "tp_name" => self.tp_name,
+            "tp_flags" => self.tp_flags,
+            "tp_basicsize" => self.tp_basicsize,
+            "tp_dictoffset" => self.tp_dictoffset,
+            "sizeof_heap_type" => self.sizeof_heap_type,
+            "ht_cached_keys" => self.ht_cached_keys,
+            "tuple_items" => self.tuple_items,
+            "list_items" => self.list_items,
+            "set_used" => self.set_used,
+            "set_table" => self.set_table,
+            "set_mask" => self.set_mask,
+            "dict_keys" => self.dict_keys,
+            "dict_values" => self.dict_values,
+            "long_tag" => self.long_tag,
+            "long_digits" => self.long_digits,
+            "bytes_sval" => self.bytes_sval,
+            "str_state" => self.str_state,
+            "str_length" => self.str_length,
+            "str_ascii_data" => self.str_ascii_data,
+            "str_compact_data" => self.str_compact_data,
+            "sizeof_gc_state" => self.sizeof_gc_state,
+            "gc_collecting" => self.gc_collecting,
+            "gen_iframe" => self.gen_iframe,
+            _ => return None,
+        })
+    }
+
+    fn set_debug_field(&mut self, name: &str, v: u64) {
+        match name {
+            "runtime_interpreters_head" => self.runtime_interpreters_head = v,
+            "interp_next" => self.interp_next = v,
+            "interp_gc" => self.interp_gc = Some(v),
+            "interp_modules" => self.interp_modules = v,
+            "interp_sysdict" => self.interp_sysdict = v,
+            "interp_builtins" => self.interp_builtins = v,
+            "iframe_code" => self.iframe_code = v,
+            "iframe_localsplus" => self.iframe_localsplus = v,
+            "ob_type" => self.ob_type = v,
+            "sizeof_type" => self.sizeof_type = v,
+            "tp_name" => self.tp_name = v,
+            "tp_flags" => self.tp_flags = v,
+            "tp_basicsize" => self.tp_basicsize = v,
+            "tp_dictoffset" => self.tp_dictoffset = v,
+            "sizeof_heap_type" => self.sizeof_heap_type = v,
+            "ht_cached_keys" => self.ht_cached_keys = v,
+            "tuple_items" => self.tuple_items = v,
+            "list_items" => self.list_items = v,
+            "set_used" => self.set_used = v,
+            "set_table" => self.set_table = v,
+            "set_mask" => self.set_mask = v,
+            "dict_keys" => self.dict_keys = v,
+            "dict_values" => self.dict_values = v,
+            "long_tag" => self.long_tag = v,
+            "long_digits" => self.long_digits = v,
+            "bytes_sval" => self.bytes_sval = v,
+            "str_state" => self.str_state = v,
+            "str_length" => self.str_length = v,
+            "str_ascii_data" => self.str_ascii_data = v,
+            "str_compact_data" => self.str_compact_data = v,
+            "sizeof_gc_state" => self.sizeof_gc_state = v,
+            "gc_collecting" => self.gc_collecting = v,
+            "gen_iframe" => self.gen_iframe = v,
+            // the object header size is not a field: a header other than 16 bytes is a
+            // build memwatch refuses (see HeapTarget::new)
+            _ => {}
+        }
     }
 }
+
+/// A field whose figure in the table differs from the interpreter's own debug offsets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Mismatch {
+    pub field: &'static str,
+    pub table: u64,
+    pub interpreter: u64,
+}
+
+/// The layout of one minor version's `_Py_DebugOffsets`: its size and, for each field memwatch
+/// uses, `(layout field name, byte offset inside the debug struct)`.
+pub struct DebugStruct {
+    pub size: usize,
+    pub fields: &'static [(&'static str, usize)],
+}
+
+// Compiled with scripts/layout/probe.c against the 3.13.0/3.13.18, 3.14.10 and 3.15.2 headers
+// (the positions are the same in every patch release that was compiled).
+static DEBUG_313: DebugStruct = DebugStruct {
+    size: 584,
+    fields: &[
+        ("runtime_interpreters_head", 40),
+        ("interp_next", 64),
+        ("interp_gc", 80),
+        ("interp_modules", 88),
+        ("interp_sysdict", 96),
+        ("interp_builtins", 104),
+        ("iframe_code", 240),
+        ("iframe_localsplus", 256),
+        ("sizeof_pyobject", 352),
+        ("ob_type", 360),
+        ("sizeof_type", 368),
+        ("tp_name", 376),
+        ("tp_flags", 392),
+        ("tuple_items", 408),
+        ("list_items", 432),
+        ("dict_keys", 456),
+        ("dict_values", 464),
+        ("long_tag", 496),
+        ("long_digits", 504),
+        ("bytes_sval", 528),
+        ("str_state", 544),
+        ("str_length", 552),
+        ("str_ascii_data", 560),
+        ("sizeof_gc_state", 568),
+        ("gc_collecting", 576),
+    ],
+};
+
+static DEBUG_314: DebugStruct = DebugStruct {
+    size: 760,
+    fields: &[
+        ("runtime_interpreters_head", 40),
+        ("interp_next", 64),
+        ("interp_gc", 88),
+        ("interp_modules", 96),
+        ("interp_sysdict", 104),
+        ("interp_builtins", 112),
+        ("iframe_code", 264),
+        ("iframe_localsplus", 280),
+        ("sizeof_pyobject", 400),
+        ("ob_type", 408),
+        ("sizeof_type", 416),
+        ("tp_name", 424),
+        ("tp_flags", 440),
+        ("tuple_items", 456),
+        ("list_items", 480),
+        ("set_used", 504),
+        ("set_table", 512),
+        ("set_mask", 520),
+        ("dict_keys", 536),
+        ("dict_values", 544),
+        ("long_tag", 576),
+        ("long_digits", 584),
+        ("bytes_sval", 608),
+        ("str_state", 624),
+        ("str_length", 632),
+        ("str_ascii_data", 640),
+        ("sizeof_gc_state", 648),
+        ("gc_collecting", 656),
+    ],
+};
+
+static DEBUG_315: DebugStruct = DebugStruct {
+    size: 888,
+    fields: &[
+        ("runtime_interpreters_head", 40),
+        ("interp_next", 64),
+        ("interp_gc", 88),
+        ("interp_modules", 96),
+        ("interp_sysdict", 104),
+        ("interp_builtins", 112),
+        ("iframe_code", 328),
+        ("iframe_localsplus", 344),
+        ("sizeof_pyobject", 464),
+        ("ob_type", 472),
+        ("sizeof_type", 480),
+        ("tp_name", 488),
+        ("tp_flags", 504),
+        ("tp_basicsize", 512),
+        ("tp_dictoffset", 520),
+        ("sizeof_heap_type", 528),
+        ("ht_cached_keys", 536),
+        ("tuple_items", 552),
+        ("list_items", 576),
+        ("set_used", 600),
+        ("set_table", 608),
+        ("set_mask", 616),
+        ("dict_keys", 632),
+        ("dict_values", 640),
+        ("long_tag", 672),
+        ("long_digits", 680),
+        ("bytes_sval", 704),
+        ("str_state", 720),
+        ("str_length", 728),
+        ("str_ascii_data", 736),
+        ("str_compact_data", 744),
+        ("sizeof_gc_state", 752),
+        ("gc_collecting", 760),
+        ("gen_iframe", 808),
+    ],
+};
 
 /// `tp_flags` bits.
 pub mod flags {
@@ -363,37 +794,100 @@ mod tests {
 
     #[test]
     fn every_supported_version_has_a_layout() {
-        for minor in 8..=14 {
+        for minor in OLDEST_MINOR..=NEWEST_MINOR {
             assert!(Layout::new(3, minor, 0).is_ok());
         }
         assert!(Layout::new(3, 7, 0).is_err());
-        assert!(Layout::new(3, 15, 0).is_err());
+        assert!(Layout::new(3, 16, 0).is_err());
         assert!(Layout::new(2, 7, 18).is_err());
         assert!(Layout::new(3, 14, 4).unwrap().incremental_gc);
         assert!(!Layout::new(3, 14, 5).unwrap().incremental_gc);
         assert_eq!(Layout::new(3, 14, 7).unwrap().interp_modules, 7688);
         assert_eq!(Layout::new(3, 14, 2).unwrap().interp_modules, 7664);
+        assert_eq!(Layout::new(3, 13, 18).unwrap().gc_generations, 20);
+        assert_eq!(Layout::new(3, 13, 0).unwrap().gc_generations, 24);
+        assert_eq!(Layout::new(3, 15, 2).unwrap().gc_generations, 8);
+    }
+
+    fn debug_block(minor: u32) -> (Layout, Vec<u8>) {
+        let l = Layout::new(3, minor, 0).unwrap();
+        let table = l.debug_offsets_fields().unwrap();
+        let mut block = vec![0u8; table.size];
+        block[..8].copy_from_slice(b"xdebugpy");
+        block[8..16].copy_from_slice(&(0x030000f0u64 | (minor as u64) << 16).to_le_bytes());
+        for &(name, at) in table.fields {
+            let v = l.debug_field(name).unwrap();
+            block[at..at + 8].copy_from_slice(&v.to_le_bytes());
+        }
+        (l, block)
     }
 
     #[test]
-    fn debug_offsets_override_and_reject_garbage() {
-        let mut l = Layout::new(3, 13, 0).unwrap();
-        let mut block = vec![0u8; 700];
-        assert!(!l.apply_debug_offsets(&block));
-        block[..8].copy_from_slice(b"xdebugpy");
+    fn debug_offsets_that_agree_change_nothing() {
+        for minor in 13..=NEWEST_MINOR {
+            let (mut l, block) = debug_block(minor);
+            let before = l.clone();
+            let hex = 0x030000f0u64 | (minor as u64) << 16;
+            assert_eq!(l.check_debug_offsets(&block, hex), Ok(Vec::new()));
+            assert_eq!(l, before);
+        }
+    }
+
+    #[test]
+    fn debug_offsets_win_and_are_named() {
+        let (mut l, mut block) = debug_block(13);
+        let at = |name: &str| {
+            DEBUG_313
+                .fields
+                .iter()
+                .find(|f| f.0 == name)
+                .map(|f| f.1)
+                .unwrap()
+        };
         let put =
             |b: &mut Vec<u8>, off: usize, v: u64| b[off..off + 8].copy_from_slice(&v.to_le_bytes());
-        put(&mut block, 40, 640);
-        put(&mut block, 64, 7264);
-        put(&mut block, 80, 7408);
-        put(&mut block, 88, 7664);
-        put(&mut block, 576, 200);
-        assert!(l.apply_debug_offsets(&block));
+        put(&mut block, at("interp_gc"), 7408);
+        put(&mut block, at("tuple_items"), 32);
+        let got = l.check_debug_offsets(&block, 0x030d12f0).unwrap();
+        assert_eq!(
+            got,
+            vec![
+                Mismatch {
+                    field: "interp_gc",
+                    table: 7400,
+                    interpreter: 7408
+                },
+                Mismatch {
+                    field: "tuple_items",
+                    table: 24,
+                    interpreter: 32
+                }
+            ]
+        );
         assert_eq!(l.interp_gc, Some(7408));
-        assert_eq!(l.runtime_interpreters_head, 640);
-        put(&mut block, 88, u64::MAX);
+        assert_eq!(l.tuple_items, 32);
+    }
+
+    #[test]
+    fn debug_offsets_of_something_else_are_refused() {
+        let (mut l, block) = debug_block(14);
         let before = l.clone();
-        assert!(!l.apply_debug_offsets(&block));
+        // another minor version
+        assert!(l.check_debug_offsets(&block, 0x030d00f0).is_err());
+        // no cookie
+        let mut b = block.clone();
+        b[0] = b'y';
+        assert!(l.check_debug_offsets(&b, 0x030e00f0).is_err());
+        // free-threaded
+        let mut b = block.clone();
+        b[16] = 1;
+        assert!(l.check_debug_offsets(&b, 0x030e00f0).is_err());
+        // garbage in a field
+        let mut b = block.clone();
+        b[88..96].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(l.check_debug_offsets(&b, 0x030e00f0).is_err());
+        // short
+        assert!(l.check_debug_offsets(&block[..100], 0x030e00f0).is_err());
         assert_eq!(l, before);
     }
 }

@@ -80,42 +80,122 @@ pub struct HeapTarget {
     pub runtime: u64,
     /// Address of the `_PySet_Dummy` variable (it holds the dummy key's address).
     pub set_dummy_var: Option<u64>,
+    /// What the checks at attach found worth saying (figures taken from the interpreter's own
+    /// debug offsets, a patch release newer than any checked): one line each, for the report.
+    pub notes: Vec<String>,
 }
 
+/// Why there is no heap census of a target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeapError {
+    /// memwatch has no layout for this version at all.
+    NoLayout(String),
+    /// It has one, but the target's memory does not match it: a census would be wrong.
+    NotUnderstood(String),
+    /// This census failed (the target vanished, its memory map could not be read, …); the
+    /// next may work.
+    Failed(String),
+}
+
+impl std::fmt::Display for HeapError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HeapError::NoLayout(e) | HeapError::NotUnderstood(e) | HeapError::Failed(e) => {
+                write!(f, "{e}")
+            }
+        }
+    }
+}
+
+/// Tries of the GC list probe at attach (the target runs meanwhile: a head caught half-way
+/// through a link is read again).
+const PROBE_TRIES: u32 = 8;
+
 impl HeapTarget {
-    /// Prepare for censuses of CPython `version` whose `_PyRuntime` is at `runtime`.
+    /// Prepare for censuses of CPython `version` whose `_PyRuntime` is at `runtime`: pick the
+    /// layout, check it against the target's own debug offsets (3.13+), and find the GC
+    /// generation lists where the layout says, in the live target, before any census runs.
     pub fn new(
         pid: i32,
         version: (u32, u32, u32),
         runtime: u64,
         set_dummy_var: Option<u64>,
-    ) -> Result<HeapTarget, String> {
-        let mut layout = Layout::new(version.0, version.1, version.2)
-            .map_err(|layout::LayoutError::Unsupported(e)| e)?;
-        if version.1 >= 13 {
-            let live = LiveMemory::new(pid);
-            let size = if version.1 == 13 { 584 } else { 760 };
-            if let Some(block) = live.bytes_at(runtime, size) {
-                layout.apply_debug_offsets(&block);
+    ) -> Result<HeapTarget, HeapError> {
+        let (major, minor, patch) = version;
+        let name = format!("CPython {major}.{minor}.{patch}");
+        let mut layout = Layout::new(major, minor, patch)
+            .map_err(|layout::LayoutError::Unsupported(e)| HeapError::NoLayout(e))?;
+        let live = LiveMemory::new(pid);
+        let mut notes = Vec::new();
+        if let Some(table) = layout.debug_offsets_fields() {
+            let block = live.bytes_at(runtime, table.size).ok_or_else(|| {
+                HeapError::NotUnderstood(format!("{name}: _Py_DebugOffsets unreadable"))
+            })?;
+            let hex = (major as u64) << 24 | (minor as u64) << 16 | (patch as u64) << 8;
+            let mismatches = layout
+                .check_debug_offsets(&block, hex)
+                .map_err(|e| HeapError::NotUnderstood(format!("{name}: {e}")))?;
+            if !mismatches.is_empty() {
+                let list: Vec<String> = mismatches
+                    .iter()
+                    .map(|m| format!("{} {} → {}", m.field, m.table, m.interpreter))
+                    .collect();
+                notes.push(format!(
+                    "{name}: memwatch's layout table differs from the interpreter's _Py_DebugOffsets \
+                     ({}); the interpreter's figures are used, and fields it does not describe may \
+                     have moved too",
+                    list.join(", ")
+                ));
             }
+        }
+        let chosen = probe_gc_lists(&live, &layout, runtime).map_err(|e| {
+            HeapError::NotUnderstood(format!("{name}: GC list layout not understood ({e})"))
+        })?;
+        if chosen != layout.gc_generations {
+            notes.push(format!(
+                "{name}: the GC generation lists are at +{chosen} of the gc state, not at +{} as \
+                 expected for this release",
+                layout.gc_generations
+            ));
+            layout.gc_generations = chosen;
+        }
+        if let Some(newest) = layout::newest_checked_patch(minor)
+            && patch > newest
+        {
+            notes.push(format!(
+                "{name} is newer than the newest {major}.{minor} release memwatch was checked on \
+                 ({major}.{minor}.{newest}): its layout is taken on trust of {}",
+                if layout.debug_offsets_fields().is_some() {
+                    "its own _Py_DebugOffsets and a probe of its GC lists"
+                } else {
+                    "the table of earlier releases and a probe of its GC lists"
+                }
+            ));
         }
         Ok(HeapTarget {
             pid,
             layout,
             runtime,
             set_dummy_var,
+            notes,
         })
     }
 
+    fn interpreter_name(&self) -> String {
+        let (a, b, c) = self.layout.version;
+        format!("CPython {a}.{b}.{c}")
+    }
+
     /// Take one census.
-    pub fn census(&self, opts: &CensusOptions) -> Result<Census, String> {
+    pub fn census(&self, opts: &CensusOptions) -> Result<Census, HeapError> {
         let started = Instant::now();
         let mut notes = Vec::new();
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let maps = copy::writable_mappings(self.pid)
-                .map_err(|e| format!("cannot read the target's memory map: {e}"))?;
+            let maps = copy::writable_mappings(self.pid).map_err(|e| {
+                HeapError::Failed(format!("cannot read the target's memory map: {e}"))
+            })?;
             // memory for the copy is made ready before the target is paused
             let t_prep = Instant::now();
             let buffers = copy::prepare(&maps, opts.max_copy);
@@ -126,7 +206,8 @@ impl HeapTarget {
                 let (r, c) = copy::fill(self.pid, &maps, buffers, opts.max_copy);
                 (r, c, Duration::ZERO)
             } else {
-                let frozen = freeze::Frozen::freeze(self.pid).map_err(|e| e.to_string())?;
+                let frozen = freeze::Frozen::freeze(self.pid)
+                    .map_err(|e| HeapError::Failed(e.to_string()))?;
                 // the mappings as they are now that the target stands still
                 let now = copy::writable_mappings(self.pid).unwrap_or(maps);
                 let (r, c) = copy::fill(self.pid, &now, buffers, opts.max_copy);
@@ -140,7 +221,10 @@ impl HeapTarget {
             let mem = HeapCopy::new(regions, Some(Box::new(LiveMemory::new(self.pid))));
             let l = &self.layout;
             let interp = Interpreter::find(&mem, l, self.runtime).ok_or_else(|| {
-                "cannot find the interpreter state in the target's memory".to_string()
+                HeapError::NotUnderstood(format!(
+                    "{}: cannot find the interpreter state in the target's memory",
+                    self.interpreter_name()
+                ))
             })?;
             let collecting = mem
                 .u32_at(interp.gcstate + l.gc_collecting)
@@ -157,16 +241,36 @@ impl HeapTarget {
                 );
             }
             // a thread stopped half-way through linking an object leaves a list torn: copy again
-            if !opts.nonblocking
-                && attempt < opts.attempts.max(1)
-                && !lists_consistent(&mem, l, &interp)
-            {
+            let consistent = lists_consistent(&mem, l, &interp);
+            if !opts.nonblocking && attempt < opts.attempts.max(1) && !consistent {
                 drop(mem);
                 std::thread::sleep(Duration::from_millis(10 * attempt as u64));
                 continue;
             }
             let walk_start = Instant::now();
             let mut census = self.walk(&mem, &interp, opts, &mut notes);
+            // a layout that does not match gives torn lists on every copy, or nothing at all:
+            // never a census of zero objects
+            if census.gc_objects == 0 {
+                return Err(HeapError::NotUnderstood(format!(
+                    "{}: GC list layout not understood: the census found no objects on the GC \
+                     lists{}",
+                    self.interpreter_name(),
+                    if consistent {
+                        ""
+                    } else {
+                        " (their links do not close)"
+                    }
+                )));
+            }
+            if !consistent && !opts.nonblocking {
+                return Err(HeapError::NotUnderstood(format!(
+                    "{}: GC list layout not understood: the lists did not link up in any of {} \
+                     paused copies",
+                    self.interpreter_name(),
+                    attempt
+                )));
+            }
             census.gc.collecting = collecting;
             census.walk_us = walk_start.elapsed().as_micros() as u64;
             census.pause_us = pause.as_micros() as u64;
@@ -181,7 +285,7 @@ impl HeapTarget {
                         .into(),
                 );
             }
-            census.notes = notes;
+            census.notes = self.notes.iter().cloned().chain(notes).collect();
             census.total_us = started.elapsed().as_micros() as u64;
             return Ok(census);
         }
@@ -283,6 +387,58 @@ impl HeapTarget {
     }
 }
 
+/// Does the list head at `head` link both ways (an empty list to itself)? The first and last
+/// nodes only: a cheap check of a layout in a running target.
+fn head_links<M: Memory + ?Sized>(m: &M, head: u64) -> bool {
+    const MASK: u64 = !3;
+    let (Some(next), Some(prev)) = (m.u64_at(head), m.u64_at(head + 8)) else {
+        return false;
+    };
+    let (next, prev) = (next & MASK, prev & MASK);
+    if next == head || prev == head {
+        return next == head && prev == head;
+    }
+    let ok = |p: u64| p != 0 && p % 8 == 0 && p < memory::MAX_ADDR;
+    ok(next)
+        && ok(prev)
+        && m.u64_at(next + 8).is_some_and(|b| b & MASK == head)
+        && m.u64_at(prev).is_some_and(|f| f & MASK == head)
+}
+
+/// Find the GC generation lists of the live target: the first offset of the layout's candidates
+/// at which all three generation heads and the permanent one link up (and `enabled` reads as a
+/// flag). The target runs meanwhile, so each candidate gets a few tries.
+fn probe_gc_lists<M: Memory + ?Sized>(m: &M, l: &Layout, runtime: u64) -> Result<u64, String> {
+    let interp = Interpreter::find(m, l, runtime)
+        .ok_or("no interpreter state where _PyRuntime says".to_string())?;
+    let enabled = m.u32_at(interp.gcstate + l.gc_enabled);
+    if !matches!(enabled, Some(0 | 1)) {
+        return Err(format!(
+            "the gc state's enabled flag reads {enabled:?} at +{}",
+            l.gc_enabled
+        ));
+    }
+    for attempt in 0..PROBE_TRIES {
+        for &cand in &l.gc_generations_candidates {
+            let mut at = l.clone();
+            at.gc_generations = cand;
+            if (0..4).all(|g| head_links(m, at.generation_head(interp.gcstate, g))) {
+                return Ok(cand);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(2 + 5 * attempt as u64));
+    }
+    let tried: Vec<String> = l
+        .gc_generations_candidates
+        .iter()
+        .map(|c| format!("+{c}"))
+        .collect();
+    Err(format!(
+        "no generation list heads link up at {} of the gc state",
+        tried.join(" or ")
+    ))
+}
+
 /// Do all GC lists close properly in this copy? (A walk of the links only.)
 fn lists_consistent<M: Memory + ?Sized>(m: &M, l: &Layout, it: &Interpreter) -> bool {
     let w = Walker::new(m, l, 0);
@@ -354,7 +510,7 @@ fn largest_objects<M: Memory + ?Sized>(
                 addr,
                 type_name: t.name.clone(),
                 bytes: size,
-                len: objects::length(w.m, addr, t),
+                len: objects::length(w.m, w.l, addr, t),
                 name: names.get(&addr).map(|s| s.to_string()),
             }
         })

@@ -27,12 +27,6 @@ const MAX_DEPTH: usize = 2;
 const MAX_ITEMS_SIZED: u64 = 50_000_000;
 const MAX_NAME: usize = 256;
 
-/// The lru_cache wrapper's fields (stable 3.8–3.14: checked by tests/heap_layout.rs).
-const LRU_CACHE: u64 = 72;
-const LRU_MAXSIZE: u64 = 96;
-/// collections.deque's fields.
-const DEQUE_MAXLEN: u64 = 64;
-
 struct Candidate {
     name: String,
     /// Position of the module in sys.modules.
@@ -103,7 +97,7 @@ impl<'w, 'a, M: Memory + ?Sized> Namer<'w, 'a, M> {
             if t.kind != Kind::Module {
                 continue;
             }
-            let Some(md_dict) = m.ptr_at(module + 16) else {
+            let Some(md_dict) = m.ptr_at(module + l.module_dict) else {
                 continue;
             };
             self.module_dicts.push((md_dict, modname.clone()));
@@ -286,9 +280,9 @@ impl<'w, 'a, M: Memory + ?Sized> Namer<'w, 'a, M> {
             }
         };
         match t.kind {
-            Kind::Deque => deque_items(m, addr, cap as u64, &mut push),
+            Kind::Deque => deque_items(m, l, addr, cap as u64, &mut push),
             Kind::LruCache => {
-                if let Some(cache) = m.ptr_at(addr + LRU_CACHE)
+                if let Some(cache) = m.ptr_at(addr + l.lru_cache)
                     && let Some(ct) = self.type_info(cache)
                 {
                     push(cache);
@@ -332,25 +326,25 @@ impl<'w, 'a, M: Memory + ?Sized> Namer<'w, 'a, M> {
             let Some(t) = self.type_info(addr) else {
                 continue;
             };
-            let m = self.m();
+            let (m, l) = (self.m(), self.l());
             let (len, bound) = match t.kind {
                 Kind::LruCache => {
-                    let cache = m.ptr_at(addr + LRU_CACHE);
-                    let len = cache.and_then(|c| super::dicts::len(m, c)).unwrap_or(0);
+                    let cache = m.ptr_at(addr + l.lru_cache);
+                    let len = cache.and_then(|c| super::dicts::len(m, l, c)).unwrap_or(0);
                     let max = m
-                        .i64_at(addr + LRU_MAXSIZE)
+                        .i64_at(addr + l.lru_maxsize)
                         .filter(|&v| v >= 0)
                         .map(|v| v as u64);
                     (len, max)
                 }
                 Kind::Deque => {
                     let max = m
-                        .i64_at(addr + DEQUE_MAXLEN)
+                        .i64_at(addr + l.deque_maxlen)
                         .filter(|&v| v >= 0)
                         .map(|v| v as u64);
-                    (objects::length(m, addr, &t).unwrap_or(0), max)
+                    (objects::length(m, l, addr, &t).unwrap_or(0), max)
                 }
-                _ => (objects::length(m, addr, &t).unwrap_or(0), None),
+                _ => (objects::length(m, l, addr, &t).unwrap_or(0), None),
             };
             let shallow = self.size_of(addr);
             let mut items_bytes = 0;
@@ -395,12 +389,21 @@ impl<'w, 'a, M: Memory + ?Sized> Namer<'w, 'a, M> {
 
 /// The items of a deque (at most `cap`): blocks of 64 slots linked by `rightlink`; a block
 /// that links back to itself ends the walk.
-fn deque_items<M: Memory + ?Sized>(m: &M, addr: u64, cap: u64, out: &mut dyn FnMut(u64)) {
+fn deque_items<M: Memory + ?Sized>(
+    m: &M,
+    l: &Layout,
+    addr: u64,
+    cap: u64,
+    out: &mut dyn FnMut(u64),
+) {
     const BLOCKLEN: u64 = 64;
     let Some(n) = objects::ob_size(m, addr) else {
         return;
     };
-    let (Some(mut block), Some(left)) = (m.ptr_at(addr + 24), m.i64_at(addr + 40)) else {
+    let (Some(mut block), Some(left)) = (
+        m.ptr_at(addr + l.deque_leftblock),
+        m.i64_at(addr + l.deque_leftindex),
+    ) else {
         return;
     };
     if !(0..BLOCKLEN as i64).contains(&left) {

@@ -6,12 +6,14 @@
 //! allocated for it.
 
 use super::dicts::{self, Keys, Table};
-use super::layout::{InstanceDicts, IntSize, Layout, PreHeader, RefcntKind, flags};
+use super::layout::{FrameSizes, InstanceDicts, IntSize, Layout, PreHeader, RefcntKind, flags};
 use super::memory::{MAX_ADDR, Memory, MemoryExt, read_array};
 use super::strings;
 use super::types::{Kind, TypeInfo};
 
 pub const MAX_ITEMS: u64 = 1 << 28;
+/// `ob_size` of `PyVarObject`: the one offset shared by every CPython 3 (the object header is
+/// checked to be the 16-byte release header at attach, `heap::HeapTarget::new`).
 const OB_SIZE: u64 = 16;
 
 /// `ob_size` of a var-sized object, capped.
@@ -99,23 +101,29 @@ fn sizeof<M: Memory + ?Sized>(
     };
     match t.kind {
         Kind::List => {
-            let alloc = m.i64_at(obj + 32).filter(|&a| a >= 0).unwrap_or(0) as u64;
+            let alloc = m
+                .i64_at(obj + l.list_allocated)
+                .filter(|&a| a >= 0)
+                .unwrap_or(0) as u64;
             t.basicsize.saturating_add(alloc.min(MAX_ITEMS) * 8)
         }
         Kind::Dict => dicts::sizeof(m, l, obj, t.basicsize),
         Kind::OrderedDict => {
             let base = dicts::sizeof(m, l, obj, t.basicsize);
-            let fast = m.i64_at(obj + 72).filter(|&v| v >= 0).unwrap_or(0) as u64;
-            let n = dicts::len(m, obj).unwrap_or(0);
+            let fast = m
+                .i64_at(obj + l.odict_fast_nodes_size)
+                .filter(|&v| v >= 0)
+                .unwrap_or(0) as u64;
+            let n = dicts::len(m, l, obj).unwrap_or(0);
             base.saturating_add(8 * fast.min(MAX_ITEMS))
                 .saturating_add(32u64.saturating_mul(n))
         }
         Kind::Set => {
-            let table = m.u64_at(obj + 40).unwrap_or(0);
-            let mask = m.u64_at(obj + 32).unwrap_or(0).min(MAX_ITEMS);
+            let table = m.u64_at(obj + l.set_table).unwrap_or(0);
+            let mask = m.u64_at(obj + l.set_mask).unwrap_or(0).min(MAX_ITEMS);
             t.basicsize
-                + if table != obj + 64 {
-                    (mask + 1) * 16
+                + if table != obj + l.set_smalltable {
+                    (mask + 1) * l.set_entry
                 } else {
                     0
                 }
@@ -127,14 +135,19 @@ fn sizeof<M: Memory + ?Sized>(
                     let n = ob_size(m, obj).unwrap_or(0);
                     if zero_is_one_digit { n.max(1) } else { n }
                 }
-                IntSize::LvTag => (m.u64_at(obj + 16).unwrap_or(0) >> 3).clamp(1, MAX_ITEMS),
+                IntSize::LvTag => {
+                    (m.u64_at(obj + l.long_tag).unwrap_or(0) >> 3).clamp(1, MAX_ITEMS)
+                }
             };
             // int.__sizeof__ ignores the subclass's basicsize (its dict is in the pre-header
             // or at the end)
-            24u64.saturating_add(digits.saturating_mul(4))
+            l.long_digits.saturating_add(digits.saturating_mul(4))
         }
         Kind::ByteArray => {
-            let alloc = m.i64_at(obj + 24).filter(|&a| a >= 0).unwrap_or(0) as u64;
+            let alloc = m
+                .i64_at(obj + l.bytearray_alloc)
+                .filter(|&a| a >= 0)
+                .unwrap_or(0) as u64;
             t.basicsize.saturating_add(alloc.min(1 << 40))
         }
         Kind::Type => {
@@ -151,15 +164,18 @@ fn sizeof<M: Memory + ?Sized>(
         Kind::Deque => {
             let n = ob_size(m, obj).unwrap_or(0);
             let left = m
-                .i64_at(obj + 40)
+                .i64_at(obj + l.deque_leftindex)
                 .filter(|&v| (0..64).contains(&v))
                 .unwrap_or(0) as u64;
             t.basicsize
                 .saturating_add((left + n).div_ceil(64).saturating_mul(64 * 8 + 16))
         }
         Kind::BufferedIo => {
-            let buffer = m.u64_at(obj + 56).unwrap_or(0);
-            let size = m.i64_at(obj + 120).filter(|&v| v >= 0).unwrap_or(0) as u64;
+            let buffer = m.u64_at(obj + l.buffered_buffer).unwrap_or(0);
+            let size = m
+                .i64_at(obj + l.buffered_size)
+                .filter(|&v| v >= 0)
+                .unwrap_or(0) as u64;
             t.basicsize
                 .saturating_add(if buffer != 0 { size.min(1 << 40) } else { 0 })
         }
@@ -172,8 +188,8 @@ fn sizeof<M: Memory + ?Sized>(
 }
 
 fn str_sizeof<M: Memory + ?Sized>(m: &M, l: &Layout, obj: u64) -> Option<u64> {
-    let len = m.i64_at(obj + 16).filter(|&n| n >= 0)? as u64;
-    let st = strings::state(m, obj)?;
+    let len = m.i64_at(obj + l.str_length).filter(|&n| n >= 0)? as u64;
+    let st = strings::state(m, l, obj)?;
     let kind = st.kind as u64;
     let chars = |n: u64, k: u64| n.saturating_add(1).saturating_mul(k);
     let mut size = if st.compact && st.ascii {
@@ -181,8 +197,8 @@ fn str_sizeof<M: Memory + ?Sized>(m: &M, l: &Layout, obj: u64) -> Option<u64> {
     } else if st.compact {
         l.str_compact_data.saturating_add(chars(len, kind))
     } else {
-        let data = m.u64_at(obj + l.str_compact_data).unwrap_or(0);
-        (l.str_compact_data + 8).saturating_add(if data != 0 { chars(len, kind) } else { 0 })
+        let data = m.u64_at(obj + l.str_legacy_data).unwrap_or(0);
+        (l.str_legacy_data + 8).saturating_add(if data != 0 { chars(len, kind) } else { 0 })
     };
     if !st.ascii {
         let utf8 = m.u64_at(obj + l.str_utf8).unwrap_or(0);
@@ -226,7 +242,7 @@ fn iframe_code<M: Memory + ?Sized>(m: &M, l: &Layout, iframe: u64) -> Option<u64
 }
 
 fn frame_sizeof<M: Memory + ?Sized>(m: &M, l: &Layout, obj: u64, t: &TypeInfo) -> Option<u64> {
-    if l.version.1 <= 10 {
+    if l.frame_sizes == FrameSizes::VarObject {
         let n = ob_size(m, obj)?;
         return Some(t.basicsize + n.saturating_sub(1) * 8);
     }
@@ -236,10 +252,10 @@ fn frame_sizeof<M: Memory + ?Sized>(m: &M, l: &Layout, obj: u64, t: &TypeInfo) -
 }
 
 fn generator_sizeof<M: Memory + ?Sized>(m: &M, l: &Layout, obj: u64, t: &TypeInfo) -> Option<u64> {
-    if l.version.1 <= 10 {
+    if l.frame_sizes == FrameSizes::VarObject {
         return Some(t.basicsize);
     }
-    let code = if l.version.1 == 11 {
+    let code = if l.frame_sizes == FrameSizes::Interp311 {
         m.ptr_at(obj + l.gen_code)?
     } else {
         iframe_code(m, l, obj + l.gen_iframe)?
@@ -248,18 +264,21 @@ fn generator_sizeof<M: Memory + ?Sized>(m: &M, l: &Layout, obj: u64, t: &TypeInf
 }
 
 /// The length a user would see with `len()`, for containers.
-pub fn length<M: Memory + ?Sized>(m: &M, obj: u64, t: &TypeInfo) -> Option<u64> {
+pub fn length<M: Memory + ?Sized>(m: &M, l: &Layout, obj: u64, t: &TypeInfo) -> Option<u64> {
     if obj >= crate::heap::memory::MAX_ADDR {
         return None;
     }
     match t.kind {
         Kind::List | Kind::Tuple | Kind::Deque | Kind::ByteArray | Kind::Bytes => ob_size(m, obj),
-        Kind::Dict | Kind::OrderedDict => dicts::len(m, obj),
+        Kind::Dict | Kind::OrderedDict => dicts::len(m, l, obj),
         Kind::Set => m
-            .i64_at(obj + 24)
+            .i64_at(obj + l.set_used)
             .filter(|&n| n >= 0 && n as u64 <= MAX_ITEMS)
             .map(|n| n as u64),
-        Kind::Str => m.i64_at(obj + 16).filter(|&n| n >= 0).map(|n| n as u64),
+        Kind::Str => m
+            .i64_at(obj + l.str_length)
+            .filter(|&n| n >= 0)
+            .map(|n| n as u64),
         _ => None,
     }
 }
@@ -331,11 +350,11 @@ pub fn referents_chunk<M: Memory + ?Sized>(
     };
     match t.kind {
         Kind::List => {
-            let (Some(size), Some(items)) = (ob_size(m, obj), m.ptr_at(obj + 24)) else {
+            let (Some(size), Some(items)) = (ob_size(m, obj), m.ptr_at(obj + l.list_items)) else {
                 return None;
             };
             // a list never holds more items than it allocated
-            let alloc = m.i64_at(obj + 32).unwrap_or(0).max(0) as u64;
+            let alloc = m.i64_at(obj + l.list_allocated).unwrap_or(0).max(0) as u64;
             if size > alloc {
                 return None;
             }
@@ -358,7 +377,7 @@ pub fn referents_chunk<M: Memory + ?Sized>(
             });
             next
         }
-        Kind::Set => set_entries(m, obj, set_dummy, start, limit, out),
+        Kind::Set => set_entries(m, l, obj, set_dummy, start, limit, out),
         _ => None,
     }
 }
@@ -366,6 +385,7 @@ pub fn referents_chunk<M: Memory + ?Sized>(
 /// A set's keys from table slot `start` on, at most `limit` slots; the next start if more.
 pub fn set_entries<M: Memory + ?Sized>(
     m: &M,
+    l: &Layout,
     obj: u64,
     set_dummy: u64,
     start: u64,
@@ -375,8 +395,8 @@ pub fn set_entries<M: Memory + ?Sized>(
     if obj >= crate::heap::memory::MAX_ADDR {
         return None;
     }
-    let mask = m.u64_at(obj + 32).unwrap_or(0);
-    let table = m.ptr_at(obj + 40)?;
+    let mask = m.u64_at(obj + l.set_mask).unwrap_or(0);
+    let table = m.ptr_at(obj + l.set_table)?;
     if mask >= MAX_ITEMS || !(mask + 1).is_power_of_two() {
         return None;
     }
@@ -384,9 +404,9 @@ pub fn set_entries<M: Memory + ?Sized>(
     let end = slots.min(start.saturating_add(limit));
     read_array(
         m,
-        table.saturating_add(start * 16),
+        table.saturating_add(start * l.set_entry),
         end.saturating_sub(start),
-        16,
+        l.set_entry,
         |e| {
             let key = u64::from_le_bytes(e[..8].try_into().unwrap_or([0; 8]));
             if key != 0 && key != set_dummy && key.is_multiple_of(8) {
@@ -422,14 +442,17 @@ pub fn instance_attributes<M: Memory + ?Sized>(
     let managed = t.has(flags::MANAGED_DICT);
     match l.instance_dicts {
         InstanceDicts::Managed311 if managed => {
-            if let Some(d) = m.ptr_at(obj.wrapping_sub(24)) {
+            if let Some(d) = m.ptr_at(obj.wrapping_sub(l.managed_dict_before)) {
                 out(d);
-            } else if let Some(values) = m.ptr_at(obj.wrapping_sub(32)) {
+            } else if let Some(values) = m.ptr_at(obj.wrapping_sub(l.managed_values_before)) {
                 shared_values(m, l, t, values, out);
             }
         }
         InstanceDicts::Tagged312 if managed => {
-            if let Some(word) = m.u64_at(obj.wrapping_sub(24)).filter(|&w| w != 0) {
+            if let Some(word) = m
+                .u64_at(obj.wrapping_sub(l.managed_dict_before))
+                .filter(|&w| w != 0)
+            {
                 if word & 1 == 1 {
                     shared_values(m, l, t, word.wrapping_add(1), out);
                 } else if word.is_multiple_of(8) {
@@ -438,12 +461,14 @@ pub fn instance_attributes<M: Memory + ?Sized>(
             }
         }
         InstanceDicts::Inline313 if managed => {
-            if let Some(d) = m.ptr_at(obj.wrapping_sub(24)) {
+            if let Some(d) = m.ptr_at(obj.wrapping_sub(l.managed_dict_before)) {
                 out(d);
             } else if t.has(flags::INLINE_VALUES) {
                 let values = obj + t.basicsize;
-                if m.u8_at(values + 3).is_some_and(|valid| valid != 0) {
-                    shared_values(m, l, t, values + 8, out);
+                if m.u8_at(values + l.values_valid)
+                    .is_some_and(|valid| valid != 0)
+                {
+                    shared_values(m, l, t, values + l.split_values_start, out);
                 }
             }
         }
@@ -497,10 +522,10 @@ pub fn instance_dict<M: Memory + ?Sized>(m: &M, l: &Layout, obj: u64, t: &TypeIn
     let managed = t.has(flags::MANAGED_DICT);
     match l.instance_dicts {
         InstanceDicts::Managed311 | InstanceDicts::Inline313 if managed => {
-            m.ptr_at(obj.wrapping_sub(24))
+            m.ptr_at(obj.wrapping_sub(l.managed_dict_before))
         }
         InstanceDicts::Tagged312 if managed => m
-            .u64_at(obj.wrapping_sub(24))
+            .u64_at(obj.wrapping_sub(l.managed_dict_before))
             .filter(|&w| w != 0 && w & 1 == 0 && w % 8 == 0),
         _ => dict_at_offset(m, obj, t),
     }
@@ -525,14 +550,18 @@ pub fn attributes<M: Memory + ?Sized>(
         return;
     }
     let values = match l.instance_dicts {
-        InstanceDicts::Managed311 if t.has(flags::MANAGED_DICT) => m.ptr_at(obj.wrapping_sub(32)),
+        InstanceDicts::Managed311 if t.has(flags::MANAGED_DICT) => {
+            m.ptr_at(obj.wrapping_sub(l.managed_values_before))
+        }
         InstanceDicts::Tagged312 if t.has(flags::MANAGED_DICT) => m
-            .u64_at(obj.wrapping_sub(24))
+            .u64_at(obj.wrapping_sub(l.managed_dict_before))
             .filter(|&w| w & 1 == 1)
             .map(|w| w.wrapping_add(1)),
         InstanceDicts::Inline313 if t.has(flags::INLINE_VALUES) => {
             let v = obj + t.basicsize;
-            m.u8_at(v + 3).filter(|&valid| valid != 0).map(|_| v + 8)
+            m.u8_at(v + l.values_valid)
+                .filter(|&valid| valid != 0)
+                .map(|_| v + l.split_values_start)
         }
         _ => None,
     };

@@ -10,13 +10,13 @@ pub struct StrState {
     pub ascii: bool,
 }
 
-pub const STATE_OFFSET: u64 = 32;
-
-pub fn state<M: Memory + ?Sized>(m: &M, addr: u64) -> Option<StrState> {
+/// The `state` bit-field: `interned` (2 bits), `kind` (3), `compact`, `ascii` — the same bits in
+/// every supported version (checked live by tests/heap_layout.rs).
+pub fn state<M: Memory + ?Sized>(m: &M, l: &Layout, addr: u64) -> Option<StrState> {
     if addr >= crate::heap::memory::MAX_ADDR {
         return None;
     }
-    let s = m.u32_at(addr + STATE_OFFSET)?;
+    let s = m.u32_at(addr + l.str_state)?;
     Some(StrState {
         kind: (s >> 2) & 7,
         compact: s & 0x20 != 0,
@@ -42,7 +42,7 @@ pub fn data_address<M: Memory + ?Sized>(
         })
     } else {
         // legacy (str subclasses): a data pointer where the compact data would start
-        m.ptr_at(addr + l.str_compact_data)
+        m.ptr_at(addr + l.str_legacy_data)
     }
 }
 
@@ -51,12 +51,12 @@ pub fn read_str<M: Memory + ?Sized>(m: &M, l: &Layout, addr: u64, max: usize) ->
     if addr >= crate::heap::memory::MAX_ADDR {
         return None;
     }
-    let len = m.i64_at(addr + 16)?;
+    let len = m.i64_at(addr + l.str_length)?;
     if len < 0 || len as usize > max {
         return None;
     }
     let len = len as usize;
-    let st = state(m, addr)?;
+    let st = state(m, l, addr)?;
     if !matches!(st.kind, 1 | 2 | 4) {
         return None;
     }
@@ -83,7 +83,7 @@ pub fn str_equals<M: Memory + ?Sized>(m: &M, l: &Layout, addr: u64, want: &str) 
     if addr >= crate::heap::memory::MAX_ADDR {
         return false;
     }
-    let Some(len) = m.i64_at(addr + 16) else {
+    let Some(len) = m.i64_at(addr + l.str_length) else {
         return false;
     };
     if len != want.chars().count() as i64 {

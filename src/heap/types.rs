@@ -210,7 +210,7 @@ impl TypeTable {
             return None;
         }
         // the type of a type must be a type (its flags carry TYPE_SUBCLASS)
-        let meta = m.ptr_at(addr + 8)?;
+        let meta = m.ptr_at(addr + l.ob_type)?;
         let meta_flags = m.u64_at(meta + l.tp_flags)?;
         if meta_flags & flags::TYPE_SUBCLASS == 0 {
             return None;
@@ -327,12 +327,13 @@ fn member_slots<M: Memory + ?Sized>(m: &M, l: &Layout, addr: u64) -> Vec<(u64, S
         return out;
     };
     for i in 0..MAX_MEMBERS as u64 {
-        let at = members + i * 40;
+        let at = members + i * l.member_size;
         let name_ptr = match m.u64_at(at) {
             Some(0) | None => break,
             Some(p) => p,
         };
-        let (Some(ty), Some(off)) = (m.u32_at(at + 8), m.i64_at(at + 16)) else {
+        let (Some(ty), Some(off)) = (m.u32_at(at + l.member_type), m.i64_at(at + l.member_offset))
+        else {
             break;
         };
         if (ty == T_OBJECT || ty == T_OBJECT_EX) && off > 0 && off < 1 << 20 {

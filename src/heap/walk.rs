@@ -50,11 +50,7 @@ impl Interpreter {
 
     /// Address of generation `i`'s list head (3 = the permanent generation).
     pub fn generation_head(&self, l: &Layout, i: usize) -> u64 {
-        if i == 3 {
-            self.gcstate + l.gc_permanent
-        } else {
-            self.gcstate + l.gc_generations + i as u64 * l.gc_generation_stride
-        }
+        l.generation_head(self.gcstate, i)
     }
 }
 
@@ -232,7 +228,7 @@ impl<'a, M: Memory + ?Sized> Walker<'a, M> {
     /// The type id of the object at `addr` (its `ob_type`), if valid.
     #[inline]
     pub fn type_of(&mut self, addr: u64) -> Option<TypeId> {
-        let t = self.m.ptr_at(addr.checked_add(8)?)?;
+        let t = self.m.ptr_at(addr.checked_add(self.l.ob_type)?)?;
         let slot = ((t >> 4) ^ (t >> 10)) as usize % 64;
         if self.type_cache[slot].0 == t {
             return self.type_cache[slot].1;

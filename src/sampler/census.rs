@@ -107,6 +107,12 @@ impl CensusClock {
                         return;
                     }
                 }
+                Err(crate::heap::HeapError::NotUnderstood(e)) => {
+                    // the same layout gives the same wrong census every time: stop, loudly
+                    let text = format!("no heap census: {e}");
+                    let _ = tx.send(vec![Event::Note { t, text }]);
+                    return;
+                }
                 Err(e) => {
                     if !crate::target::is_alive(self.heap.pid) {
                         return;
@@ -169,6 +175,7 @@ mod tests {
                 layout: Layout::new(3, 12, 0).unwrap(),
                 runtime: 0,
                 set_dummy_var: None,
+                notes: Vec::new(),
             },
             opts: CensusOptions::default(),
             interval: Duration::from_secs(10),

@@ -15,7 +15,7 @@ use crate::failure::{Failure, Result};
 
 /// Interpreter versions memwatch understands (inclusive, `(major, minor)`).
 pub const OLDEST: (u64, u64) = (3, 8);
-pub const NEWEST: (u64, u64) = (3, 14);
+pub const NEWEST: (u64, u64) = (3, 15);
 
 /// A recognised CPython interpreter in the target.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +54,10 @@ struct MappedPython {
 pub struct Target {
     pub pid: i32,
     pub version: PythonVersion,
+    /// A debug build (`python3.X-dbg`, ABI flag `d`): same object layout, slower interpreter.
+    pub debug_build: bool,
+    /// The filesystem root and namespaces the target lives in, if not memwatch's own.
+    pub root: TargetRoot,
     pub python_binary: String,
     pub command_line: String,
     /// py-spy's view of the process, set up for non-blocking stack reads.
@@ -66,10 +70,13 @@ pub struct Target {
 
 impl Target {
     /// What the heap census needs, or why it cannot run.
-    pub fn heap(&self) -> std::result::Result<crate::heap::HeapTarget, String> {
-        let runtime = self
-            .runtime
-            .ok_or_else(|| "the interpreter exports no _PyRuntime symbol".to_string())?;
+    pub fn heap(&self) -> std::result::Result<crate::heap::HeapTarget, crate::heap::HeapError> {
+        let runtime = self.runtime.ok_or_else(|| {
+            crate::heap::HeapError::NotUnderstood(format!(
+                "CPython {}: the interpreter exports no _PyRuntime symbol",
+                self.version
+            ))
+        })?;
         crate::heap::HeapTarget::new(
             self.pid,
             (
@@ -199,13 +206,16 @@ fn find_mapped_python(exe: &str, mapped: &[String]) -> Option<MappedPython> {
     None
 }
 
-/// Symbols that exist only in debug (`Py_REF_DEBUG` / `Py_TRACE_REFS`) builds.
+/// Symbols that exist only in debug (`Py_DEBUG`, which implies `Py_REF_DEBUG`) builds.
 const DEBUG_BUILD_SYMBOLS: &[&str] = &[
     "_Py_NegativeRefcount",
     "_Py_RefTotal",
     "_Py_GetGlobalRefTotal",
-    "_Py_PrintReferences",
 ];
+
+/// Symbols that exist only in `Py_TRACE_REFS` builds (Objects/object.c), whose object header
+/// carries two more pointers before 3.13 (3.13 moved the trace to a hash table).
+const TRACE_REFS_SYMBOLS: &[&str] = &["_Py_PrintReferences", "_Py_PrintReferenceAddresses"];
 
 /// Symbols any CPython 3 interpreter exports.
 const CPYTHON_SYMBOLS: &[&str] = &["_PyRuntime", "Py_Initialize", "PyEval_EvalFrameDefault"];
@@ -306,6 +316,7 @@ pub fn attach(pid: i32) -> Result<Target> {
         }
         refuse_abiflags(pid, &m.abiflags, m.name_version, &m.path)?;
     }
+    let debug_by_name = mapped.as_ref().is_some_and(|m| m.abiflags.contains('d'));
 
     let process =
         remoteprocess::Process::new(pid).map_err(|e| gone_or(pid, Failure::internal(e)))?;
@@ -354,13 +365,21 @@ pub fn attach(pid: i32) -> Result<Target> {
         release: version.release_flags.clone(),
     };
     refuse_version(pid, version.major, version.minor, &python_binary)?;
-    if DEBUG_BUILD_SYMBOLS
-        .iter()
-        .any(|s| info.get_symbol(s).is_some())
+    let debug_build = debug_by_name
+        || DEBUG_BUILD_SYMBOLS
+            .iter()
+            .any(|s| info.get_symbol(s).is_some());
+    if (version.major, version.minor) < (3, 13)
+        && TRACE_REFS_SYMBOLS
+            .iter()
+            .any(|s| info.get_symbol(s).is_some())
     {
         return Err(Failure::UnsupportedInterpreter {
             pid,
-            what: format!("CPython {version} debug build ({python_binary})"),
+            what: format!(
+                "CPython {version} built with Py_TRACE_REFS ({python_binary}): before 3.13 it adds \
+                 two pointers to every object header, a layout memwatch does not read"
+            ),
         });
     }
     if free_threaded_runtime(&process, &info, &version) {
@@ -385,6 +404,8 @@ pub fn attach(pid: i32) -> Result<Target> {
     Ok(Target {
         pid,
         version,
+        debug_build,
+        root: TargetRoot::of(pid),
         python_binary,
         command_line: read_cmdline(pid),
         spy,
@@ -428,12 +449,8 @@ fn refuse_abiflags(pid: i32, flags: &str, v: Option<(u64, u64)>, path: &str) -> 
             what: format!("free-threaded CPython {v}t ({path})"),
         });
     }
-    if flags.contains('d') {
-        return Err(Failure::UnsupportedInterpreter {
-            pid,
-            what: format!("CPython {v} debug build ({path})"),
-        });
-    }
+    // a debug build ('d') has the release object layout (Py_TRACE_REFS is refused once the
+    // interpreter's symbols are read)
     Ok(())
 }
 
@@ -484,6 +501,73 @@ fn probe_memory_access(
                     "cannot read PID {pid}'s memory: {e}"
                 )))
             }
+        }
+    }
+}
+
+/// Where the target lives, seen from memwatch: its root directory and whether it has mount
+/// and PID namespaces of its own (containers, `unshare`, chroots).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TargetRoot {
+    /// The target's root directory as memwatch sees it (`readlink /proc/PID/root`): `/` unless
+    /// chrooted; a container's root in another mount namespace still reads `/`.
+    pub root: String,
+    /// It has its own mount namespace.
+    pub own_mounts: bool,
+    /// Its PID inside its own PID namespace, if it has one.
+    pub namespace_pid: Option<i32>,
+}
+
+impl TargetRoot {
+    pub fn of(pid: i32) -> TargetRoot {
+        let root = std::fs::read_link(format!("/proc/{pid}/root"))
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_else(|_| "/".into());
+        let ns = |kind: &str| std::fs::read_link(format!("/proc/{pid}/ns/{kind}")).ok();
+        let own = |kind: &str| {
+            let mine = std::fs::read_link(format!("/proc/self/ns/{kind}")).ok();
+            ns(kind).is_some() && mine.is_some() && ns(kind) != mine
+        };
+        // NSpid: the PID in each namespace from ours inwards; the last is the innermost
+        let namespace_pid = std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|s| {
+                let line = s.lines().find(|l| l.starts_with("NSpid:"))?.to_string();
+                let pids: Vec<i32> = line[6..]
+                    .split_whitespace()
+                    .filter_map(|p| p.parse().ok())
+                    .collect();
+                (pids.len() > 1).then(|| *pids.last().unwrap_or(&pid))
+            });
+        TargetRoot {
+            root,
+            own_mounts: own("mnt"),
+            namespace_pid,
+        }
+    }
+
+    /// Nothing to say: the target shares memwatch's root and namespaces.
+    pub fn is_ours(&self) -> bool {
+        self.root == "/" && !self.own_mounts && self.namespace_pid.is_none()
+    }
+
+    /// One line for the report: `root /srv/jail (chroot), own mount namespace, PID 1 in its
+    /// PID namespace`.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if self.root != "/" {
+            parts.push(format!("root {} (chroot)", self.root));
+        }
+        if self.own_mounts {
+            parts.push("own mount namespace (files read through /proc/PID/root)".to_string());
+        }
+        if let Some(p) = self.namespace_pid {
+            parts.push(format!("PID {p} in its own PID namespace"));
+        }
+        if parts.is_empty() {
+            "memwatch's own root".to_string()
+        } else {
+            parts.join(", ")
         }
     }
 }
