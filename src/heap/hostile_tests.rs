@@ -232,7 +232,7 @@ fn drive<M: Memory + ?Sized>(m: &M, l: &Layout, runtime: u64, probes: &[u64]) ->
             objects::referents(m, l, p, &t, 0, &mut |_| n += 1);
             sink = sink.wrapping_add(n);
             objects::attributes(m, l, p, &t, |k, v| sink = sink.wrapping_add(k ^ v));
-            sink = sink.wrapping_add(objects::length(m, &l, p, &t).unwrap_or(0));
+            sink = sink.wrapping_add(objects::length(m, l, p, &t).unwrap_or(0));
         }
         sink = sink.wrapping_add(strings::read_str(m, l, p, 4096).map_or(0, |s| s.len() as u64));
         if let Some(k) = Keys::read(m, l, p) {

@@ -398,7 +398,7 @@ fn head_links<M: Memory + ?Sized>(m: &M, head: u64) -> bool {
     if next == head || prev == head {
         return next == head && prev == head;
     }
-    let ok = |p: u64| p != 0 && p % 8 == 0 && p < memory::MAX_ADDR;
+    let ok = |p: u64| p != 0 && p.is_multiple_of(8) && p < memory::MAX_ADDR;
     ok(next)
         && ok(prev)
         && m.u64_at(next + 8).is_some_and(|b| b & MASK == head)
