@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     version,
     about = "Watch a running CPython process's memory from outside: what grows, where, and why.",
     long_about = "Watch a running CPython process's memory from outside: what grows, where, and why.\n\n\
-memwatch attaches read-only to a live CPython 3.8–3.14 process by PID (nothing is injected, \
+memwatch attaches read-only to a live CPython 3.8–3.15 process by PID (nothing is injected, \
 the target is not restarted), samples its RSS and Python stacks, and records the session to a \
 file that `memwatch report` reads later.\n\n\
 On a terminal, a watch opens a live dashboard (press ? in it for the keys; q stops the watch, \
@@ -19,7 +19,7 @@ status lines. `memwatch replay FILE` opens the same dashboard over a recorded se
     args_conflicts_with_subcommands = true,
     after_help = "Exit codes: 0 ok, 1 internal error, 2 usage, 10 no such process, 11 not a Python \
 process, 12 permission denied, 13 unsupported interpreter, 14 target exited during attach, \
-15 command could not be started, 20 session file not found, 21 not a session file, \
+15 command could not be started, 16 heap layout not understood, 20 session file not found, 21 not a session file, \
 22 session file not writable."
 )]
 pub struct Cli {
@@ -113,6 +113,17 @@ pub enum Command {
         /// Tests only: keep the target paused this many milliseconds after the copy.
         #[arg(long, hide = true, default_value_t = 0)]
         hold_pause_ms: u64,
+    },
+    /// What memwatch reads of a running interpreter's layout: its version and build, where
+    /// the target lives (root, namespaces), every offset memwatch uses (after the checks
+    /// against the interpreter's own _Py_DebugOffsets and the GC list probe) and what those
+    /// checks said. For diagnosing a new or unusual CPython build.
+    Layout {
+        /// The running Python process.
+        #[arg(long, short = 'p', value_name = "PID")]
+        pid: i32,
+        #[arg(long, short = 'f', value_enum, default_value_t = Format::Text)]
+        format: Format,
     },
     /// The dashboard over a recorded session, with a timeline (←/→ step, space play, End).
     /// Without a terminal, prints the report instead.

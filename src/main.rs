@@ -58,6 +58,7 @@ fn run(cli: Cli) -> Result<()> {
             function,
         }) => report_command(&file, format, top, function),
         Some(Command::Replay { file }) => replay_command(&file),
+        Some(Command::Layout { pid, format }) => layout_command(pid, format),
         None => match cli.pid {
             Some(pid) => watch_pid(pid, &cli.watch),
             None => Err(Failure::Usage(
@@ -193,6 +194,51 @@ fn snapshot_command(
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes());
     Ok(())
+}
+
+/// `memwatch layout --pid PID`: the layout memwatch uses for the target, and what the checks
+/// at attach found; when they refuse it, the table as it stands and why (exit 16).
+fn layout_command(pid: i32, format: Format) -> Result<()> {
+    let target = target::attach(pid)?;
+    let v = &target.version;
+    let (layout, refused) = match target.heap() {
+        Ok(heap) => (Some((heap.layout, heap.notes)), None),
+        Err(e) => (
+            heap::layout::Layout::new(v.major as u32, v.minor as u32, v.patch as u32)
+                .ok()
+                .map(|l| (l, Vec::new())),
+            Some(e),
+        ),
+    };
+    let view = report::layout::LayoutView {
+        pid,
+        version: v.to_string(),
+        debug_build: target.debug_build,
+        python_binary: target.python_binary.clone(),
+        command_line: target.command_line.clone(),
+        root: target.root.clone(),
+        error: refused.as_ref().map(|e| e.to_string()),
+        notes: layout.as_ref().map(|l| l.1.clone()).unwrap_or_default(),
+        layout: layout.map(|l| l.0),
+    };
+    let text = match format {
+        Format::Text => report::layout::render(&view),
+        Format::Json | Format::Markdown => {
+            serde_json::to_string_pretty(&view).map_err(Failure::internal)? + "\n"
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    match refused {
+        None => Ok(()),
+        Some(heap::HeapError::NoLayout(e)) => Err(Failure::UnsupportedInterpreter {
+            pid,
+            what: format!("CPython {v}: {e}"),
+        }),
+        Some(heap::HeapError::NotUnderstood(what) | heap::HeapError::Failed(what)) => {
+            Err(Failure::LayoutNotUnderstood { pid, what })
+        }
+    }
 }
 
 /// `memwatch replay FILE`: the dashboard over the session; without a terminal, the report.

@@ -72,7 +72,7 @@ fn permission_denied_says_what_to_do() {
         eprintln!("skip: setpriv (util-linux) is not installed");
         return;
     }
-    let target = Target::start(&py.path, "idle.py", &["20"]);
+    let target = Target::start(&py, "idle.py", &["20"]);
     // an unprivileged user may not read a root process
     let out = Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
@@ -100,7 +100,7 @@ fn unsupported_interpreters_are_named() {
         return;
     }
     for py in old {
-        let target = Target::start(&py.path, "idle.py", &["20"]);
+        let target = Target::start(&py, "idle.py", &["20"]);
         let out = memwatch()
             .args([
                 "--pid",

@@ -25,7 +25,7 @@ fn expected() -> Value {
 
 /// Watch one smell target; its findings (the report's JSON array).
 fn findings_of(py: &Interp, program: &str, dir: &Path) -> Result<Vec<Value>, String> {
-    let target = Target::start(&py.path, &format!("smells/{program}"), &[]);
+    let target = Target::start(py, &format!("smells/{program}"), &[]);
     let session = dir.join(format!("{program}.db"));
     let mut cmd = memwatch();
     cmd.args([

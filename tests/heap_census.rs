@@ -37,14 +37,15 @@ struct Population {
 }
 
 fn start_population(py: &Interp, extra: &[&str]) -> Population {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("census.json");
+    let (dir, inside) = py.tempdir();
+    let out = inside.join("census.json");
     let mut args = vec![out.to_str().unwrap()];
     args.extend_from_slice(extra);
     // the target writes its census before it prints "ready"
-    let target = Target::start(&py.path, "census_population.py", &args);
-    let expected: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap())
-        .expect("the target's census JSON");
+    let target = Target::start(py, "census_population.py", &args);
+    let expected: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("census.json")).unwrap())
+            .expect("the target's census JSON");
     let v = &expected["version"];
     assert_eq!(
         (v[0].as_u64(), v[1].as_u64()),
@@ -226,6 +227,11 @@ per_interpreter! {
     py3_14 => "3.14",
     python3 => "python3",
     system_python3 => "system",
+    sid_3_13 => "sid-3.13",
+    sid_3_14 => "sid-3.14",
+    sid_3_15 => "sid-3.15",
+    sid_3_14_debug => "sid-3.14d",
+    sid_3_15_debug => "sid-3.15d",
 }
 
 /// Two threads allocate and free while memwatch pauses the target: the census still finishes,
@@ -292,7 +298,7 @@ fn steady_target(dir: &Path) -> (Target, std::path::PathBuf) {
     let py = interpreter("python3").unwrap();
     let counts = dir.join("counts.txt");
     let target = Target::start(
-        &py.path,
+        &py,
         "steady_counter.py",
         &[counts.to_str().unwrap(), "--window", "0.25"],
     );

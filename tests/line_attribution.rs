@@ -14,8 +14,8 @@ fn run_alloc_line(py: &Interp, session: &std::path::Path, args: &[&str]) -> Outp
     cmd.args(["run", "--no-tui", "--record"])
         .arg(session)
         .arg("--")
-        .arg(&py.path)
-        .arg(target_script("alloc_line.py"))
+        .args(py.argv())
+        .arg(py.script("alloc_line.py"))
         .args(args);
     let out = output_within(cmd, Duration::from_secs(60));
     assert!(out.status.success(), "{}: {}", py.label, stderr_of(&out));
@@ -95,7 +95,7 @@ fn attach_names_the_list_line(label: &str) {
     let dir = tempfile::tempdir().unwrap();
     let session = dir.path().join("s.db");
     let target = Target::start(
-        &py.path,
+        &py,
         "alloc_line.py",
         &["list", "--delay", "1.0", "--seconds", "1.5"],
     );
@@ -194,6 +194,11 @@ per_interpreter! {
     py3_14 => "3.14",
     python3 => "python3",
     system_python3 => "system",
+    sid_3_13 => "sid-3.13",
+    sid_3_14 => "sid-3.14",
+    sid_3_15 => "sid-3.15",
+    sid_3_14_debug => "sid-3.14d",
+    sid_3_15_debug => "sid-3.15d",
 }
 
 /// Every interpreter `pyenv versions` lists is covered: 3.8–3.14 by the tests above, the

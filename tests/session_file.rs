@@ -45,7 +45,7 @@ fn sigkill_of_memwatch_leaves_the_target_running_and_the_session_readable() {
     let counts = dir.path().join("counts.txt");
     let session = dir.path().join("s.db");
     let target = Target::start(
-        &py.path,
+        &py,
         "steady_counter.py",
         &[counts.to_str().unwrap(), "--window", "0.25"],
     );
@@ -119,8 +119,8 @@ fn session_at_rate(dir: &Path, name: &str, rate: u32) -> std::path::PathBuf {
     ])
     .arg(&session)
     .arg("--")
-    .arg(&py.path)
-    .arg(target_script("alloc_line.py"))
+    .args(py.argv())
+    .arg(py.script("alloc_line.py"))
     .args(["list", "--seconds", "2", "--delay", "0.2"]);
     let out = output_within(cmd, Duration::from_secs(60));
     assert!(out.status.success(), "{}", stderr_of(&out));
@@ -281,8 +281,8 @@ fn censuses_are_recorded_and_reported() {
     ])
     .arg(&session)
     .arg("--")
-    .arg(&py.path)
-    .arg(target_script("alloc_line.py"))
+    .args(py.argv())
+    .arg(py.script("alloc_line.py"))
     .args(["slowlist", "--seconds", "4", "--delay", "0.2"]);
     let out = output_within(cmd, Duration::from_secs(60));
     assert!(out.status.success(), "{}", stderr_of(&out));
@@ -335,8 +335,8 @@ fn censuses_are_recorded_and_reported() {
     cmd.args(["run", "--no-tui", "--no-heap", "--record"])
         .arg(&quiet)
         .arg("--")
-        .arg(&py.path)
-        .arg(target_script("alloc_line.py"))
+        .args(py.argv())
+        .arg(py.script("alloc_line.py"))
         .args(["idle", "--delay", "1.5"]);
     let out = output_within(cmd, Duration::from_secs(60));
     assert!(out.status.success(), "{}", stderr_of(&out));

@@ -172,6 +172,10 @@ fn python() -> PathBuf {
     interpreter("python3").unwrap().path
 }
 
+fn python3() -> common::Interp {
+    interpreter("python3").unwrap()
+}
+
 #[test]
 fn live_dashboard_then_replay_of_its_session() {
     let Some(tmux) = Tmux::new("live") else {
@@ -179,7 +183,7 @@ fn live_dashboard_then_replay_of_its_session() {
     };
     let dir = tempfile::tempdir().unwrap();
     let session = dir.path().join("live.db");
-    let target = Target::start(&python(), "growing_list.py", &[]);
+    let target = Target::start(&python3(), "growing_list.py", &[]);
     let cmd = format!(
         "{} --pid {} --heap-interval 0.5 --record {}",
         memwatch(),
@@ -362,7 +366,7 @@ fn sigterm_and_panic_restore_the_terminal() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let target = Target::start(&python(), "growing_list.py", &[]);
+    let target = Target::start(&python3(), "growing_list.py", &[]);
     let run = |tag: &str, env: &str| {
         let pidfile = dir.path().join(format!("{tag}.pid"));
         let cmd = format!(

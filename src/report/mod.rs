@@ -3,6 +3,7 @@
 //! `docs/report-json.md`). The live summary at the end of a watch uses the same builder.
 
 pub mod census;
+pub mod layout;
 pub mod markdown;
 pub mod source;
 pub mod text;

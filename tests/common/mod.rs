@@ -36,21 +36,117 @@ pub fn marker_line(script: &str, marker: &str) -> u32 {
     hits[0] as u32
 }
 
+/// One interpreter of the test matrix: on this machine (pyenv's, `python3`, /usr/bin/python3)
+/// or inside the Debian sid chroot (`root`), where it runs as `chroot ROOT EXE`, as in a
+/// container: its files are seen through its own root.
 #[derive(Debug, Clone)]
 pub struct Interp {
     pub label: String,
+    /// The interpreter as this machine sees it (under `root` for a chroot's).
     pub path: PathBuf,
     pub version: (u32, u32),
+    /// The chroot it runs in, and its name there (`python3.15`).
+    pub root: Option<(PathBuf, String)>,
 }
+
+/// The newest minor version memwatch supports.
+pub const NEWEST_MINOR: u32 = 15;
 
 impl Interp {
     pub fn supported(&self) -> bool {
-        self.version >= (3, 8) && self.version <= (3, 14)
+        self.version >= (3, 8) && self.version <= (3, NEWEST_MINOR)
+    }
+
+    /// A command that runs this interpreter (with no arguments yet).
+    pub fn command(&self) -> Command {
+        match &self.root {
+            None => Command::new(&self.path),
+            Some((root, exe)) => {
+                let mut c = Command::new("chroot");
+                c.arg(root).arg(exe);
+                c
+            }
+        }
+    }
+
+    /// The words that run this interpreter, for `memwatch run -- …`.
+    pub fn argv(&self) -> Vec<std::ffi::OsString> {
+        match &self.root {
+            None => vec![self.path.clone().into()],
+            Some((root, exe)) => vec!["chroot".into(), root.clone().into(), exe.into()],
+        }
+    }
+
+    /// The path of test target `name` as this interpreter sees it (copied into the chroot).
+    pub fn script(&self, name: &str) -> PathBuf {
+        match &self.root {
+            None => target_script(name),
+            Some((root, _)) => Path::new("/").join(
+                chroot_targets(root)
+                    .join(name)
+                    .strip_prefix(root)
+                    .expect("under the root"),
+            ),
+        }
+    }
+
+    /// A temporary directory the target can write to: (the directory as this machine sees
+    /// it, the same directory as the target sees it).
+    pub fn tempdir(&self) -> (tempfile::TempDir, PathBuf) {
+        match &self.root {
+            None => {
+                let d = tempfile::tempdir().unwrap();
+                let p = d.path().to_path_buf();
+                (d, p)
+            }
+            Some((root, _)) => {
+                let d = tempfile::tempdir_in(root.join("tmp")).unwrap();
+                let inside = Path::new("/").join(d.path().strip_prefix(root).unwrap());
+                (d, inside)
+            }
+        }
     }
 }
 
-fn version_of(path: &Path) -> Option<(u32, u32)> {
-    let out = Command::new(path)
+/// Copy tests/targets into the chroot, once per test process, under its /tmp (directories of
+/// test processes that are gone are removed first).
+fn chroot_targets(root: &Path) -> PathBuf {
+    static DONE: std::sync::Mutex<Vec<(PathBuf, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+    let mut done = DONE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, dir)) = done.iter().find(|(r, _)| r == root) {
+        return dir.clone();
+    }
+    let base = root.join("tmp/memwatch-tests");
+    std::fs::create_dir_all(&base).unwrap();
+    for e in std::fs::read_dir(&base).unwrap().flatten() {
+        let pid: Option<i32> = e.file_name().to_str().and_then(|n| n.parse().ok());
+        if pid.is_some_and(|p| !Path::new(&format!("/proc/{p}")).exists()) {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+    let dir = base.join(std::process::id().to_string()).join("targets");
+    copy_tree(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/targets"),
+        &dir,
+    );
+    done.push((root.to_path_buf(), dir.clone()));
+    dir
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), &dest).unwrap();
+        }
+    }
+}
+
+fn version_of(mut cmd: Command) -> Option<(u32, u32)> {
+    let out = cmd
         .args([
             "-c",
             "import sys; sys.stdout.write('%d %d\\n' % sys.version_info[:2])",
@@ -92,25 +188,93 @@ pub fn pyenv_interpreters() -> Vec<Interp> {
                 .find(|p| p.exists())?;
             Some(Interp {
                 label: format!("pyenv-{v}"),
-                version: version_of(&path)?,
+                version: version_of(Command::new(&path))?,
                 path,
+                root: None,
             })
         })
         .collect()
 }
 
+/// The Debian sid chroot made by scripts/sid-chroot.sh: `$MEMWATCH_SID_ROOT`, else
+/// /var/tmp/memwatch-sid. `None` (with the reason printed) when it is not there.
+pub fn sid_root() -> Option<PathBuf> {
+    let root = std::env::var_os("MEMWATCH_SID_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/tmp/memwatch-sid"));
+    if !root.join(".memwatch-sid-complete").exists() {
+        eprintln!(
+            "skip: no Debian sid chroot at {} (make it with scripts/sid-chroot.sh, as .ci/run does)",
+            root.display()
+        );
+        return None;
+    }
+    Some(root)
+}
+
+/// The sid interpreters of the matrix: (label, name in the chroot).
+pub const SID_INTERPRETERS: &[(&str, &str)] = &[
+    ("sid-3.13", "python3.13"),
+    ("sid-3.14", "python3.14"),
+    ("sid-3.15", "python3.15"),
+    ("sid-3.14d", "python3.14d"),
+    ("sid-3.15d", "python3.15d"),
+];
+
+/// One interpreter of the sid chroot, by its name there.
+fn sid_interpreter(label: &str, exe: &str) -> Option<Interp> {
+    let root = sid_root()?;
+    let path = root.join("usr/bin").join(exe);
+    if !path.exists() {
+        eprintln!("skip: {exe} is not installed in {}", root.display());
+        return None;
+    }
+    let mut cmd = Command::new("chroot");
+    cmd.arg(&root).arg(exe);
+    let Some(version) = version_of(cmd) else {
+        eprintln!(
+            "skip: {exe} does not run in {} (chroot needs root)",
+            root.display()
+        );
+        return None;
+    };
+    Some(Interp {
+        label: label.to_string(),
+        path,
+        version,
+        root: Some((root, exe.to_string())),
+    })
+}
+
+/// Every interpreter of the matrix that is present: pyenv's, `python3`, and sid's.
+pub fn matrix() -> Vec<Interp> {
+    let mut v = pyenv_interpreters();
+    v.extend(interpreter("python3"));
+    v.extend(
+        SID_INTERPRETERS
+            .iter()
+            .filter_map(|(label, exe)| sid_interpreter(label, exe)),
+    );
+    v
+}
+
 /// The interpreter for a test label: `3.8` … `3.14` (from pyenv), `python3` (PATH's, must
-/// exist), `system` (/usr/bin/python3). `None` (with the reason printed) when absent.
+/// exist), `system` (/usr/bin/python3), `sid-3.15` … (the sid chroot's, see
+/// [`SID_INTERPRETERS`]). `None` (with the reason printed) when absent.
 pub fn interpreter(label: &str) -> Option<Interp> {
+    if let Some((label, exe)) = SID_INTERPRETERS.iter().find(|(l, _)| *l == label) {
+        return sid_interpreter(label, exe);
+    }
     match label {
         "python3" => {
             let path =
                 real_executable("python3").expect("python3 must be installed: it is never skipped");
-            let version = version_of(&path).expect("python3 runs");
+            let version = version_of(Command::new(&path)).expect("python3 runs");
             Some(Interp {
                 label: "python3".into(),
                 path,
                 version,
+                root: None,
             })
         }
         "system" => {
@@ -119,11 +283,12 @@ pub fn interpreter(label: &str) -> Option<Interp> {
                 eprintln!("skip: /usr/bin/python3 is not installed");
                 return None;
             }
-            let version = version_of(&path)?;
+            let version = version_of(Command::new(&path))?;
             Some(Interp {
                 label: "system".into(),
                 path,
                 version,
+                root: None,
             })
         }
         minor => {
@@ -144,10 +309,16 @@ pub struct Target {
 }
 
 impl Target {
-    /// Start `script` under `python` and wait for it to print "ready".
-    pub fn start(python: &Path, script: &str, args: &[&str]) -> Target {
-        let mut child = Command::new(python)
-            .arg(target_script(script))
+    /// Start test target `script` under `py` and wait for it to print "ready".
+    pub fn start(py: &Interp, script: &str, args: &[&str]) -> Target {
+        let mut cmd = py.command();
+        cmd.arg(py.script(script));
+        Target::start_command(cmd, args)
+    }
+
+    /// Start `cmd ARGS` (a target's command line) and wait for it to print "ready".
+    pub fn start_command(mut cmd: Command, args: &[&str]) -> Target {
+        let mut child = cmd
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
