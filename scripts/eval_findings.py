@@ -11,13 +11,22 @@ pyenv lists, else python3), a few at a time, and reads the findings from the ses
   false positive  an Important finding on a control, or a finding of another kind than
                   expected on any program (Suggestions on controls that allow them excepted)
 
-usage: scripts/eval_findings.py [--seconds 22] [--at-once 5] [--python PATH ...]
+Each --python is an interpreter command: a path, or words such as
+"chroot /var/tmp/memwatch-sid python3.15" (a chroot's interpreter: the programs are copied into
+its /tmp first). The default is every supported interpreter pyenv lists, python3, and the
+interpreters of the Debian sid chroot of scripts/sid-chroot.sh if it is there
+($MEMWATCH_SID_ROOT, else /var/tmp/memwatch-sid).
+
+usage: scripts/eval_findings.py [--seconds 22] [--at-once 5] [--python CMD ...]
 """
 import argparse
+import atexit
 import collections
 import glob
 import json
 import os
+import shlex
+import shutil
 import statistics
 import subprocess
 import sys
@@ -29,22 +38,46 @@ SMELLS = os.path.join(ROOT, "tests", "targets", "smells")
 MEMWATCH = os.path.join(ROOT, "target", "release", "memwatch")
 
 
+SID_ROOT = os.environ.get("MEMWATCH_SID_ROOT", "/var/tmp/memwatch-sid")
+SID_PYTHONS = ["python3.13", "python3.14", "python3.15", "python3.14d", "python3.15d"]
+
+
 def interpreters(given):
+    """Interpreter commands, each a list of words."""
     if given:
-        return given
+        return [shlex.split(g) for g in given]
+    found = []
     try:
         root = subprocess.run(["pyenv", "root"], capture_output=True, text=True).stdout.strip()
-        found = []
         for d in sorted(glob.glob(os.path.join(root, "versions", "3.*"))):
             v = tuple(int(x) for x in os.path.basename(d).split(".")[:2])
-            if (3, 8) <= v <= (3, 14):
-                found.append((v, os.path.join(d, "bin", "python3")))
-        if found:
-            return [p for _, p in sorted(found)]
+            if (3, 8) <= v <= (3, 15):
+                found.append((v, [os.path.join(d, "bin", "python3")]))
     except OSError:
         pass
-    return [subprocess.run(["python3", "-c", "import sys;print(sys.executable)"],
-                           capture_output=True, text=True).stdout.strip()]
+    found = [cmd for _, cmd in sorted(found)]
+    found.append([subprocess.run(["python3", "-c", "import sys;print(sys.executable)"],
+                                 capture_output=True, text=True).stdout.strip()])
+    if os.path.exists(os.path.join(SID_ROOT, ".memwatch-sid-complete")):
+        for p in SID_PYTHONS:
+            if os.path.exists(os.path.join(SID_ROOT, "usr", "bin", p)):
+                found.append(["chroot", SID_ROOT, p])
+    else:
+        print("note: no sid chroot at %s (scripts/sid-chroot.sh makes it)" % SID_ROOT, file=sys.stderr)
+    return found
+
+
+def smells_dir(python):
+    """Where the programs are, as the interpreter sees them, and as this machine sees them."""
+    if python[0] == "chroot":
+        root = python[1]
+        inside = "/tmp/memwatch-eval-%d/smells" % os.getpid()
+        host = root + inside
+        if not os.path.exists(host):
+            shutil.copytree(SMELLS, host)
+            atexit.register(shutil.rmtree, os.path.dirname(host), True)
+        return inside
+    return SMELLS
 
 
 def marker_line(program, marker):
@@ -56,7 +89,8 @@ def marker_line(program, marker):
 
 
 def watch(python, program, seconds, tmp):
-    target = subprocess.Popen([python, os.path.join(SMELLS, program)], stdout=subprocess.PIPE, text=True)
+    target = subprocess.Popen(python + [os.path.join(smells_dir(python), program)],
+                              stdout=subprocess.PIPE, text=True)
     try:
         if target.stdout.readline().strip() != "ready":
             return {"error": "target did not start"}
@@ -96,8 +130,14 @@ def main():
     tp, fp, fn = collections.Counter(), collections.Counter(), collections.Counter()
     times = collections.defaultdict(list)
     rows = []
+    per_interp = []
     for python in interpreters(args.python):
-        version = subprocess.run([python, "--version"], capture_output=True, text=True).stdout.strip()
+        smells_dir(python)
+        version = subprocess.run(python + ["-c", "import sys; print('%d.%d.%d%s' % (sys.version_info[:3] + (sys.abiflags,)))"],
+                                 capture_output=True, text=True).stdout.strip()
+        if python[0] == "chroot":
+            version = "sid " + version
+        itp, ifp, ifn, itimes = 0, 0, 0, []
         programs = sorted(expected)
         results = {}
         with tempfile.TemporaryDirectory() as tmp:
@@ -115,6 +155,7 @@ def main():
                 rows.append((version, program, "ERROR " + res["error"]))
                 if not want.get("control"):
                     fn[want["kind"]] += 1
+                    ifn += 1
                 continue
             found = res["findings"]
             hit = None
@@ -122,21 +163,33 @@ def main():
                 hit = next((f for f in found if matches(f, want, program)), None)
                 if hit:
                     tp[want["kind"]] += 1
+                    itp += 1
                     times[want["kind"]].append(hit["first_seen"] / 1e6)
+                    itimes.append(hit["first_seen"] / 1e6)
                 else:
                     fn[want["kind"]] += 1
+                    ifn += 1
             for f in found:
                 if f is hit:
                     continue
                 allowed = want.get("control") and want.get("allowed") == f["kind"] and f["severity"] == "suggestion"
                 if not allowed:
                     fp[f["kind"]] += 1
+                    ifp += 1
             rows.append((version, program, "; ".join(
                 "%s %s %s%s at %.1f s" % (f["severity"], f["kind"], f["name"],
                                           " line %s" % f["line"] if f["line"] else "", f["first_seen"] / 1e6)
                 for f in found) or "(no findings)"))
+        per_interp.append((version, itp, ifp, ifn, itimes))
     for version, program, text in rows:
-        print("%-14s %-26s %s" % (version, program, text))
+        print("%-16s %-26s %s" % (version, program, text))
+    print()
+    print("%-16s %5s %5s %5s %10s %8s %26s" % ("interpreter", "TP", "FP", "FN", "precision", "recall",
+                                              "time to verdict (s)"))
+    for version, itp, ifp, ifn, itimes in per_interp:
+        tv = "median %.1f, max %.1f" % (statistics.median(itimes), max(itimes)) if itimes else "-"
+        print("%-16s %5d %5d %5d %10.2f %8.2f %26s" % (version, itp, ifp, ifn, itp / max(itp + ifp, 1),
+                                                      itp / max(itp + ifn, 1), tv))
     print()
     print("%-20s %5s %5s %5s %10s %8s %22s" % ("kind", "TP", "FP", "FN", "precision", "recall", "time to verdict (s)"))
     for kind in sorted(set(tp) | set(fp) | set(fn)):

@@ -40,6 +40,12 @@ pub struct SessionInfo {
     pub spawned: bool,
     /// The target's page size in bytes (RSS from statm is in pages).
     pub page_size: u64,
+    /// A debug build of CPython (`python3.X-dbg`).
+    #[serde(default)]
+    pub debug_build: bool,
+    /// The target's root and namespaces when they are not memwatch's (chroot, container).
+    #[serde(default)]
+    pub target_root: Option<crate::target::TargetRoot>,
 }
 
 /// One frame definition.

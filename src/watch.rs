@@ -101,6 +101,8 @@ pub fn watch_shared(
         memwatch_version: env!("CARGO_PKG_VERSION").to_string(),
         spawned,
         page_size: crate::sampler::proc::page_size(),
+        debug_build: target.debug_build,
+        target_root: (!target.root.is_ours()).then(|| target.root.clone()),
     };
     let mut writer = if opts.no_record {
         None

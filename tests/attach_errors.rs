@@ -96,7 +96,7 @@ fn unsupported_interpreters_are_named() {
         .filter(|i| !i.supported())
         .collect();
     if old.is_empty() {
-        eprintln!("skip: pyenv lists no interpreter outside 3.8–3.14");
+        eprintln!("skip: pyenv lists no interpreter outside 3.8–3.15");
         return;
     }
     for py in old {

@@ -3,7 +3,9 @@
 //! streaming reads). Each target runs under `memwatch --pid` for a fixed time; its findings
 //! must name the right kind and name or line within 30 s of attach. Ground truth:
 //! tests/targets/smells/expected.json (shared with scripts/eval_findings.py). Run on the
-//! oldest and the newest installed interpreter.
+//! oldest installed interpreter and on Debian sid's newest releases (3.13.x, whose patch
+//! releases moved the GC lists, 3.14.x, 3.15.x and the 3.15 debug build); every interpreter of
+//! the matrix at once: scripts/eval_findings.py.
 
 mod common;
 
@@ -144,30 +146,38 @@ fn suite(py: Interp) {
     );
 }
 
-/// Supported interpreters `pyenv versions` lists, oldest first (python3 if none).
-fn supported() -> Vec<Interp> {
+/// The oldest supported interpreter `pyenv versions` lists (python3 if none).
+fn oldest() -> Interp {
     let mut v: Vec<Interp> = pyenv_interpreters()
         .into_iter()
         .filter(Interp::supported)
         .collect();
     v.sort_by_key(|i| i.version);
-    if v.is_empty() {
-        v.push(interpreter("python3").unwrap());
-    }
-    v
+    v.into_iter()
+        .next()
+        .unwrap_or_else(|| interpreter("python3").unwrap())
 }
 
 #[test]
 fn findings_on_the_oldest_interpreter() {
-    suite(supported().remove(0));
+    suite(oldest());
 }
 
-#[test]
-fn findings_on_the_newest_interpreter() {
-    let all = supported();
-    if all.len() < 2 {
-        eprintln!("skip: only one supported interpreter installed (covered by the oldest)");
-        return;
-    }
-    suite(all.last().unwrap().clone());
+macro_rules! per_interpreter {
+    ($($name:ident => $label:expr),* $(,)?) => {
+        mod findings_on {
+            $( #[test] fn $name() {
+                if let Some(py) = super::interpreter($label) {
+                    super::suite(py)
+                }
+            } )*
+        }
+    };
+}
+
+per_interpreter! {
+    sid_3_13 => "sid-3.13",
+    sid_3_14 => "sid-3.14",
+    sid_3_15 => "sid-3.15",
+    sid_3_15_debug => "sid-3.15d",
 }

@@ -225,6 +225,7 @@ per_interpreter! {
     py3_12 => "3.12",
     py3_13 => "3.13",
     py3_14 => "3.14",
+    py3_15 => "3.15",
     python3 => "python3",
     system_python3 => "system",
     sid_3_13 => "sid-3.13",

@@ -192,6 +192,7 @@ per_interpreter! {
     py3_12 => "3.12",
     py3_13 => "3.13",
     py3_14 => "3.14",
+    py3_15 => "3.15",
     python3 => "python3",
     system_python3 => "system",
     sid_3_13 => "sid-3.13",
@@ -201,14 +202,14 @@ per_interpreter! {
     sid_3_15_debug => "sid-3.15d",
 }
 
-/// Every interpreter `pyenv versions` lists is covered: 3.8–3.14 by the tests above, the
+/// Every interpreter `pyenv versions` lists is covered: 3.8–3.15 by the tests above, the
 /// others by the refusal test in attach_errors.rs.
 #[test]
 fn every_listed_interpreter_is_covered() {
     for i in pyenv_interpreters() {
         if i.supported() {
             assert!(
-                (8..=14).contains(&i.version.1),
+                (8..=NEWEST_MINOR).contains(&i.version.1),
                 "{} has no per-interpreter test",
                 i.label
             );

@@ -59,9 +59,14 @@ pub fn render(r: &Report) -> String {
     let _ = writeln!(out, "# Memory findings: {}\n", s.command_line);
     let _ = writeln!(
         out,
-        "CPython {} (PID {}), watched for {} — {}. RSS {} → {} (peak {}). {} samples{}.\n",
+        "CPython {}{} (PID {}{}), watched for {} — {}. RSS {} → {} (peak {}). {} samples{}.\n",
         s.python_version,
+        if s.debug_build { " debug build" } else { "" },
         s.pid,
+        s.target_root
+            .as_ref()
+            .map(|r| format!("; {}", r.describe()))
+            .unwrap_or_default(),
         units::duration(s.duration_s),
         s.end_description
             .clone()

@@ -35,6 +35,11 @@ pub struct Summary {
     pub command_line: String,
     pub python_version: String,
     pub python_binary: String,
+    /// A debug build of CPython.
+    pub debug_build: bool,
+    /// Where the target lived when it was not memwatch's own root (chroot, container): the
+    /// root as memwatch saw it, its own mount namespace, its PID in its own PID namespace.
+    pub target_root: Option<crate::target::TargetRoot>,
     pub start_unix: f64,
     pub duration_s: f64,
     /// `interrupted`, `duration`, `target_exited`, or null when the session has no end record.
@@ -195,6 +200,8 @@ pub fn summary(a: &Analyzer, session_file: Option<String>) -> Summary {
         command_line: info.command_line,
         python_version: info.python_version,
         python_binary: info.python_binary,
+        debug_build: info.debug_build,
+        target_root: info.target_root,
         start_unix: info.start_unix,
         duration_s: duration,
         end_reason,

@@ -24,9 +24,15 @@ fn header(out: &mut String, s: &Summary) {
     let _ = writeln!(out, "  Command:   {}", s.command_line);
     let _ = writeln!(
         out,
-        "  Python:    CPython {} (PID {}, {})",
-        s.python_version, s.pid, s.python_binary
+        "  Python:    CPython {}{} (PID {}, {})",
+        s.python_version,
+        if s.debug_build { " debug build" } else { "" },
+        s.pid,
+        s.python_binary
     );
+    if let Some(root) = &s.target_root {
+        let _ = writeln!(out, "  Target:    {}", root.describe());
+    }
     let _ = writeln!(
         out,
         "  Duration:  {} from {}; {}",
