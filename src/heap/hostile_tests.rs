@@ -752,6 +752,53 @@ fn hostile_baseline_heap_is_walked_completely() {
     }
 }
 
+// --- a layout that does not match the heap ------------------------------------------------------
+
+/// The GC list probe of attach finds the generation heads where they are, tries the layout's
+/// other candidates (3.13's patch releases moved them by 4 bytes), and refuses a layout whose
+/// heads do not link up; a walk at a wrong offset finds nothing, and that census is refused
+/// instead of reported as zero objects.
+#[test]
+fn hostile_wrong_generation_offsets_are_found_out() {
+    for l in layouts() {
+        let mut f = Fake::new(&l);
+        f.link();
+        let (m, runtime) = (&f.m, f.runtime);
+        assert_eq!(
+            super::probe_gc_lists(m, &l, runtime),
+            Ok(l.gc_generations),
+            "{:?}",
+            l.version
+        );
+        let mut wrong = l.clone();
+        wrong.gc_generations_candidates = vec![l.gc_generations + 4, l.gc_generations + 8];
+        let e = super::probe_gc_lists(m, &wrong, runtime).unwrap_err();
+        assert!(e.contains("no generation list heads link up"), "{e}");
+        wrong.gc_generations_candidates = vec![l.gc_generations + 4, l.gc_generations];
+        assert_eq!(
+            super::probe_gc_lists(m, &wrong, runtime),
+            Ok(l.gc_generations),
+            "{:?}",
+            l.version
+        );
+        // what a census at the wrong offset would have walked: nothing, or torn lists
+        wrong.gc_generations = l.gc_generations + 4;
+        let it = Interpreter::find(m, &wrong, runtime).unwrap();
+        let mut w = Walker::new(m, &wrong, 0);
+        let idx = w.index(&it, 5);
+        let tracked: u64 = idx.tallies.iter().map(|t| t.gc_count).sum();
+        let consistent = idx.broken_lists.is_empty();
+        assert!(tracked == 0 || !consistent, "{:?}: {tracked}", l.version);
+        let verdict = super::census_verdict("CPython test", tracked, consistent, false, 5);
+        assert!(
+            matches!(&verdict, Err(super::HeapError::NotUnderstood(e)) if e.contains("GC list layout not understood")),
+            "{verdict:?}"
+        );
+    }
+    assert!(super::census_verdict("x", 10, true, false, 1).is_ok());
+    assert!(super::census_verdict("x", 10, false, true, 1).is_ok());
+}
+
 // --- damaged generation lists -------------------------------------------------------------------
 
 #[test]

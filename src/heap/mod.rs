@@ -249,28 +249,13 @@ impl HeapTarget {
             }
             let walk_start = Instant::now();
             let mut census = self.walk(&mem, &interp, opts, &mut notes);
-            // a layout that does not match gives torn lists on every copy, or nothing at all:
-            // never a census of zero objects
-            if census.gc_objects == 0 {
-                return Err(HeapError::NotUnderstood(format!(
-                    "{}: GC list layout not understood: the census found no objects on the GC \
-                     lists{}",
-                    self.interpreter_name(),
-                    if consistent {
-                        ""
-                    } else {
-                        " (their links do not close)"
-                    }
-                )));
-            }
-            if !consistent && !opts.nonblocking {
-                return Err(HeapError::NotUnderstood(format!(
-                    "{}: GC list layout not understood: the lists did not link up in any of {} \
-                     paused copies",
-                    self.interpreter_name(),
-                    attempt
-                )));
-            }
+            census_verdict(
+                &self.interpreter_name(),
+                census.gc_objects,
+                consistent,
+                opts.nonblocking,
+                attempt,
+            )?;
             census.gc.collecting = collecting;
             census.walk_us = walk_start.elapsed().as_micros() as u64;
             census.pause_us = pause.as_micros() as u64;
@@ -385,6 +370,36 @@ impl HeapTarget {
             ..Census::default()
         }
     }
+}
+
+/// A layout that does not match gives lists torn in every paused copy, or nothing at all: the
+/// census is refused then, never handed on as a census of zero objects. (A copy taken without
+/// pausing may be torn by the running target: it is kept, marked approximate.)
+fn census_verdict(
+    interpreter: &str,
+    gc_objects: u64,
+    consistent: bool,
+    nonblocking: bool,
+    copies: u32,
+) -> Result<(), HeapError> {
+    if gc_objects == 0 {
+        return Err(HeapError::NotUnderstood(format!(
+            "{interpreter}: GC list layout not understood: the census found no objects on the GC \
+             lists{}",
+            if consistent {
+                ""
+            } else {
+                " (their links do not close)"
+            }
+        )));
+    }
+    if !consistent && !nonblocking {
+        return Err(HeapError::NotUnderstood(format!(
+            "{interpreter}: GC list layout not understood: the lists did not link up in any of \
+             {copies} paused copies"
+        )));
+    }
+    Ok(())
 }
 
 /// Does the list head at `head` link both ways (an empty list to itself)? The first and last

@@ -131,6 +131,7 @@ pub fn fixture(end: bool) -> Vec<Event> {
             memwatch_version: "0.1.0".into(),
             spawned: false,
             page_size: 4096,
+            ..SessionInfo::default()
         })),
         Event::Frame(
             0,
