@@ -69,7 +69,16 @@ fn header(f: &mut Frame, area: Rect, a: &Analyzer, ctx: &Ctx) {
     let watched = secs(ctx.now.saturating_sub(t0));
     let mut l1 = vec![
         Span::styled(format!("PID {}", info.pid), Style::new().fg(Color::Cyan)),
-        Span::raw(format!("  CPython {}", info.python_version)),
+        Span::raw(format!(
+            "  CPython {}{}{}",
+            info.python_version,
+            if info.debug_build { " dbg" } else { "" },
+            match &info.target_root {
+                Some(r) if r.root != "/" => "  chroot",
+                Some(_) => "  container",
+                None => "",
+            }
+        )),
     ];
     if let Some(age) = ctx.target_age_s {
         l1.push(Span::raw(format!(
