@@ -161,6 +161,7 @@ fn snapshot_command(
         heap::HeapError::NotUnderstood(what) | heap::HeapError::Failed(what) => {
             Failure::LayoutNotUnderstood { pid, what }
         }
+        heap::HeapError::BadOverride(e) => Failure::Usage(e),
     })?;
     let opts = heap::CensusOptions {
         nonblocking,
@@ -238,6 +239,7 @@ fn layout_command(pid: i32, format: Format) -> Result<()> {
         Some(heap::HeapError::NotUnderstood(what) | heap::HeapError::Failed(what)) => {
             Err(Failure::LayoutNotUnderstood { pid, what })
         }
+        Some(heap::HeapError::BadOverride(e)) => Err(Failure::Usage(e)),
     }
 }
 

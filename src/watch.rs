@@ -126,6 +126,7 @@ pub fn watch_shared(
     let census_stop = Arc::new(AtomicBool::new(false));
     let mut notes: Vec<String> = Vec::new();
     let census = if opts.no_heap {
+        notes.push("no heap census: --no-heap".to_string());
         None
     } else {
         match target.heap() {

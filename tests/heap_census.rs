@@ -235,6 +235,98 @@ per_interpreter! {
     sid_3_15_debug => "sid-3.15d",
 }
 
+/// A layout table that does not match the interpreter is found out, never counted: GC list
+/// heads where there are none (MEMWATCH_LAYOUT_OVERRIDE puts them there) make `snapshot` fail
+/// with one line naming the interpreter (exit 16) and a watch go on without the heap census,
+/// saying so, with no "nothing grew" verdict; on 3.13+ a figure the interpreter's
+/// _Py_DebugOffsets describe is taken from them, the census stays exact and the difference is
+/// named.
+fn wrong_layout_is_found_out(label: &str) {
+    let _cpu = shared_cpu();
+    let Some(py) = interpreter(label) else { return };
+    let who = &py.label;
+    let target = Target::start(&py, "idle.py", &["60"]);
+    let pid = target.pid().to_string();
+    let wrong = "gc_generations_candidates=[28]";
+    let out = output_within(
+        {
+            let mut c = memwatch();
+            c.env("MEMWATCH_LAYOUT_OVERRIDE", wrong)
+                .args(["snapshot", "--pid", &pid]);
+            c
+        },
+        Duration::from_secs(30),
+    );
+    assert_one_line_error(&out, 16, "GC list layout not understood");
+    assert!(
+        stderr_of(&out).contains(&format!("CPython {}.{}.", py.version.0, py.version.1)),
+        "{who}: {}",
+        stderr_of(&out)
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let session = dir.path().join("s.db");
+    let mut c = memwatch();
+    c.env("MEMWATCH_LAYOUT_OVERRIDE", wrong)
+        .args(["--pid", &pid, "--no-tui", "--duration", "2", "--record"])
+        .arg(&session);
+    let out = output_within(c, Duration::from_secs(30));
+    assert!(out.status.success(), "{who}: {}", stderr_of(&out));
+    assert_eq!(count_rows(&session, "censuses"), 0, "{who}");
+    let r = report_json(&session, &[]);
+    assert!(r["heap"].is_null(), "{who}");
+    assert!(
+        r["notes"].to_string().contains("no heap census: CPython"),
+        "{who}: {}",
+        r["notes"]
+    );
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        text.contains("no heap census was taken") && !text.contains("nothing grew"),
+        "{who}: {text}"
+    );
+
+    if py.version >= (3, 13) {
+        // a figure the debug offsets carry: theirs is used, and the difference named
+        let (field, table) = ("interp_modules", 1234);
+        let spec = format!("{field}={table}");
+        let mut c = memwatch();
+        c.env("MEMWATCH_LAYOUT_OVERRIDE", &spec).args([
+            "snapshot",
+            "--pid",
+            &pid,
+            "--format",
+            "json",
+            "--no-graph",
+        ]);
+        let out = output_within(c, Duration::from_secs(30));
+        assert!(out.status.success(), "{who}: {}", stderr_of(&out));
+        let census: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(u(&census["gc_objects"]) > 1000, "{who}: {census}");
+        let notes = census["notes"].to_string();
+        assert!(
+            notes.contains("differs from the interpreter's _Py_DebugOffsets")
+                && notes.contains(&format!("{field} {table} → ")),
+            "{who}: {notes}"
+        );
+    }
+}
+
+mod wrong_layout {
+    #[test]
+    fn python3() {
+        super::wrong_layout_is_found_out("python3")
+    }
+    #[test]
+    fn sid_3_13() {
+        super::wrong_layout_is_found_out("sid-3.13")
+    }
+    #[test]
+    fn sid_3_15() {
+        super::wrong_layout_is_found_out("sid-3.15")
+    }
+}
+
 /// Two threads allocate and free while memwatch pauses the target: the census still finishes,
 /// and what did not churn is counted exactly.
 #[test]

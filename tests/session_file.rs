@@ -341,5 +341,11 @@ fn censuses_are_recorded_and_reported() {
     let out = output_within(cmd, Duration::from_secs(60));
     assert!(out.status.success(), "{}", stderr_of(&out));
     assert_eq!(count_rows(&quiet, "censuses"), 0);
-    assert!(report_json(&quiet, &[])["heap"].is_null());
+    let r = report_json(&quiet, &[]);
+    assert!(r["heap"].is_null());
+    assert!(
+        r["notes"].to_string().contains("no heap census: --no-heap"),
+        "{}",
+        r["notes"]
+    );
 }

@@ -14,7 +14,7 @@
 //! `scripts/layout/probe.c`, and checked against every interpreter of the test matrix, live,
 //! by `tests/heap_layout.rs`.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The newest minor version with a layout.
 pub const NEWEST_MINOR: u32 = 15;
@@ -39,7 +39,7 @@ pub fn newest_checked_patch(minor: u32) -> Option<u32> {
 }
 
 /// How a refcount is stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RefcntKind {
     /// ≤3.11: the whole i64.
     Full,
@@ -50,7 +50,7 @@ pub enum RefcntKind {
 }
 
 /// Where an instance's attributes live.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum InstanceDicts {
     /// ≤3.10: `tp_dictoffset` (negative: from the end of the var-sized object).
     DictOffset,
@@ -63,7 +63,7 @@ pub enum InstanceDicts {
 }
 
 /// What `sys.getsizeof` adds for the GC pre-header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PreHeader {
     /// ≤3.10: 16 if the object is GC (for type objects: heap types only).
     Gc310,
@@ -76,7 +76,7 @@ pub enum PreHeader {
 }
 
 /// The int object's size field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum IntSize {
     /// ≤3.11: signed digit count in ob_size. `zero_is_one_digit`: getsizeof(0) is 28
     /// (3.11.2+), else 24.
@@ -86,7 +86,7 @@ pub enum IntSize {
 }
 
 /// How frame and generator sizes are computed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum FrameSizes {
     /// ≤3.10: the frame is a var-sized object; a generator is its basicsize.
     VarObject,
@@ -96,7 +96,7 @@ pub enum FrameSizes {
     FrameSize,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Layout {
     pub version: (u32, u32, u32),
 
@@ -430,7 +430,8 @@ impl Layout {
             method_func: 16,
             method_self: 24,
             module_dict: 16,
-            module_state: 32,
+            // 3.15 dropped md_def from PyModuleObject: md_state moved up to where it was
+            module_state: if m >= 15 { 24 } else { 32 },
             func_code,
             func_globals,
             func_name,

@@ -95,16 +95,47 @@ pub enum HeapError {
     /// This census failed (the target vanished, its memory map could not be read, …); the
     /// next may work.
     Failed(String),
+    /// `MEMWATCH_LAYOUT_OVERRIDE` does not parse.
+    BadOverride(String),
 }
 
 impl std::fmt::Display for HeapError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            HeapError::NoLayout(e) | HeapError::NotUnderstood(e) | HeapError::Failed(e) => {
-                write!(f, "{e}")
-            }
+            HeapError::NoLayout(e)
+            | HeapError::NotUnderstood(e)
+            | HeapError::Failed(e)
+            | HeapError::BadOverride(e) => write!(f, "{e}"),
         }
     }
+}
+
+/// `MEMWATCH_LAYOUT_OVERRIDE='field=value;field=value'`: figures of the layout table replaced
+/// before the checks at attach (values in JSON: `gc_generations_candidates=[20,24]`). For
+/// trying a figure on a release memwatch does not know yet (`memwatch layout` shows the
+/// result), and for the tests that show a wrong table is caught.
+pub const LAYOUT_OVERRIDE: &str = "MEMWATCH_LAYOUT_OVERRIDE";
+
+/// Apply an override spec to `layout`; the fields changed, or what is wrong with the spec.
+fn override_layout(layout: &mut Layout, spec: &str) -> Result<Vec<String>, String> {
+    let mut v = serde_json::to_value(&*layout).map_err(|e| e.to_string())?;
+    let fields = v.as_object_mut().ok_or("layout is not an object")?;
+    let mut changed = Vec::new();
+    for item in spec.split(';').map(str::trim).filter(|i| !i.is_empty()) {
+        let (name, value) = item
+            .split_once('=')
+            .ok_or_else(|| format!("{item:?} is not field=value"))?;
+        let name = name.trim();
+        let value: serde_json::Value = serde_json::from_str(value.trim())
+            .map_err(|e| format!("{name}: {value:?} is not a JSON value ({e})"))?;
+        let slot = fields
+            .get_mut(name)
+            .ok_or_else(|| format!("no layout field {name:?}"))?;
+        *slot = value;
+        changed.push(item.to_string());
+    }
+    *layout = serde_json::from_value(v).map_err(|e| format!("{spec:?}: {e}"))?;
+    Ok(changed)
 }
 
 /// Tries of the GC list probe at attach (the target runs meanwhile: a head caught half-way
@@ -127,6 +158,14 @@ impl HeapTarget {
             .map_err(|layout::LayoutError::Unsupported(e)| HeapError::NoLayout(e))?;
         let live = LiveMemory::new(pid);
         let mut notes = Vec::new();
+        if let Some(spec) = std::env::var_os(LAYOUT_OVERRIDE) {
+            let changed = override_layout(&mut layout, &spec.to_string_lossy())
+                .map_err(|e| HeapError::BadOverride(format!("{LAYOUT_OVERRIDE}: {e}")))?;
+            notes.push(format!(
+                "{name}: layout figures replaced by {LAYOUT_OVERRIDE} before the checks: {}",
+                changed.join(", ")
+            ));
+        }
         if let Some(table) = layout.debug_offsets_fields() {
             let block = live.bytes_at(runtime, table.size).ok_or_else(|| {
                 HeapError::NotUnderstood(format!("{name}: _Py_DebugOffsets unreadable"))

@@ -89,7 +89,15 @@ pub fn render(r: &Report) -> String {
     for w in &r.warnings {
         let _ = writeln!(out, "> warning: {w}\n");
     }
-    if r.findings.is_empty() {
+    for n in &r.notes {
+        let _ = writeln!(out, "> note: {n}\n");
+    }
+    if r.findings.is_empty() && r.heap.is_none() {
+        let _ = writeln!(
+            out,
+            "No memory smell found in RSS, lines and descriptors (no leaked descriptors, no large single allocations). No heap census was taken (see the notes), so containers, types and cycles were not examined."
+        );
+    } else if r.findings.is_empty() {
         let _ = writeln!(
             out,
             "No memory smell found: nothing grew without bound, no cyclic garbage, no leaked descriptors, no large single allocations."

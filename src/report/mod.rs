@@ -160,6 +160,9 @@ pub struct Report {
     pub top_user_lines: Vec<LineRow>,
     pub functions: Vec<FunctionTable>,
     pub heap: Option<HeapReport>,
+    /// What memwatch said about the watch itself, with the time it was said (`at 0.0 s: no
+    /// heap census: …`): the heap section's notes are those of its last census.
+    pub notes: Vec<String>,
     /// Findings, Important first.
     pub findings: Vec<crate::findings::Finding>,
     pub warnings: Vec<String>,
@@ -439,12 +442,7 @@ pub fn heap_report(a: &Analyzer, top: usize) -> Option<HeapReport> {
         .collect();
     let mut pauses: Vec<f64> = h.pauses.points().iter().map(|p| p.last).collect();
     pauses.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
-    let mut notes: Vec<String> = last.notes.clone();
-    notes.extend(
-        a.notes
-            .iter()
-            .map(|(t, n)| format!("at {:.1} s: {n}", secs(*t))),
-    );
+    let notes: Vec<String> = last.notes.clone();
     Some(HeapReport {
         censuses: h.censuses,
         first_at_s: secs(first.t),
@@ -482,6 +480,14 @@ pub fn build(
         top_user_lines: top_user_lines(a, top),
         functions,
         heap: heap_report(a, top),
+        notes: a
+            .notes
+            .iter()
+            .map(|(t, n)| {
+                let t0 = a.rss.first.map(|f| f.0).unwrap_or(0);
+                format!("at {:.1} s: {n}", t.saturating_sub(t0) as f64 / 1e6)
+            })
+            .collect(),
         findings: {
             let mut f = a.findings.clone();
             f.sort_by(|x, y| {

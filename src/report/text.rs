@@ -147,8 +147,11 @@ pub fn render(r: &Report) -> String {
     for w in &r.warnings {
         let _ = writeln!(out, "  warning: {w}");
     }
+    for n in &r.notes {
+        let _ = writeln!(out, "  note: {n}");
+    }
     let _ = writeln!(out);
-    findings_section(&mut out, &r.findings);
+    findings_section(&mut out, &r.findings, r.heap.is_some());
     let _ = writeln!(out, "Top lines by increment (own lines, sampled):");
     if r.top_lines.is_empty() {
         let _ = writeln!(out, "  (no Python line was sampled)\n");
@@ -217,12 +220,23 @@ fn bytes_f(v: f64) -> String {
     units::bytes(v)
 }
 
-/// One line per finding, Important first; the full text is in `--format markdown`.
-pub fn findings_section(out: &mut String, findings: &[crate::findings::Finding]) {
+/// One line per finding, Important first; the full text is in `--format markdown`. Without a
+/// heap census (`heap_examined` false) "none" says what was not examined.
+pub fn findings_section(
+    out: &mut String,
+    findings: &[crate::findings::Finding],
+    heap_examined: bool,
+) {
     if findings.is_empty() {
         let _ = writeln!(
             out,
-            "Findings: none (nothing grew without bound, no cyclic garbage, no leaked fds, no large allocations)"
+            "{}",
+            if heap_examined {
+                "Findings: none (nothing grew without bound, no cyclic garbage, no leaked fds, no large allocations)"
+            } else {
+                "Findings: none from RSS, lines and fds (no leaked fds, no large allocations); no heap census was \
+                 taken (see the notes), so containers, types and cycles were not examined"
+            }
         );
         let _ = writeln!(out);
         return;
