@@ -126,6 +126,11 @@ pub struct Layout {
     /// the generations from +24 to +20 of the gc state).
     pub gc_generations_candidates: Vec<u64>,
     pub gc_generation_stride: u64,
+    /// `struct gc_generation`: `threshold` and `count` after the list head.
+    pub gc_generation_threshold: u64,
+    pub gc_generation_count: u64,
+    /// `sizeof(PyGC_Head)`: the `{_gc_next, _gc_prev}` pair right before every GC object.
+    pub gc_head_size: u64,
     pub gc_permanent: u64,
     pub gc_collecting: u64,
     /// `sizeof(struct _gc_runtime_state)` (checked against the debug offsets' `gc.size`).
@@ -356,6 +361,9 @@ impl Layout {
             gc_generations: gens[0],
             gc_generations_candidates: gens,
             gc_generation_stride: 24,
+            gc_generation_threshold: 16,
+            gc_generation_count: 20,
+            gc_head_size: 16,
             gc_permanent,
             gc_collecting,
             sizeof_gc_state: sizeof_gc,

@@ -507,8 +507,9 @@ fn gc_state<M: Memory + ?Sized>(m: &M, l: &Layout, it: &Interpreter, idx: &HeapI
     };
     for g in 0..3 {
         let head = it.generation_head(l, g);
-        gc.thresholds[g] = m.u32_at(head + 16).map(|v| v as i32 as i64).unwrap_or(0);
-        gc.counts[g] = m.u32_at(head + 20).map(|v| v as i32 as i64).unwrap_or(0);
+        let int_at = |off: u64| m.u32_at(head + off).map(|v| v as i32 as i64).unwrap_or(0);
+        gc.thresholds[g] = int_at(l.gc_generation_threshold);
+        gc.counts[g] = int_at(l.gc_generation_count);
     }
     gc
 }

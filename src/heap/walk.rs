@@ -253,7 +253,7 @@ impl<'a, M: Memory + ?Sized> Walker<'a, M> {
         {
             return false;
         }
-        addr.checked_sub(16)
+        addr.checked_sub(self.l.gc_head_size)
             .and_then(|h| self.m.u64_at(h))
             .is_some_and(|next| next != 0)
     }
@@ -284,7 +284,7 @@ impl<'a, M: Memory + ?Sized> Walker<'a, M> {
             if back & MASK != prev {
                 return false;
             }
-            let Some(obj) = node.checked_add(16) else {
+            let Some(obj) = node.checked_add(self.l.gc_head_size) else {
                 return false;
             };
             f(obj);
@@ -334,7 +334,7 @@ impl<'a, M: Memory + ?Sized> Walker<'a, M> {
             for (i, &addr) in gc_objects.iter().enumerate() {
                 // the objects a few steps ahead are fetched into the cache meanwhile
                 if let Some(&ahead) = gc_objects.get(i + 8) {
-                    self.m.prefetch(ahead.wrapping_sub(16));
+                    self.m.prefetch(ahead.wrapping_sub(self.l.gc_head_size));
                     self.m.prefetch(ahead.wrapping_add(16));
                 }
                 let Some(ty) = self.type_of(addr) else {
