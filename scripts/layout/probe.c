@@ -9,8 +9,8 @@
 #include <Python.h>
 #include <stddef.h>
 #include <stdio.h>
-#if PY_VERSION_HEX >= 0x030B0000
 #include "frameobject.h"
+#if PY_VERSION_HEX >= 0x030B0000
 #include "internal/pycore_frame.h"
 #include "internal/pycore_dict.h"
 #endif
@@ -126,6 +126,9 @@ int main(void) {
     O("set_smalltable", PySetObject, smalltable);
     P("sizeof_set", sizeof(PySetObject));
     O("bytearray_alloc", PyByteArrayObject, ob_alloc);
+#if PY_VERSION_HEX >= 0x030F0000
+    O("bytearray_bytes_object", PyByteArrayObject, ob_bytes_object);
+#endif
     O("bytearray_bytes", PyByteArrayObject, ob_bytes);
     O("bytes_sval", PyBytesObject, ob_sval);
     O("cell_ref", PyCellObject, ob_ref);
@@ -133,6 +136,7 @@ int main(void) {
     O("method_self", PyMethodObject, im_self);
 #if PY_VERSION_HEX >= 0x030C0000
     O("module_dict", PyModuleObject, md_dict);
+    O("module_state", PyModuleObject, md_state);
 #endif
 #if PY_VERSION_HEX >= 0x030C0000
     O("long_tag", PyLongObject, long_value.lv_tag);
@@ -192,6 +196,13 @@ int main(void) {
     O("gen_code", PyGenObject, gi_code);
 #endif
     O("code_stacksize", PyCodeObject, co_stacksize);
+#if PY_VERSION_HEX < 0x030B0000
+    O("frame_f_code", PyFrameObject, f_code);
+    O("code_nlocals", PyCodeObject, co_nlocals);
+    O("code_cellvars", PyCodeObject, co_cellvars);
+    O("code_freevars", PyCodeObject, co_freevars);
+    P("sizeof_frame", sizeof(PyFrameObject));
+#endif
 #if PY_VERSION_HEX >= 0x030C0000
     O("code_framesize", PyCodeObject, co_framesize);
 #endif
@@ -231,6 +242,7 @@ int main(void) {
 #if PY_VERSION_HEX >= 0x030F0000
     O("debug.type_object.tp_basicsize", _Py_DebugOffsets, type_object.tp_basicsize);
     O("debug.type_object.tp_dictoffset", _Py_DebugOffsets, type_object.tp_dictoffset);
+    O("debug.heap_type_object.size", _Py_DebugOffsets, heap_type_object.size);
     O("debug.heap_type_object.ht_cached_keys", _Py_DebugOffsets, heap_type_object.ht_cached_keys);
 #endif
 #if PY_VERSION_HEX >= 0x030E0000

@@ -197,6 +197,10 @@ pub struct Layout {
     pub long_digits: u64,
     pub bytes_sval: u64,
     pub bytearray_alloc: u64,
+    /// 3.15+: a non-empty bytearray keeps its bytes in a bytes object of its own
+    /// (`ob_bytes_object`), whose header (`PyBytesObject` and the NUL, 33 bytes) its
+    /// `__sizeof__` counts beside `ob_alloc`.
+    pub bytearray_bytes_header: Option<u64>,
 
     // str (PEP 393)
     pub str_length: u64,
@@ -232,6 +236,13 @@ pub struct Layout {
 
     // frames and generators (for their sizes)
     pub frame_sizes: FrameSizes,
+    /// ≤3.10: `sizeof(PyFrameObject)`, `f_code`, and the code fields `frame.__sizeof__`
+    /// counts (`co_nlocals`, `co_cellvars`, `co_freevars`; `co_stacksize` is below).
+    pub sizeof_frame: u64,
+    pub frame_f_code: u64,
+    pub code_nlocals: u64,
+    pub code_cellvars: u64,
+    pub code_freevars: u64,
     /// 3.11+: offset of `_f_frame_data` in PyFrameObject.
     pub frame_data: u64,
     /// 3.11+: offset of `f_frame` (pointer to the interpreter frame).
@@ -426,6 +437,7 @@ impl Layout {
             long_digits: 24,
             bytes_sval: 32,
             bytearray_alloc: 24,
+            bytearray_bytes_header: (m >= 15).then_some(33),
             str_length: 16,
             str_state: 32,
             str_ascii_data: if m <= 11 { 48 } else { 40 },
@@ -459,6 +471,11 @@ impl Layout {
                 11 => FrameSizes::Interp311,
                 _ => FrameSizes::FrameSize,
             },
+            sizeof_frame: if m == 10 { 360 } else { 368 },
+            frame_f_code: 32,
+            code_nlocals: 28,
+            code_cellvars: 88,
+            code_freevars: 80,
             frame_data: match m {
                 8..=12 => 48,
                 13 => 64,

@@ -148,7 +148,13 @@ fn sizeof<M: Memory + ?Sized>(
                 .i64_at(obj + l.bytearray_alloc)
                 .filter(|&a| a >= 0)
                 .unwrap_or(0) as u64;
-            t.basicsize.saturating_add(alloc.min(1 << 40))
+            let header = match l.bytearray_bytes_header {
+                Some(h) if alloc > 0 => h,
+                _ => 0,
+            };
+            t.basicsize
+                .saturating_add(alloc.min(1 << 40))
+                .saturating_add(header)
         }
         Kind::Type => {
             if static_type_obj {
@@ -181,7 +187,7 @@ fn sizeof<M: Memory + ?Sized>(
         }
         // code_sizeof: _PyObject_VARSIZE, rounded to a pointer (co_extra not counted)
         Kind::Code => round8(default()),
-        Kind::Frame => frame_sizeof(m, l, obj, t).unwrap_or(t.basicsize),
+        Kind::Frame => frame_sizeof(m, l, obj).unwrap_or(t.basicsize),
         Kind::Generator => generator_sizeof(m, l, obj, t).unwrap_or(t.basicsize),
         _ => default(),
     }
@@ -241,10 +247,20 @@ fn iframe_code<M: Memory + ?Sized>(m: &M, l: &Layout, iframe: u64) -> Option<u64
     (p != 0 && p % 8 == 0).then_some(p)
 }
 
-fn frame_sizeof<M: Memory + ?Sized>(m: &M, l: &Layout, obj: u64, t: &TypeInfo) -> Option<u64> {
+fn frame_sizeof<M: Memory + ?Sized>(m: &M, l: &Layout, obj: u64) -> Option<u64> {
     if l.frame_sizes == FrameSizes::VarObject {
-        let n = ob_size(m, obj)?;
-        return Some(t.basicsize + n.saturating_sub(1) * 8);
+        // what the code needs (a frame from the free list may have more slots allocated)
+        let code = m.ptr_at(obj + l.frame_f_code)?;
+        let int = |off: u64| m.u32_at(code + off).map(|v| v as i32 as i64);
+        let tuple_len = |off: u64| m.ptr_at(code + off).and_then(|tup| ob_size(m, tup));
+        let extras = int(l.code_stacksize)?
+            + int(l.code_nlocals)?
+            + tuple_len(l.code_cellvars)? as i64
+            + tuple_len(l.code_freevars)? as i64;
+        if !(0..1 << 20).contains(&extras) {
+            return None;
+        }
+        return Some(l.sizeof_frame + (extras.max(1) as u64 - 1) * 8);
     }
     let iframe = m.ptr_at(obj + l.frame_f_frame)?;
     let code = iframe_code(m, l, iframe)?;
