@@ -4,9 +4,23 @@
 mod common;
 
 use std::process::Output;
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use common::*;
+
+/// The library-call test measures a short json.loads between sleeps: with another target
+/// allocating beside it on a 2-core machine, its thread waits runnable after each sleep and is
+/// sampled "running" on the sleep line. It runs alone; the per-interpreter tests share.
+static CPU: RwLock<()> = RwLock::new(());
+
+fn shared_cpu() -> RwLockReadGuard<'static, ()> {
+    CPU.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn exclusive_cpu() -> RwLockWriteGuard<'static, ()> {
+    CPU.write().unwrap_or_else(|e| e.into_inner())
+}
 
 /// `memwatch run --no-tui --record SESSION -- PY alloc_line.py ARGS…`, which must succeed.
 fn run_alloc_line(py: &Interp, session: &std::path::Path, args: &[&str]) -> Output {
@@ -24,6 +38,7 @@ fn run_alloc_line(py: &Interp, session: &std::path::Path, args: &[&str]) -> Outp
 
 /// `memwatch run` on a target that allocates 4 × 50 MiB at one line and exits with code 3.
 fn run_names_the_bytearray_line(label: &str) {
+    let _cpu = shared_cpu();
     let Some(py) = interpreter(label) else { return };
     let dir = tempfile::tempdir().unwrap();
     let session = dir.path().join("s.db");
@@ -91,6 +106,7 @@ fn run_names_the_bytearray_line(label: &str) {
 /// `memwatch --pid` on a running target that grows a list at one line; the watch ends when
 /// the target exits.
 fn attach_names_the_list_line(label: &str) {
+    let _cpu = shared_cpu();
     let Some(py) = interpreter(label) else { return };
     let dir = tempfile::tempdir().unwrap();
     let session = dir.path().join("s.db");
@@ -130,6 +146,7 @@ fn attach_names_the_list_line(label: &str) {
 /// status line's `top`, the report's second table and its choice of function tables.
 #[test]
 fn library_growth_is_charged_to_the_calling_line() {
+    let _alone = exclusive_cpu();
     let py = interpreter("python3").expect("the machine's python3");
     let dir = tempfile::tempdir().unwrap();
     let session = dir.path().join("s.db");
@@ -206,6 +223,7 @@ per_interpreter! {
 /// others by the refusal test in attach_errors.rs.
 #[test]
 fn every_listed_interpreter_is_covered() {
+    let _cpu = shared_cpu();
     for i in pyenv_interpreters() {
         if i.supported() {
             assert!(

@@ -39,11 +39,15 @@ def grow_slowly(seconds):
 
 
 def grow_via_library(seconds):
-    doc = json.dumps(["item-%d" % i for i in range(10000)])
+    # each loads takes ~11 ms (longer than a sample interval) and keeps ~14 MiB, so samples see
+    # the growth happen inside it rather than only in the sleep that follows
+    doc = json.dumps(["item-%d" % i for i in range(200000)])
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline and len(KEEP) < 200:  # about 150 MiB in all
+    while time.monotonic() < deadline and len(KEEP) < 10:  # about 140 MiB in all
         KEEP.append(json.loads(doc))  # ALLOC:library
         time.sleep(0.015)
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def main(argv):
