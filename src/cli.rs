@@ -15,7 +15,10 @@ the target is not restarted), samples its RSS and Python stacks, and records the
 file that `memwatch report` reads later.\n\n\
 On a terminal, a watch opens a live dashboard (press ? in it for the keys; q stops the watch, \
 finalises the session and prints the report); with --no-tui or without a terminal it prints \
-status lines. `memwatch replay FILE` opens the same dashboard over a recorded session.",
+status lines. `memwatch replay FILE` opens the same dashboard over a recorded session.\n\n\
+With --subprocesses, memwatch also watches every descendant that runs CPython (gunicorn and \
+Celery workers, multiprocessing pools), as they come and go, into one session; --pid A,B \
+watches several processes.",
     args_conflicts_with_subcommands = true,
     after_help = "Exit codes: 0 ok, 1 internal error, 2 usage, 10 no such process, 11 not a Python \
 process, 12 permission denied, 13 unsupported interpreter, 14 target exited during attach, \
@@ -26,9 +29,10 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
 
-    /// Attach to this running Python process.
-    #[arg(long, short = 'p', value_name = "PID")]
-    pub pid: Option<i32>,
+    /// Attach to this running Python process; several PIDs (`--pid 4242,4243`) are watched
+    /// as one session.
+    #[arg(long, short = 'p', value_name = "PID", value_delimiter = ',', num_args = 1..)]
+    pub pid: Vec<i32>,
 
     #[command(flatten)]
     pub watch: WatchOpts,
@@ -82,6 +86,15 @@ pub struct WatchOpts {
     /// No heap censuses: RSS, stacks and fds only.
     #[arg(long)]
     pub no_heap: bool,
+
+    /// Also watch every descendant process that runs CPython (workers of gunicorn, Celery,
+    /// multiprocessing, …), found as they start; the others are listed, not sampled.
+    #[arg(long)]
+    pub subprocesses: bool,
+
+    /// Most processes sampled at once with --subprocesses; further ones are listed only.
+    #[arg(long, value_name = "N", default_value_t = 32)]
+    pub max_processes: usize,
 }
 
 #[derive(Debug, Subcommand)]
@@ -177,6 +190,12 @@ impl WatchOpts {
             return Err(format!(
                 "--heap-interval must be at least 0.1 seconds, not {}",
                 self.heap_interval
+            ));
+        }
+        if !(1..=256).contains(&self.max_processes) {
+            return Err(format!(
+                "--max-processes must be between 1 and 256, not {}",
+                self.max_processes
             ));
         }
         if !(self.pause_budget.is_finite() && self.pause_budget > 0.0 && self.pause_budget <= 50.0)

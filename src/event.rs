@@ -18,6 +18,37 @@ pub type FrameId = u32;
 pub type StackId = u32;
 /// memwatch's own small number for a target thread (stable within a session).
 pub type ThreadId = u32;
+/// memwatch's number for a process of the watched tree (0: the first target; a
+/// single-process watch has only 0).
+pub type ProcId = u32;
+
+/// Frame, stack and thread ids of process `p` are `p << PROC_ID_SHIFT | local id` in a tree's
+/// stream, so that the definitions of all processes share one id space (the session's
+/// `frames`, `stack_frames` and `threads` tables). The sampler caps every local id below
+/// `1 << PROC_ID_SHIFT` ([`crate::sampler::stacks::MAX_STACKS`]).
+pub const PROC_ID_SHIFT: u32 = 20;
+/// Most processes one session can name (ids of process `MAX_PROCS` would overflow a u32).
+pub const MAX_PROCS: u32 = (1 << (32 - PROC_ID_SHIFT)) - 1;
+
+/// A process of the watched tree, as first seen.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ProcessDef {
+    pub proc: ProcId,
+    pub pid: i32,
+    /// Parent PID when first seen (0: unknown).
+    pub ppid: i32,
+    pub command_line: String,
+    /// Session time it was first seen.
+    pub seen_t: Micros,
+    /// `3.12.1` when memwatch samples it; None for a process it only lists (not Python, or
+    /// past the cap).
+    pub python_version: Option<String>,
+    /// Why it is listed but not sampled (`not a Python process`, `cap of 32 reached`, …).
+    pub not_sampled: Option<String>,
+    /// One of the processes the user named (`--pid`, `run`), not one found below them.
+    #[serde(default)]
+    pub root: bool,
+}
 
 /// What is known about the target and the run, written once at the start.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -111,6 +142,17 @@ pub struct MemRollup {
     /// Private clean + private dirty: memory that would be freed if the target exited.
     pub uss_kib: u64,
     pub swap_kib: u64,
+    /// Resident memory by kind of mapping (from `/proc/PID/smaps`): the brk heap (malloc's
+    /// main arena), anonymous mappings (large mallocs, pymalloc arenas, thread stacks,
+    /// arrays' data), file-backed mappings (code, libraries, mapped files), the main stack.
+    #[serde(default)]
+    pub heap_kib: u64,
+    #[serde(default)]
+    pub anon_kib: u64,
+    #[serde(default)]
+    pub file_kib: u64,
+    #[serde(default)]
+    pub stack_kib: u64,
 }
 
 /// Open file descriptors of one kind and path pattern (`file /var/log/app-N.log`,
@@ -187,6 +229,12 @@ pub enum Event {
     },
     /// A heap census (slow clock).
     Census(Box<crate::heap::census::Census>),
+    /// Lengths of the latest census's named containers, read between censuses without
+    /// pausing the target: those that changed since they were last read, by name.
+    Lengths {
+        t: Micros,
+        rows: Vec<(String, u64)>,
+    },
     /// Something the user should know about the watch itself (a census that failed, …).
     Note {
         t: Micros,
@@ -199,6 +247,31 @@ pub enum Event {
 }
 
 impl Event {
+    /// Move the frame, stack and thread ids of this event into process `proc`'s share of the
+    /// tree's id space (see [`PROC_ID_SHIFT`]). Process 0 keeps its ids.
+    pub fn shift_ids(&mut self, proc: ProcId) {
+        if proc == 0 {
+            return;
+        }
+        let base = proc << PROC_ID_SHIFT;
+        let sh = |id: &mut u32| *id = base | (*id & ((1 << PROC_ID_SHIFT) - 1));
+        match self {
+            Event::Frame(id, _) => sh(id),
+            Event::Stack(id, frames) => {
+                sh(id);
+                frames.iter_mut().for_each(sh);
+            }
+            Event::Thread(t) => sh(&mut t.id),
+            Event::Sample(s) => {
+                for t in s.threads.iter_mut() {
+                    sh(&mut t.thread);
+                    sh(&mut t.stack);
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// The time the event happened at, for events that have one.
     pub fn time(&self) -> Option<Micros> {
         match self {
@@ -209,6 +282,7 @@ impl Event {
             | Event::Note { t, .. }
             | Event::Rollup { t, .. }
             | Event::Dropped { t, .. }
+            | Event::Lengths { t, .. }
             | Event::End { t, .. } => Some(*t),
             _ => None,
         }

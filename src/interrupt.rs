@@ -1,7 +1,13 @@
 //! Ctrl-C and SIGTERM: the first asks for an orderly stop (the session is finalised), the
 //! second ends memwatch at once (what was committed stays readable).
+//!
+//! Job control (Ctrl-Z: SIGTSTP, and SIGTTIN/SIGTTOU): memwatch stops as asked, but never
+//! while it holds a target paused — the stop waits for the pause to end ([`defer_stops`]), so
+//! a Ctrl-Z during a census does not leave the target stopped with memwatch. An uncatchable
+//! SIGSTOP sent to memwatch itself does: the target then stays paused until memwatch runs
+//! again (SIGCONT) or dies (the kernel detaches its tracees, which resume).
 
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU32, AtomicUsize, Ordering};
 
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
 
@@ -48,4 +54,58 @@ pub fn install() {
 /// Has the user asked memwatch to stop?
 pub fn requested() -> bool {
     SIGNALS.load(Ordering::SeqCst) > 0
+}
+
+/// Pauses of a target in progress, and a job-control stop that came during one.
+static PAUSES: AtomicU32 = AtomicU32::new(0);
+static STOP_PENDING: AtomicI32 = AtomicI32::new(0);
+
+/// Stop the whole of memwatch now, as the default action of SIGTSTP would (SIGSTOP cannot be
+/// caught, so the handler is not re-entered; SIGCONT resumes it here).
+fn stop_now() {
+    // SAFETY: kill(2) is async-signal-safe
+    unsafe {
+        nix::libc::kill(nix::libc::getpid(), nix::libc::SIGSTOP);
+    }
+}
+
+extern "C" fn on_stop_signal(sig: nix::libc::c_int) {
+    if PAUSES.load(Ordering::SeqCst) > 0 {
+        STOP_PENDING.store(sig, Ordering::SeqCst);
+    } else {
+        stop_now();
+    }
+}
+
+/// Handle SIGTSTP, SIGTTIN and SIGTTOU so that a stop waits for a target's pause to end.
+pub fn install_job_control() {
+    let action = SigAction::new(
+        SigHandler::Handler(on_stop_signal),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    for sig in [Signal::SIGTSTP, Signal::SIGTTIN, Signal::SIGTTOU] {
+        // SAFETY: the handler only touches atomics and calls kill(2)
+        unsafe {
+            let _ = sigaction(sig, &action);
+        }
+    }
+}
+
+/// While the returned guard lives (a target is paused), job-control stops of memwatch wait;
+/// one that came meanwhile takes effect when the last guard is dropped.
+pub fn defer_stops() -> DeferredStops {
+    PAUSES.fetch_add(1, Ordering::SeqCst);
+    DeferredStops(())
+}
+
+pub struct DeferredStops(());
+
+impl Drop for DeferredStops {
+    fn drop(&mut self) {
+        if PAUSES.fetch_sub(1, Ordering::SeqCst) == 1 && STOP_PENDING.swap(0, Ordering::SeqCst) != 0
+        {
+            stop_now();
+        }
+    }
 }

@@ -19,6 +19,7 @@ pub mod session;
 pub mod status;
 pub mod target;
 pub mod timefmt;
+pub mod tree;
 pub mod tui;
 pub mod units;
 pub mod watch;

@@ -2,7 +2,7 @@
 //! codes. Everything else is in the library (`src/lib.rs`).
 
 use memwatch::{
-    analyzer, cli, failure, heap, interrupt, report, sampler, session, target, tui, watch,
+    analyzer, cli, failure, heap, interrupt, report, sampler, session, target, tree, tui, watch,
 };
 
 use std::io::Write;
@@ -29,6 +29,8 @@ fn main() {
         eprintln!("memwatch: internal error (a bug, please report it): {msg}{at}");
     }));
     let cli = Cli::parse();
+    // Ctrl-Z waits for a target's pause to end (src/interrupt.rs)
+    interrupt::install_job_control();
     let code = match run(cli) {
         Ok(()) => 0,
         Err(f) => {
@@ -59,12 +61,13 @@ fn run(cli: Cli) -> Result<()> {
         }) => report_command(&file, format, top, function),
         Some(Command::Replay { file }) => replay_command(&file),
         Some(Command::Layout { pid, format }) => layout_command(pid, format),
-        None => match cli.pid {
-            Some(pid) => watch_pid(pid, &cli.watch),
-            None => Err(Failure::Usage(
+        None => match cli.pid.as_slice() {
+            [pid] if !cli.watch.subprocesses => watch_pid(*pid, &cli.watch),
+            [] => Err(Failure::Usage(
                 "nothing to do: give --pid PID, or `memwatch run -- CMD`, or `memwatch report FILE` (see --help)"
                     .into(),
             )),
+            pids => watch_pids(pids, &cli.watch),
         },
     }
 }
@@ -97,6 +100,75 @@ fn watch_pid(pid: i32, opts: &WatchOpts) -> Result<()> {
     outcome.into_result()
 }
 
+/// Several PIDs, or `--subprocesses`: one session for the tree.
+fn watch_pids(pids: &[i32], opts: &WatchOpts) -> Result<()> {
+    check_watch_opts(opts)?;
+    let mut targets = Vec::new();
+    let mut others = Vec::new();
+    for &pid in pids {
+        if targets
+            .iter()
+            .any(|(t, _): &(target::Target, Liveness)| t.pid == pid)
+        {
+            continue;
+        }
+        match target::attach(pid) {
+            Ok(t) => targets.push((t, Liveness::Pid)),
+            // with --subprocesses, a root that is not Python is followed, not sampled
+            Err(Failure::NotPython { .. }) if opts.subprocesses => {
+                eprintln!(
+                    "memwatch: PID {pid} is not a Python process; watching the CPython processes below it"
+                );
+                others.push((pid, None));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    interrupt::install();
+    let dashboard = tui::wanted(opts.no_tui);
+    let names: Vec<String> = targets
+        .iter()
+        .map(|(t, _)| format!("PID {} (CPython {})", t.pid, t.version))
+        .collect();
+    eprintln!(
+        "memwatch: attached to {}{}; press {} to stop",
+        names.join(", "),
+        if opts.subprocesses {
+            " and following its subprocesses"
+        } else {
+            ""
+        },
+        if dashboard { "q" } else { "Ctrl-C" }
+    );
+    let roots = tree::watch::Roots {
+        targets,
+        others,
+        follow: opts.subprocesses,
+    };
+    let outcome = tui::live::watch_tree(roots, opts, None, dashboard)?;
+    tree_summary(&outcome);
+    outcome.into_result()
+}
+
+/// The report printed when a tree's watch ends.
+fn tree_summary(o: &tree::watch::TreeOutcome) {
+    let file = o.session.as_ref().map(|p| p.display().to_string());
+    let r = report::tree::build(
+        &o.tree,
+        &report::Options {
+            top: 10,
+            function: None,
+        },
+        file.clone(),
+        Vec::new(),
+    );
+    watch::print_report_and_session(
+        &report::tree::render_text(&r),
+        file.as_deref(),
+        &o.session_error,
+    );
+}
+
 fn run_command(opts: &WatchOpts, command: &[String]) -> Result<()> {
     check_watch_opts(opts)?;
     interrupt::install();
@@ -114,6 +186,9 @@ fn run_command(opts: &WatchOpts, command: &[String]) -> Result<()> {
         target::spawn::Spawned::start(command)?
     };
     let output = dashboard.then(|| tui::live::OutputTail::capture(&mut spawned.child));
+    if opts.subprocesses {
+        return run_tree(opts, command, spawned, output, dashboard);
+    }
     let target = match spawned.attach(&interrupt::requested) {
         Ok(t) => t,
         Err(e) => {
@@ -243,6 +318,76 @@ fn layout_command(pid: i32, format: Format) -> Result<()> {
     }
 }
 
+/// `memwatch run --subprocesses -- CMD`: the command and every CPython process below it. A
+/// command that is not Python itself (a shell script starting workers) is followed, not
+/// sampled.
+fn run_tree(
+    opts: &WatchOpts,
+    command: &[String],
+    mut spawned: target::spawn::Spawned,
+    output: Option<tui::live::OutputTail>,
+    dashboard: bool,
+) -> Result<()> {
+    let pid = spawned.pid();
+    // a command that is not Python after a second (a shell, a launcher) is followed: the
+    // workers it starts are what to watch, from their first moments
+    let patience = std::time::Duration::from_secs(1);
+    let roots = match spawned.attach_within(&interrupt::requested, patience) {
+        Ok(t) => {
+            eprintln!(
+                "memwatch: watching `{}` (PID {pid}, CPython {}) and its subprocesses",
+                command.join(" "),
+                t.version
+            );
+            tree::watch::Roots {
+                targets: vec![(t, Liveness::Child(spawned.child))],
+                others: Vec::new(),
+                follow: true,
+            }
+        }
+        Err(Failure::NotPython { .. }) if target::is_alive(pid) => {
+            eprintln!(
+                "memwatch: `{}` (PID {pid}) is not Python itself; watching the CPython processes it starts",
+                command.join(" ")
+            );
+            tree::watch::Roots {
+                targets: Vec::new(),
+                others: vec![(pid, Some(spawned.child))],
+                follow: true,
+            }
+        }
+        Err(e) => {
+            spawned.terminate();
+            return Err(e);
+        }
+    };
+    let outcome = tui::live::watch_tree(roots, opts, output, dashboard)?;
+    stop_tree_started(pid, command);
+    tree_summary(&outcome);
+    outcome.into_result()
+}
+
+/// A command memwatch started with its workers does not outlive the watch: the command is
+/// stopped (SIGTERM, then SIGKILL), and its descendants that are still there after it.
+fn stop_tree_started(pid: i32, command: &[String]) {
+    let rest: Vec<i32> = tree::scan::tree(&[pid], 4096)
+        .into_iter()
+        .map(|m| m.pid)
+        .filter(|&p| p != pid)
+        .collect();
+    if target::spawn::stop_started(pid) {
+        eprintln!(
+            "memwatch: stopped `{}` (PID {pid}), which it had started",
+            command.join(" ")
+        );
+    }
+    for p in rest {
+        if target::is_alive(p) {
+            target::spawn::stop_started(p);
+        }
+    }
+}
+
 /// `memwatch replay FILE`: the dashboard over the session; without a terminal, the report.
 fn replay_command(file: &Path) -> Result<()> {
     if tui::terminal::is_tty() {
@@ -259,10 +404,16 @@ fn replay_command(file: &Path) -> Result<()> {
 
 fn report_command(file: &Path, format: Format, top: usize, function: Option<String>) -> Result<()> {
     let mut reader = session::reader::SessionReader::open(file)?;
+    if reader.is_tree() {
+        return tree_report_command(reader, file, format, top, function);
+    }
     let mut analyzer = analyzer::Analyzer::new();
     reader.replay(&mut |ev| analyzer.apply(ev));
     let mut warnings = reader.warnings.clone();
     let local = report::source::fill_missing_sources(&mut analyzer);
+    // the findings as of the last event (a session cut short has no end to prompt them), with
+    // the sources just filled in
+    analyzer.update_findings();
     if !local.is_empty() {
         warnings.push(format!(
             "source text of {} file(s) read from this machine, not from the session (it may have changed since)",
@@ -279,6 +430,38 @@ fn report_command(file: &Path, format: Format, top: usize, function: Option<Stri
         Format::Text => report::text::render(&r),
         Format::Json => serde_json::to_string_pretty(&r).map_err(Failure::internal)? + "\n",
         Format::Markdown => report::markdown::render(&r),
+    };
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    Ok(())
+}
+
+/// `memwatch report` of a process tree's session.
+fn tree_report_command(
+    mut reader: session::reader::SessionReader,
+    file: &Path,
+    format: Format,
+    top: usize,
+    function: Option<String>,
+) -> Result<()> {
+    let mut t = tree::TreeAnalyzer::new();
+    tree::replay(&mut reader, &mut t);
+    for p in t.procs.iter_mut() {
+        if let Some(a) = p.analyzer.as_mut() {
+            report::source::fill_missing_sources(a);
+        }
+    }
+    let warnings = reader.warnings.clone();
+    let r = report::tree::build(
+        &t,
+        &report::Options { top, function },
+        Some(file.display().to_string()),
+        warnings,
+    );
+    let text = match format {
+        Format::Text => report::tree::render_text(&r),
+        Format::Json => serde_json::to_string_pretty(&r).map_err(Failure::internal)? + "\n",
+        Format::Markdown => report::tree::render_markdown(&r),
     };
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes());

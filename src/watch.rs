@@ -90,20 +90,7 @@ pub fn watch_shared(
     mut status: Option<StatusLine>,
 ) -> Result<Finished> {
     let spawned = matches!(liveness, Liveness::Child(_));
-    let info = SessionInfo {
-        pid: target.pid,
-        command_line: target.command_line.clone(),
-        python_version: target.version.to_string(),
-        python_binary: target.python_binary.clone(),
-        start_unix: timefmt::now_unix(),
-        rate_hz: opts.rate,
-        memwatch_command: memwatch_command(),
-        memwatch_version: env!("CARGO_PKG_VERSION").to_string(),
-        spawned,
-        page_size: crate::sampler::proc::page_size(),
-        debug_build: target.debug_build,
-        target_root: (!target.root.is_ours()).then(|| target.root.clone()),
-    };
+    let info = session_info(&target, opts, spawned);
     let mut writer = if opts.no_record {
         None
     } else {
@@ -124,30 +111,7 @@ pub fn watch_shared(
     let start = Instant::now();
     // the census clock runs on its own thread (it pauses the target with ptrace)
     let census_stop = Arc::new(AtomicBool::new(false));
-    let mut notes: Vec<String> = Vec::new();
-    let census = if opts.no_heap {
-        notes.push("no heap census: --no-heap".to_string());
-        None
-    } else {
-        match target.heap() {
-            Ok(heap) => {
-                let clock = CensusClock {
-                    heap,
-                    opts: CensusOptions {
-                        nonblocking: opts.nonblocking,
-                        ..CensusOptions::default()
-                    },
-                    interval: Duration::from_secs_f64(opts.heap_interval),
-                    pause_budget: opts.pause_budget / 100.0,
-                };
-                Some(clock)
-            }
-            Err(e) => {
-                notes.push(format!("no heap census: {e}"));
-                None
-            }
-        }
-    };
+    let (census, mut notes) = census_clock(&target, opts, None);
     let census_tx = tx.clone();
     let stacks = StackReader::new(target.spy, pid);
     let sampler = Sampler::new(pid, stacks, liveness, cfg, tx, stop.clone()).map_err(|e| {
@@ -236,6 +200,52 @@ pub fn watch_shared(
     })
 }
 
+/// The header of a process's stream.
+pub fn session_info(target: &Target, opts: &WatchOpts, spawned: bool) -> SessionInfo {
+    SessionInfo {
+        pid: target.pid,
+        command_line: target.command_line.clone(),
+        python_version: target.version.to_string(),
+        python_binary: target.python_binary.clone(),
+        start_unix: timefmt::now_unix(),
+        rate_hz: opts.rate,
+        memwatch_command: memwatch_command(),
+        memwatch_version: env!("CARGO_PKG_VERSION").to_string(),
+        spawned,
+        page_size: crate::sampler::proc::page_size(),
+        debug_build: target.debug_build,
+        target_root: (!target.root.is_ours()).then(|| target.root.clone()),
+    }
+}
+
+/// The census clock of a target, or the note saying why there is none. `sharing`: the
+/// counter of a tree's clocks that share the census CPU budget.
+pub fn census_clock(
+    target: &Target,
+    opts: &WatchOpts,
+    sharing: Option<crate::sampler::census::TreeShare>,
+) -> (Option<CensusClock>, Vec<String>) {
+    if opts.no_heap {
+        return (None, vec!["no heap census: --no-heap".to_string()]);
+    }
+    match target.heap() {
+        Ok(heap) => (
+            Some(CensusClock {
+                heap,
+                opts: CensusOptions {
+                    nonblocking: opts.nonblocking,
+                    ..CensusOptions::default()
+                },
+                interval: Duration::from_secs_f64(opts.heap_interval),
+                pause_budget: opts.pause_budget / 100.0,
+                sharing,
+            }),
+            Vec::new(),
+        ),
+        Err(e) => (None, vec![format!("no heap census: {e}")]),
+    }
+}
+
 /// Hand a batch of events to the analyzer (one lock for the batch) and then to the session
 /// writer (outside the lock).
 fn sink(shared: &Mutex<Analyzer>, writer: &mut Option<SessionWriter>, batch: &[Event]) {
@@ -268,9 +278,14 @@ pub fn print_summary(o: &Outcome) {
         file.clone(),
         Vec::new(),
     );
+    print_report_and_session(&report::text::render(&r), file.as_deref(), &o.session_error);
+}
+
+/// Print a finished watch's report, then where its session went.
+pub fn print_report_and_session(report: &str, file: Option<&str>, error: &Option<String>) {
     let mut out = std::io::stdout().lock();
-    let _ = write!(out, "{}", report::text::render(&r));
-    match (&file, &o.session_error) {
+    let _ = write!(out, "{report}");
+    match (file, error) {
         (Some(f), None) => {
             let _ = writeln!(
                 out,

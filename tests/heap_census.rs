@@ -468,6 +468,71 @@ fn killing_memwatch_during_a_pause_resumes_the_target() {
     );
 }
 
+/// Ctrl-Z (SIGTSTP) of memwatch while it holds the target paused: memwatch stops only once
+/// the pause is over, and the target runs while memwatch stays stopped.
+#[test]
+fn ctrl_z_during_a_pause_stops_memwatch_only_after_the_pause() {
+    let _cpu = exclusive_cpu();
+    let dir = tempfile::tempdir().unwrap();
+    let (target, _counts) = steady_target(dir.path());
+    let pid = target.pid();
+    std::thread::sleep(Duration::from_millis(1000));
+    let mut mw = memwatch()
+        .args(["snapshot", "--pid", &pid.to_string(), "--format", "json"])
+        .args(["--hold-pause-ms", "1500"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mw_pid = mw.id() as i32;
+    let state = wait_for_state(pid, Duration::from_secs(10), |s| s == 't');
+    if state != Some('t') {
+        let _ = mw.kill();
+        let _ = mw.wait();
+        panic!("the target was never seen in tracing stop: state {state:?}");
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(mw_pid),
+        nix::sys::signal::Signal::SIGTSTP,
+    )
+    .unwrap();
+    // the pause goes on (memwatch keeps its promise to end it) ...
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(proc_state(pid), Some('t'), "the pause ended at the Ctrl-Z");
+    // ... and ends at its time: the target runs by the end of the hold (1.5 s after the
+    // copy; 200 ms of it waited above) and a margin for the copy and this VM's noise
+    let resumed = wait_for_state(pid, Duration::from_millis(1300 + 400), |s| {
+        s == 'R' || s == 'S'
+    });
+    let mw_state = proc_state(mw_pid);
+    if !matches!(resumed, Some('R' | 'S')) {
+        let _ = mw.kill();
+        let _ = mw.wait();
+        panic!("the target stayed stopped after memwatch's Ctrl-Z: state {resumed:?}");
+    }
+    // memwatch then stops as asked, and the target keeps running while it is stopped
+    let stopped = wait_for_state(mw_pid, Duration::from_secs(2), |s| s == 'T');
+    assert_eq!(
+        stopped,
+        Some('T'),
+        "memwatch did not stop (state was {mw_state:?})"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        matches!(proc_state(pid), Some('R' | 'S')),
+        "the target stopped with memwatch"
+    );
+    assert_eq!(tracer_pid(pid), Some(0), "the target is still traced");
+    // resumed, memwatch finishes its snapshot
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(mw_pid),
+        nix::sys::signal::Signal::SIGCONT,
+    )
+    .unwrap();
+    let status = mw.wait().unwrap();
+    assert!(status.success(), "memwatch after SIGCONT: {status:?}");
+}
+
 /// An ordinary snapshot lets the target go when it is done.
 #[test]
 fn a_snapshot_leaves_the_target_running() {

@@ -349,3 +349,58 @@ fn censuses_are_recorded_and_reported() {
         r["notes"]
     );
 }
+
+/// Between censuses the named containers' lengths are read without a pause: with one census
+/// in the whole watch (a heap interval longer than the watch), a growing global is still named
+/// from those readings, and the readings are in the session for the report to use.
+#[test]
+fn container_lengths_between_censuses_name_a_leak_with_a_single_census() {
+    let _alone = heavy();
+    let py = interpreter("python3").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let session = dir.path().join("lengths.db");
+    let mut cmd = memwatch();
+    cmd.args([
+        "run",
+        "--no-tui",
+        "--duration",
+        "8",
+        "--heap-interval",
+        "60",
+        "--record",
+    ])
+    .arg(&session)
+    .arg("--")
+    .args(py.argv())
+    .arg(py.script("growing_list.py"));
+    let out = output_within(cmd, Duration::from_secs(60));
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(count_rows(&session, "censuses"), 1);
+    let c = rusqlite::Connection::open(&session).unwrap();
+    let lens: Vec<i64> = c
+        .prepare(
+            "SELECT l.len FROM container_lengths l JOIN container_names n ON n.id = l.container
+             WHERE n.name = '__main__.EVENTS' ORDER BY l.t_us",
+        )
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    // read twice a second for about 7 s after the census at 1 s, growing all along
+    assert!(lens.len() >= 8, "{lens:?}");
+    assert!(lens.windows(2).all(|w| w[1] > w[0]), "{lens:?}");
+    let r = report_json(&session, &[]);
+    let found = r["findings"].as_array().cloned().unwrap_or_default();
+    let f = found
+        .iter()
+        .find(|f| f["name"] == "__main__.EVENTS")
+        .unwrap_or_else(|| panic!("__main__.EVENTS not named: {found:?}"));
+    assert_eq!(f["kind"], "global_accumulation", "{f}");
+    // its last length is the last reading, later than the census
+    assert_eq!(
+        f["trend"]["last"].as_f64().unwrap() as i64,
+        *lens.last().unwrap(),
+        "{f}"
+    );
+}

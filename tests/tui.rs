@@ -428,3 +428,114 @@ fn sigterm_and_panic_restore_the_terminal() {
     tmux.assert_restored("panic", &dir.path().join("panic.stty"));
     drop(target);
 }
+
+/// A fork pool whose two workers leak: the process list opens at the start, names the
+/// workers that grow, Enter focuses one and every view shows it (its finding); `w` reopens
+/// the list; the replay of the session has the same list, and choosing the parent shows it.
+#[test]
+fn tree_dashboard_lists_processes_and_focuses_one() {
+    let Some(tmux) = Tmux::new("tree") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let session = dir.path().join("tree.db");
+    let py = python3();
+    let mut cmd = py.command();
+    cmd.arg(py.script("tree/pool_fork.py")).arg("leak");
+    use std::os::unix::process::CommandExt;
+    cmd.process_group(0);
+    let target = Target::start_command(cmd, &[]);
+    let pgid = target.pid();
+    let _kill_group = scopeguard(move || {
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(pgid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    });
+    let cmd = format!(
+        "{} --pid {} --subprocesses --record {}",
+        memwatch(),
+        target.pid(),
+        session.display()
+    );
+    tmux.start("tree", 120, 32, &script(&cmd, dir.path(), "tree"));
+    let screen = tmux.wait_for(
+        "tree",
+        &["Processes (3)", "worker", " grew "],
+        Duration::from_secs(30),
+    );
+    assert!(
+        screen.contains(&format!("main {}", target.pid())),
+        "{screen}"
+    );
+    // the first row is a worker that grew: Enter focuses it
+    tmux.keys("tree", &["Enter"]);
+    let screen = tmux.wait_for("tree", &["w: processes"], Duration::from_secs(5));
+    assert!(!screen.contains("Processes (3)"), "list closed: {screen}");
+    let status = screen
+        .lines()
+        .find(|l| l.contains("w: processes"))
+        .unwrap()
+        .to_string();
+    assert!(status.contains("worker "), "{status}");
+    tmux.keys("tree", &["5"]);
+    tmux.wait_for(
+        "tree",
+        &["5 Findings (1)]", "__main__._AUDIT"],
+        Duration::from_secs(30),
+    );
+    tmux.keys("tree", &["w"]);
+    tmux.wait_for("tree", &["Processes (3)"], Duration::from_secs(5));
+    tmux.keys("tree", &["Escape", "q"]);
+    let end = tmux.wait_for("tree", &["tree-exit="], Duration::from_secs(20));
+    assert!(end.contains("tree-exit=0"), "{end}");
+    let all = tmux.capture_all("tree");
+    assert!(all.contains("(process tree)"), "{all}");
+    // the replay: the same list; the parent is chosen (↓ to its row, Enter)
+    let cmd = format!("{} replay {}", memwatch(), session.display());
+    tmux.start(
+        "treereplay",
+        120,
+        32,
+        &script(&cmd, dir.path(), "treereplay"),
+    );
+    let list = tmux.wait_for(
+        "treereplay",
+        &["Processes (3)", " grew "],
+        Duration::from_secs(20),
+    );
+    // the rows, in the list's order (those that grew first): move to the parent's
+    let rows: Vec<&str> = list
+        .lines()
+        .filter(|l| l.contains(" worker ") || l.contains(" main "))
+        .collect();
+    let at = rows
+        .iter()
+        .position(|l| l.contains(&format!("main {}", target.pid())))
+        .unwrap_or_else(|| panic!("the parent in the list:\n{list}"));
+    let mut keys = vec!["Down"; at];
+    keys.push("Enter");
+    tmux.keys("treereplay", &keys);
+    let screen = tmux.wait_for(
+        "treereplay",
+        &[&format!("REPLAY — main {}", target.pid())],
+        Duration::from_secs(20),
+    );
+    assert!(!screen.contains("Processes (3)"), "{screen}");
+    tmux.keys("treereplay", &["q"]);
+    let end = tmux.wait_for("treereplay", &["treereplay-exit="], Duration::from_secs(10));
+    assert!(end.contains("treereplay-exit=0"), "{end}");
+}
+
+/// Run `f` when dropped.
+fn scopeguard(f: impl FnOnce()) -> impl Drop {
+    struct Guard<F: FnOnce()>(Option<F>);
+    impl<F: FnOnce()> Drop for Guard<F> {
+        fn drop(&mut self) {
+            if let Some(f) = self.0.take() {
+                f();
+            }
+        }
+    }
+    Guard(Some(f))
+}

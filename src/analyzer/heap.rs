@@ -119,4 +119,16 @@ impl HeapHistory {
         }
         self.last = Some(c.clone());
     }
+
+    /// Lengths read between censuses: points of the containers' length series (their bytes
+    /// are known at censuses only). Containers without a history are not started here.
+    pub fn apply_lengths(&mut self, t: Micros, rows: &[(String, u64)]) {
+        for (name, len) in rows {
+            if let Some(h) = self.containers.get_mut(name)
+                && h.count.last.is_none_or(|(last, _)| last < t)
+            {
+                h.count.push(t, *len as f64);
+            }
+        }
+    }
 }

@@ -34,6 +34,18 @@ pub struct Counter {
     pub fd_increment: i64,
     /// The largest single RSS rise charged here, KiB (one sample interval).
     pub max_jump_kib: i64,
+    /// The part of `increment_kib` charged here only because the thread was idle here at both
+    /// ends of the interval and no running stack was seen in the five seconds before (a
+    /// sleeping line does not allocate: this part is a guess).
+    pub idle_kib: i64,
+}
+
+impl Counter {
+    /// The increment charged on evidence: at a sample where this line ran, or the last one
+    /// seen running.
+    pub fn seen_running_kib(&self) -> i64 {
+        self.increment_kib - self.idle_kib
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -132,14 +144,23 @@ impl LineTable {
             (Some((st, false)), None) => recent_active.or(Some(st)),
             (None, None) => None,
         };
+        let guessed = recent_active.is_none()
+            && !matches!(cur, Some((_, true)))
+            && !matches!(self.prev.and_then(|p| p.stack), Some((_, true)));
         if let Some((st, true)) = cur {
             self.last_active = Some((s.t, st));
         }
         if let Some(prev) = self.prev {
             let delta = s.rss_kib as i64 - prev.rss_kib as i64;
             if delta != 0 {
-                let charged = target
-                    .is_some_and(|st| self.visit(st, stacks, frames, |c| charge(c, delta, 0)));
+                let charged = target.is_some_and(|st| {
+                    self.visit(st, stacks, frames, |c| {
+                        charge(c, delta, 0);
+                        if guessed {
+                            c.idle_kib += delta;
+                        }
+                    })
+                });
                 if !charged {
                     self.unattributed_kib += delta;
                 }

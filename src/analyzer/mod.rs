@@ -135,6 +135,7 @@ impl Analyzer {
                 self.heap.apply(c);
                 self.update_findings();
             }
+            Event::Lengths { t, rows } => self.heap.apply_lengths(*t, rows),
             Event::FdTargets { t, groups } => self.fd_targets = Some((*t, groups.clone())),
             Event::Note { t, text } => {
                 if self.notes.len() >= 200 {
@@ -142,7 +143,11 @@ impl Analyzer {
                 }
                 self.notes.push((*t, text.clone()));
             }
-            Event::End { t, reason } => self.end = Some((*t, reason.clone())),
+            Event::End { t, reason } => {
+                self.end = Some((*t, reason.clone()));
+                // the report is made from the final state, not from the last periodic look
+                self.update_findings();
+            }
         }
     }
 

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::analyzer::Analyzer;
 use crate::analyzer::trend::{self, Trend};
-use crate::event::Micros;
+use crate::event::{FrameId, Micros};
 use crate::heap::census::{ContainerRow, Origin};
 use crate::units;
 
@@ -28,6 +28,9 @@ pub enum Kind {
     MutableDefault,
     GlobalAccumulation,
     TypeGrowth,
+    /// Resident memory that grows while no Python object explains it (C extensions' mallocs,
+    /// native buffers the census cannot see).
+    NativeGrowth,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -73,10 +76,53 @@ pub struct Finding {
     pub fix: String,
     pub why: String,
     pub verification: String,
+    /// In a process tree: the processes it was seen in (`worker 4312 (gunicorn: worker
+    /// [app])`), one entry per process; empty for a single-process watch.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub processes: Vec<String>,
+}
+
+impl Kind {
+    /// Findings named by a container that holds what leaks.
+    pub fn is_holder(self) -> bool {
+        matches!(
+            self,
+            Kind::UnboundedContainer | Kind::GlobalAccumulation | Kind::MutableDefault
+        )
+    }
+}
+
+impl Finding {
+    /// A finding of `kind` with every field empty, for the detectors to fill in.
+    fn blank(kind: Kind) -> Finding {
+        Finding {
+            id: String::new(),
+            kind,
+            severity: Severity::Important,
+            name: String::new(),
+            title: String::new(),
+            file: None,
+            line: None,
+            evidence: String::new(),
+            details: Vec::new(),
+            trend: None,
+            first_seen: 0,
+            issue: String::new(),
+            impact: String::new(),
+            current_code: None,
+            fix_title: String::new(),
+            fix: String::new(),
+            why: String::new(),
+            verification: String::new(),
+            processes: Vec::new(),
+        }
+    }
 }
 
 /// Smallest rise in a container's length that can make a finding.
 const MIN_CONTAINER_GROWTH: f64 = 64.0;
+/// …or enough entries to hold this much (see [`container_min_growth`]).
+const MIN_CONTAINER_BYTES: f64 = 8.0 * 1024.0 * 1024.0;
 /// Smallest rise in a type's object count (and bytes) for a type-growth finding.
 const MIN_TYPE_GROWTH: f64 = 1000.0;
 const MIN_TYPE_BYTES: f64 = 1024.0 * 1024.0;
@@ -90,6 +136,9 @@ const LARGE_LINE_KIB: i64 = 20 * 1024;
 const LARGE_JUMP_KIB: i64 = 8 * 1024;
 /// A single object at least this large is a large allocation.
 const LARGE_OBJECT: u64 = 32 << 20;
+
+/// Cyclic garbage that stands still below this many objects is one-off (see `cycles`).
+const ONE_OFF_GARBAGE_MAX: u64 = 1000;
 
 /// Types whose objects hold a file descriptor.
 const RESOURCE_TYPES: &[&str] = &[
@@ -150,7 +199,9 @@ pub fn detect(a: &Analyzer) -> Vec<Finding> {
     cycles(a, &mut out);
     containers(a, &mut out);
     types(a, &mut out);
+    native_growth(a, &mut out);
     large_allocations(a, &mut out);
+    fold_native_into_large(&mut out);
     string_churn(a, &mut out);
     out.sort_by(|x, y| x.severity.cmp(&y.severity).then(x.id.cmp(&y.id)));
     out
@@ -164,7 +215,7 @@ fn containers(a: &Analyzer, out: &mut Vec<Finding>) {
         let Some(h) = a.heap.containers.get(&row.name) else {
             continue;
         };
-        let tr = trend::analyze(&points(&h.count), MIN_CONTAINER_GROWTH);
+        let tr = trend::analyze(&points(&h.count), container_min_growth(row));
         if !tr.verdict.is_leak() {
             continue;
         }
@@ -172,7 +223,22 @@ fn containers(a: &Analyzer, out: &mut Vec<Finding>) {
         if row.bound.is_some() {
             continue;
         }
+        // a container of weak references keeps nothing alive: the strong holder of the same
+        // objects is the finding (weak containers' own data is not named: heap::names)
+        if row
+            .item_type
+            .as_deref()
+            .is_some_and(|it| crate::heap::names::WEAK_REFERENCES.contains(&it))
+        {
+            continue;
+        }
         // a holder of open files is the unclosed-resource finding's business
+        if out
+            .iter()
+            .any(|f| f.kind == Kind::UnclosedResource && f.name == row.name)
+        {
+            continue;
+        }
         if row
             .item_type
             .as_deref()
@@ -190,7 +256,7 @@ fn containers(a: &Analyzer, out: &mut Vec<Finding>) {
             Origin::InstanceAttribute => Kind::UnboundedContainer,
         };
         let evidence = format!(
-            "{}: {}, {} → {} entries, {}/s over {:.0} s ({} → {}, verdict {}, confidence {})",
+            "{}: {}, {} → {} entries, {}/s over {:.0} s ({} → {} at the last census, verdict {}, confidence {})",
             row.name,
             row.type_name,
             units::count(tr.first as u64),
@@ -209,6 +275,13 @@ fn containers(a: &Analyzer, out: &mut Vec<Finding>) {
         if let Some(it) = &row.item_type {
             details.push(format!("holds mostly {it} objects"));
         }
+        if row.views_keep_bytes > 0 {
+            details.push(format!(
+                "its items are views keeping {} of the arrays or buffers they show alive (the views themselves: {})",
+                units::bytes(row.views_keep_bytes as f64),
+                units::bytes(row.items_bytes.saturating_sub(row.views_keep_bytes) as f64)
+            ));
+        }
         if !row.aliases.is_empty() {
             details.push(format!("also reachable as {}", row.aliases.join(", ")));
         }
@@ -218,27 +291,31 @@ fn containers(a: &Analyzer, out: &mut Vec<Finding>) {
         };
         let mut f = Finding {
             id: format!("{kind:?}:{}", row.name),
-            kind,
             severity: Severity::Important,
             name: row.name.clone(),
-            title: String::new(),
             file,
             line,
             evidence,
             details,
             trend: Some(tr),
             first_seen: a.now,
-            issue: String::new(),
-            impact: String::new(),
             current_code,
-            fix_title: String::new(),
-            fix: String::new(),
-            why: String::new(),
-            verification: String::new(),
+            ..Finding::blank(kind)
         };
         text::explain_container(&mut f, row, lines);
         out.push(f);
     }
+}
+
+/// The smallest rise in a container's length that matters: 64 entries, or fewer when its
+/// entries are large (as many as hold [`MIN_CONTAINER_BYTES`] at the last census's bytes per
+/// entry, at least 8): a list of 1 MiB arrays matters after a dozen.
+fn container_min_growth(row: &ContainerRow) -> f64 {
+    if row.len == 0 {
+        return MIN_CONTAINER_GROWTH;
+    }
+    let per_entry = row.items_bytes as f64 / row.len as f64;
+    (MIN_CONTAINER_BYTES / per_entry.max(1.0)).clamp(8.0, MIN_CONTAINER_GROWTH)
 }
 
 fn is_mapping_or_set(row: &ContainerRow) -> bool {
@@ -329,6 +406,50 @@ fn types(a: &Analyzer, out: &mut Vec<Finding>) {
         {
             continue;
         }
+        // weak references keep nothing alive: they grow with what they refer to
+        if crate::heap::names::WEAK_REFERENCES.contains(&row.name.as_str()) {
+            continue;
+        }
+        // objects that a reported holder keeps alive are that finding's (its tasks' contexts,
+        // its entries' attributes): one leak, one finding
+        let chain = a.heap.why_alive.get(&row.name);
+        if chain.is_some_and(|chain| {
+            out.iter()
+                .filter(|f| f.kind.is_holder())
+                .any(|f| chain_reaches(chain, &f.name))
+        }) {
+            continue;
+        }
+        // no chain, where the object graph did look (it found the chain of the holder's own
+        // items) — C fields, which the census cannot follow, keep them: a task's future and
+        // context. A type that grows in step with such a holder, one, two or three objects
+        // per entry, is told in that finding as what grows with it, not as a leak of its own
+        let graph_looked = |f: &Finding| {
+            last.containers
+                .iter()
+                .find(|c| c.name == f.name)
+                .and_then(|c| c.item_type.as_deref())
+                .is_some_and(|it| a.heap.why_alive.contains_key(it))
+        };
+        if chain.is_none()
+            && let Some(h) = out.iter_mut().find(|f| {
+                f.kind.is_holder()
+                    && graph_looked(f)
+                    && f.trend.as_ref().is_some_and(|ht| {
+                        ht.slope_per_s > 0.0 && {
+                            let k = tr.slope_per_s / ht.slope_per_s;
+                            (1..=3).any(|n| (k - n as f64).abs() <= 0.1 * n as f64)
+                        }
+                    })
+            })
+        {
+            h.details.push(format!(
+                "grows with it (in step, {}/s; the census cannot follow the C fields that may hold them): {}",
+                rate(tr.slope_per_s),
+                row.name
+            ));
+            continue;
+        }
         let evidence = format!(
             "{}: {} → {} objects, {}/s over {:.0} s, {} (verdict {}, confidence {})",
             row.name,
@@ -353,23 +474,13 @@ fn types(a: &Analyzer, out: &mut Vec<Finding>) {
         }
         let mut f = Finding {
             id: format!("TypeGrowth:{}", row.name),
-            kind: Kind::TypeGrowth,
             severity: Severity::Important,
             name: row.name.clone(),
-            title: String::new(),
-            file: None,
-            line: None,
             evidence,
             details,
             trend: Some(tr),
             first_seen: a.now,
-            issue: String::new(),
-            impact: String::new(),
-            current_code: None,
-            fix_title: String::new(),
-            fix: String::new(),
-            why: String::new(),
-            verification: String::new(),
+            ..Finding::blank(Kind::TypeGrowth)
         };
         text::explain_type(&mut f);
         growing.push((grew, f));
@@ -434,6 +545,28 @@ fn resources(a: &Analyzer, out: &mut Vec<Finding>) {
                 .as_deref()
                 .is_some_and(|it| RESOURCE_TYPES.contains(&it))
         });
+        // held deeper (a list of (id, socket) tuples): the why-alive chain of the growing
+        // resource type names the container it passes through
+        let mut path = None;
+        if holder.is_none() {
+            for t in RESOURCE_TYPES {
+                let Some(chain) = a.heap.why_alive.get(*t) else {
+                    continue;
+                };
+                let mut held: Vec<&ContainerRow> = last
+                    .containers
+                    .iter()
+                    .filter(|c| chain_reaches(chain, &c.name))
+                    .collect();
+                // the innermost container on the chain holds them most directly
+                held.sort_by_key(|c| std::cmp::Reverse(c.name.len()));
+                if let Some(h) = held.first() {
+                    holder = Some(h);
+                    path = Some(chain.clone());
+                    break;
+                }
+            }
+        }
         if let Some(h) = holder {
             details.push(format!(
                 "held in {} ({}, {} items)",
@@ -441,6 +574,9 @@ fn resources(a: &Analyzer, out: &mut Vec<Finding>) {
                 h.type_name,
                 units::count(h.len)
             ));
+        }
+        if let Some(p) = path {
+            details.push(format!("kept alive by: {p}"));
         }
     }
     let (file, line) = resource_line(a, holder);
@@ -464,25 +600,18 @@ fn resources(a: &Analyzer, out: &mut Vec<Finding>) {
     };
     let mut f = Finding {
         id: "UnclosedResource:fds".into(),
-        kind: Kind::UnclosedResource,
         severity: Severity::Important,
         name: holder
             .map(|h| h.name.clone())
             .unwrap_or_else(|| "open file descriptors".into()),
-        title: String::new(),
         file,
         line,
         evidence,
         details,
         trend: Some(tr),
         first_seen: a.now,
-        issue: String::new(),
-        impact: String::new(),
         current_code,
-        fix_title: String::new(),
-        fix: String::new(),
-        why: String::new(),
-        verification: String::new(),
+        ..Finding::blank(Kind::UnclosedResource)
     };
     text::explain_resource(&mut f, line_text.as_deref());
     out.push(f);
@@ -496,9 +625,20 @@ fn resource_line(a: &Analyzer, holder: Option<&ContainerRow>) -> (Option<String>
         let t = t.trim();
         !t.starts_with("with ")
             && !t.starts_with('#')
-            && ["open(", "socket(", ".connect(", "urlopen(", "Popen("]
-                .iter()
-                .any(|p| t.contains(p))
+            && [
+                "open(",
+                "socket(",
+                "socketpair(",
+                "create_connection(",
+                ".accept(",
+                ".connect(",
+                "urlopen(",
+                "Popen(",
+                "TemporaryFile(",
+                "mkstemp(",
+            ]
+            .iter()
+            .any(|p| t.contains(p))
     };
     // the function that puts descriptors into the holder
     let holder_fn = holder.and_then(|h| {
@@ -567,9 +707,32 @@ fn large_allocations(a: &Analyzer, out: &mut Vec<Finding>) {
             .then(x.0.file.cmp(&y.0.file))
             .then(x.0.line.cmp(&y.0.line))
     });
+    // a leak's holder is its finding: a large line does not stand in for it
+    let leak_named = out.iter().any(|f| {
+        f.severity == Severity::Important
+            && matches!(
+                f.kind,
+                Kind::UnboundedContainer
+                    | Kind::GlobalAccumulation
+                    | Kind::MutableDefault
+                    | Kind::TypeGrowth
+                    | Kind::NativeGrowth
+            )
+    });
     for (fr, l) in lines.into_iter().take(3) {
         let src = a.source(&fr.file);
         let text_line = src.and_then(|s| s.get(fr.line as usize - 1)).cloned();
+        // smell 4 is loading a whole input where it could be streamed; a large temporary
+        // of numeric code (allocated, used, freed) is not it
+        let whole = text_line.as_deref().is_some_and(text::reads_whole);
+        if !whole && leak_named {
+            continue;
+        }
+        let severity = if whole {
+            Severity::Important
+        } else {
+            Severity::Suggestion
+        };
         let evidence = format!(
             "{}:{} in {}(): RSS rose by up to {} between two samples while this line ran, {} in all over {} samples; RSS {} at its last sample, peak {}",
             fr.file,
@@ -583,32 +746,26 @@ fn large_allocations(a: &Analyzer, out: &mut Vec<Finding>) {
         );
         let mut f = Finding {
             id: format!("LargeAllocation:{}:{}", fr.file, fr.line),
-            kind: Kind::LargeAllocation,
-            severity: Severity::Important,
+            severity,
             name: format!("{}:{}", short_file(&fr.file), fr.line),
-            title: String::new(),
             file: Some(fr.file.clone()),
             line: Some(fr.line),
             evidence,
-            details: Vec::new(),
-            trend: None,
             first_seen: a.now,
-            issue: String::new(),
-            impact: String::new(),
             current_code: src.map(|s| code::snippet(s, fr.line, 2, 2)),
-            fix_title: String::new(),
-            fix: String::new(),
-            why: String::new(),
-            verification: String::new(),
+            ..Finding::blank(Kind::LargeAllocation)
         };
         text::explain_large_line(&mut f, text_line.as_deref(), &fr.function);
         out.push(f);
     }
     if let Some(last) = a.heap.last.as_ref() {
+        // a large buffer (an array's data) is a finding when something named holds it: an
+        // unnamed one is a temporary of numeric code, or a leak whose holder is named
+        let buffer = |t: &str| NATIVE_BUFFER_TYPES.contains(&t);
         for o in last
             .largest
             .iter()
-            .filter(|o| o.bytes >= LARGE_OBJECT)
+            .filter(|o| o.bytes >= LARGE_OBJECT && (o.name.is_some() || !buffer(&o.type_name)))
             .take(2)
         {
             let name = o
@@ -626,28 +783,256 @@ fn large_allocations(a: &Analyzer, out: &mut Vec<Finding>) {
             );
             let mut f = Finding {
                 id: format!("LargeAllocation:object:{name}"),
-                kind: Kind::LargeAllocation,
                 severity: Severity::Important,
                 name,
-                title: String::new(),
-                file: None,
-                line: None,
                 evidence,
-                details: Vec::new(),
-                trend: None,
                 first_seen: a.now,
-                issue: String::new(),
-                impact: String::new(),
-                current_code: None,
-                fix_title: String::new(),
-                fix: String::new(),
-                why: String::new(),
-                verification: String::new(),
+                ..Finding::blank(Kind::LargeAllocation)
             };
             text::explain_large_object(&mut f, &o.type_name);
             out.push(f);
         }
     }
+}
+
+/// Types whose size is mostly a buffer outside the object (see `heap::native`).
+const NATIVE_BUFFER_TYPES: &[&str] = &["numpy.ndarray", "array.array", "_io.BytesIO", "mmap.mmap"];
+
+/// Smallest RSS rise that can be native growth, and the largest share of it Python objects
+/// may explain.
+const MIN_NATIVE_GROWTH_KIB: f64 = 16.0 * 1024.0;
+const NATIVE_EXPLAINED_MAX: f64 = 0.5;
+/// Bytes the allocator spends per Python object beyond `sys.getsizeof` (about): half of
+/// pymalloc's 16-byte rounding; a debug build adds three words of guard bytes and size, and
+/// rounds the larger blocks.
+const ALLOC_OVERHEAD: f64 = 8.0;
+const ALLOC_OVERHEAD_DEBUG: f64 = 40.0;
+
+/// RSS that grows while the censuses' Python bytes do not: memory that C code holds (a C
+/// extension's mallocs, buffers the census cannot size), named by the lines charged with it.
+fn native_growth(a: &Analyzer, out: &mut Vec<Finding>) {
+    // the whole watch (the trend looks at its last points only: spread them over it)
+    let rss = spread(&points(&a.rss), trend::MAX_POINTS);
+    let Some(&(_, rss_first)) = rss.first() else {
+        return;
+    };
+    let tr = trend::analyze(&rss, MIN_NATIVE_GROWTH_KIB.max(rss_first * 0.2));
+    if !tr.verdict.is_leak() || tr.slope_per_s <= 0.0 {
+        return;
+    }
+    // what the censuses saw over the same time: without two of them nothing explains anything
+    let py: Vec<(Micros, f64)> = points(&a.heap.total_bytes)
+        .into_iter()
+        .filter(|p| p.0 >= tr.from && p.0 <= tr.to)
+        .collect();
+    let (Some(&(t0, py0)), Some(&(t1, py1))) = (py.first(), py.last()) else {
+        return;
+    };
+    if t1 <= t0 {
+        return;
+    }
+    let rss_at = |t: Micros| {
+        rss.iter()
+            .min_by_key(|p| p.0.abs_diff(t))
+            .map(|p| p.1)
+            .unwrap_or(0.0)
+    };
+    let grew_kib = rss_at(t1) - rss_at(t0);
+    if grew_kib < MIN_NATIVE_GROWTH_KIB {
+        return;
+    }
+    // the allocator's cost per object, which sys.getsizeof does not count: pymalloc's
+    // rounding to 16 bytes, and in a debug build its guard bytes and size word on top
+    let objs: Vec<(Micros, f64)> = points(&a.heap.total_objects)
+        .into_iter()
+        .filter(|p| p.0 >= t0 && p.0 <= t1)
+        .collect();
+    let new_objects = match (objs.first(), objs.last()) {
+        (Some(a0), Some(a1)) => (a1.1 - a0.1).max(0.0),
+        _ => 0.0,
+    };
+    let debug = a.info.as_ref().is_some_and(|i| i.debug_build);
+    let per_object = if debug {
+        ALLOC_OVERHEAD_DEBUG
+    } else {
+        ALLOC_OVERHEAD
+    };
+    let share = ((py1 - py0 + new_objects * per_object) / 1024.0 / grew_kib).clamp(0.0, 1.0);
+    if share > NATIVE_EXPLAINED_MAX {
+        return;
+    }
+    // the lines of the program charged with the growth
+    let secs = a.duration_secs().max(1.0);
+    // (on evidence: growth charged to a sleeping line only because nothing else was seen
+    // running is not where it grew)
+    let mut lines: Vec<_> = a
+        .lines
+        .lines
+        .iter()
+        .filter(|(_, l)| l.user.seen_running_kib() as f64 >= grew_kib * 0.02)
+        .filter_map(|(id, l)| Some((a.frames.get(id)?, l)))
+        .collect();
+    // the line where growth comes with the fewest samples first: a line that allocates grows
+    // memory whenever it is caught running; a line the thread waits on (a sleep seen as
+    // running) is charged a little at each of its many samples
+    let density = |l: &crate::analyzer::lines::LineStat| {
+        l.user.seen_running_kib() as f64 / l.user.occurrences.max(1) as f64
+    };
+    // a line seen once (an import at start-up that took the first interval's growth) is no
+    // evidence of where memory keeps growing, while another line is
+    if lines.iter().any(|l| l.1.user.occurrences >= 2) {
+        lines.retain(|l| l.1.user.occurrences >= 2);
+    }
+    lines.sort_by(|x, y| {
+        density(y.1)
+            .total_cmp(&density(x.1))
+            .then(x.0.file.cmp(&y.0.file))
+            .then(x.0.line.cmp(&y.0.line))
+    });
+    let explained = format!("Python objects explain {:.0} %", share * 100.0);
+    // a line is named only when growth clearly comes with it: at least two samples, and at
+    // four times the growth per sample of the watch as a whole (sampling catches a C
+    // allocation only when it takes time; a line merely waited on gets the average)
+    let overall = grew_kib / a.samples_with_stack.max(1) as f64;
+    let top = lines
+        .first()
+        .filter(|(_, l)| l.user.occurrences >= 2 && density(l) >= 4.0 * overall);
+    let evidence = format!(
+        "RSS {} → {}, {}/s over {:.0} s while the censuses' Python objects grew by {} ({explained}; verdict {}, confidence {}){}",
+        units::kib(tr.first),
+        units::kib(tr.last),
+        units::signed_kib(tr.slope_per_s),
+        tr.window_s(),
+        units::signed_kib((py1 - py0) / 1024.0),
+        tr.verdict.label(),
+        confidence(&tr),
+        top.map(|(fr, l)| format!(
+            "; charged to {}:{} {}(): {}/s",
+            short_file(&fr.file),
+            fr.line,
+            fr.function,
+            units::signed_kib(l.user.seen_running_kib() as f64 / secs)
+        ))
+        .unwrap_or_else(|| {
+            "; no line of the program stands out (the growth is spread over the lines sampled: the allocation is too quick to be caught)".into()
+        }),
+    );
+    let candidates = if top.is_some() {
+        ""
+    } else {
+        "candidate, weak evidence: "
+    };
+    let details: Vec<String> = lines
+        .iter()
+        .take(3)
+        .map(|(fr, l)| {
+            format!(
+                "{candidates}{}:{} in {}(): {} in all ({}/s), {} samples",
+                fr.file,
+                fr.line,
+                fr.function,
+                units::signed_kib(l.user.seen_running_kib() as f64),
+                units::signed_kib(l.user.seen_running_kib() as f64 / secs),
+                l.user.occurrences
+            )
+        })
+        .collect();
+    let (file, line) = match top {
+        Some((fr, _)) => (Some(fr.file.clone()), Some(fr.line)),
+        None => (None, None),
+    };
+    let name = match top {
+        Some((fr, _)) => format!("{}:{}", short_file(&fr.file), fr.line),
+        None => "native memory".to_string(),
+    };
+    let src = file.as_deref().and_then(|f| a.source(f));
+    let text_line = match (src, line) {
+        (Some(s), Some(n)) => s.get(n as usize - 1).cloned(),
+        _ => None,
+    };
+    let mut f = Finding {
+        id: "NativeGrowth".into(),
+        severity: Severity::Important,
+        name,
+        file,
+        line,
+        evidence,
+        details,
+        trend: Some(tr),
+        first_seen: a.now,
+        current_code: match (src, line) {
+            (Some(s), Some(n)) => Some(code::snippet(s, n, 2, 2)),
+            _ => None,
+        },
+        ..Finding::blank(Kind::NativeGrowth)
+    };
+    text::explain_native_growth(
+        &mut f,
+        text_line.as_deref(),
+        top.map(|t| t.0.function.as_str()),
+        share,
+    );
+    out.push(f);
+}
+
+/// Whether a why-alive chain (`__main__ → ._BACKGROUND set → … Task → ._context Context`)
+/// passes through the holder named `holder` (`__main__._BACKGROUND`).
+fn chain_reaches(chain: &str, holder: &str) -> bool {
+    let mut parts = chain.split(" → ");
+    let Some(mut name) = parts
+        .next()
+        .map(|root| root.strip_prefix("module ").unwrap_or(root).to_string())
+    else {
+        return false;
+    };
+    for p in parts.take(64) {
+        let hop = p.split(' ').next().unwrap_or("");
+        if !(hop.starts_with('.') || hop.starts_with('[')) {
+            break;
+        }
+        name.push_str(hop);
+        if name == holder {
+            return true;
+        }
+        if !holder.starts_with(&name) {
+            break;
+        }
+    }
+    false
+}
+
+/// One leak, one finding: RSS growth charged to a line that the large-allocation finding
+/// already names (a whole input read again and again, whose freed pages the allocator keeps)
+/// is that finding's evidence, not a second finding.
+fn fold_native_into_large(out: &mut Vec<Finding>) {
+    let Some(ni) = out
+        .iter()
+        .position(|f| f.kind == Kind::NativeGrowth && f.line.is_some())
+    else {
+        return;
+    };
+    let Some(li) = out.iter().position(|f| {
+        f.kind == Kind::LargeAllocation && f.file == out[ni].file && f.line == out[ni].line
+    }) else {
+        return;
+    };
+    let native = out.remove(ni);
+    let li = if li > ni { li - 1 } else { li };
+    out[li].details.push(format!(
+        "resident memory kept growing with it: {}",
+        native.evidence
+    ));
+}
+
+/// At most `n` of `pts`, evenly spaced over them (the last kept).
+fn spread(pts: &[(Micros, f64)], n: usize) -> Vec<(Micros, f64)> {
+    if pts.len() <= n || n < 2 {
+        return pts.to_vec();
+    }
+    let step = (pts.len() - 1) as f64 / (n - 1) as f64;
+    (0..n)
+        .map(|i| pts[((i as f64 * step).round() as usize).min(pts.len() - 1)])
+        .collect()
 }
 
 fn short_file(f: &str) -> &str {
@@ -665,40 +1050,74 @@ fn string_churn(a: &Analyzer, out: &mut Vec<Finding>) {
         let Some(src) = a.source(&fr.file) else {
             continue;
         };
-        if !code::in_loop(src, fr.line) {
-            continue;
-        }
         let Some(var) = code::string_append(src, fr.line) else {
             continue;
         };
+        // the loop may be the function's own or a caller's up the sampled stack (a method
+        // that appends, run by its caller once per row)
+        let looped_by = if code::in_loop(src, fr.line) {
+            None
+        } else {
+            match caller_in_loop(a, *id) {
+                Some(c) => Some(c),
+                None => continue,
+            }
+        };
         let share = l.own.occurrences as f64 / total as f64 * 100.0;
-        let evidence = format!(
-            "{}:{} in {}(): `{var} += …` inside a loop, running in {:.0}% of the samples ({} of {})",
-            fr.file, fr.line, fr.function, share, l.own.occurrences, total
-        );
+        let evidence = match &looped_by {
+            None => format!(
+                "{}:{} in {}(): `{var} += …` inside a loop, running in {:.0}% of the samples ({} of {})",
+                fr.file, fr.line, fr.function, share, l.own.occurrences, total
+            ),
+            Some(c) => format!(
+                "{}:{} in {}(): `{var} += …`, called in a loop at {c}, running in {:.0}% of the samples ({} of {})",
+                fr.file, fr.line, fr.function, share, l.own.occurrences, total
+            ),
+        };
         let mut f = Finding {
             id: format!("StringChurn:{}:{}", fr.file, fr.line),
-            kind: Kind::StringChurn,
             severity: Severity::Suggestion,
             name: format!("{}:{}", short_file(&fr.file), fr.line),
-            title: String::new(),
             file: Some(fr.file.clone()),
             line: Some(fr.line),
             evidence,
-            details: Vec::new(),
-            trend: None,
             first_seen: a.now,
-            issue: String::new(),
-            impact: String::new(),
             current_code: Some(code::snippet(src, fr.line, 3, 1)),
-            fix_title: String::new(),
-            fix: String::new(),
-            why: String::new(),
-            verification: String::new(),
+            ..Finding::blank(Kind::StringChurn)
         };
         text::explain_string_churn(&mut f, &var, src, fr.line);
         out.push(f);
     }
+}
+
+/// The first caller of `line` (up the sampled stacks where it is the innermost frame, at
+/// most 8 frames up) whose line is inside a loop of its function: `file:line in function()`.
+fn caller_in_loop(a: &Analyzer, line: FrameId) -> Option<String> {
+    let mut stacks: Vec<&Vec<FrameId>> = a
+        .stacks
+        .values()
+        .filter(|st| st.first() == Some(&line))
+        .collect();
+    // the same answer whatever the map's order
+    stacks.sort();
+    for st in stacks.into_iter().take(64) {
+        for caller in st.iter().skip(1).take(8) {
+            let Some(fr) = a.frames.get(caller) else {
+                break;
+            };
+            if let Some(src) = a.source(&fr.file)
+                && code::in_loop(src, fr.line)
+            {
+                return Some(format!(
+                    "{}:{} in {}()",
+                    short_file(&fr.file),
+                    fr.line,
+                    fr.function
+                ));
+            }
+        }
+    }
+    None
 }
 
 fn cycles(a: &Analyzer, out: &mut Vec<Finding>) {
@@ -723,6 +1142,14 @@ fn cycles(a: &Analyzer, out: &mut Vec<Finding>) {
     } else {
         Severity::Suggestion
     };
+    // the noise floor: garbage left once (a help formatter at start-up, an import's
+    // leftovers) is the same few objects at every census; churn shows as garbage that comes
+    // and goes. Until two censuses have looked, or while the garbage stands still and is
+    // small, there is nothing to suggest
+    let comes_and_goes = garbage.len() >= 2 && garbage.windows(2).any(|w| w[0].1 != w[1].1);
+    if !accumulating && !comes_and_goes && cy.objects < ONE_OFF_GARBAGE_MAX {
+        return;
+    }
     for p in cy.patterns.iter().take(3) {
         let evidence = format!(
             "{} objects ({}) unreachable except through each other: {}; gc {}{}",
@@ -743,12 +1170,8 @@ fn cycles(a: &Analyzer, out: &mut Vec<Finding>) {
         );
         let mut f = Finding {
             id: format!("Cycles:{}", p.name),
-            kind: Kind::Cycles,
             severity,
             name: p.name.clone(),
-            title: String::new(),
-            file: None,
-            line: None,
             evidence,
             details: vec![format!(
                 "gc thresholds {}/{}/{}, generation counts {}/{}/{}",
@@ -761,13 +1184,7 @@ fn cycles(a: &Analyzer, out: &mut Vec<Finding>) {
             )],
             trend: accumulating.then_some(tr.clone()),
             first_seen: a.now,
-            issue: String::new(),
-            impact: String::new(),
-            current_code: None,
-            fix_title: String::new(),
-            fix: String::new(),
-            why: String::new(),
-            verification: String::new(),
+            ..Finding::blank(Kind::Cycles)
         };
         // where the back-reference is made: the class's source, if the census knows it
         if let Some((file, line)) = class_attribute_line(a, p) {
@@ -808,4 +1225,55 @@ fn assign_lines(src: &[String], attr: &str) -> Vec<u32> {
         .filter(|(_, l)| l.contains(&pat) && !l.contains(&format!("{pat}=")))
         .map(|(i, _)| i as u32 + 1)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(kind: Kind, line: u32, evidence: &str) -> Finding {
+        Finding {
+            id: format!("{kind:?}:{line}"),
+            file: Some("/srv/app.py".into()),
+            line: Some(line),
+            evidence: evidence.into(),
+            ..Finding::blank(kind)
+        }
+    }
+
+    #[test]
+    fn native_growth_at_a_large_allocations_line_is_its_evidence() {
+        let mut out = vec![
+            at(Kind::NativeGrowth, 71, "RSS 40 MiB → 180 MiB"),
+            at(Kind::GlobalAccumulation, 78, ""),
+            at(Kind::LargeAllocation, 71, "read whole"),
+        ];
+        fold_native_into_large(&mut out);
+        let kinds: Vec<Kind> = out.iter().map(|f| f.kind).collect();
+        assert_eq!(kinds, [Kind::GlobalAccumulation, Kind::LargeAllocation]);
+        assert_eq!(
+            out[1].details,
+            ["resident memory kept growing with it: RSS 40 MiB → 180 MiB"]
+        );
+    }
+
+    #[test]
+    fn a_chain_through_a_holder_reaches_it() {
+        let chain = "module __main__ → ._BACKGROUND set → (key) _asyncio.Task → ._context _contextvars.Context";
+        assert!(chain_reaches(chain, "__main__._BACKGROUND"));
+        assert!(!chain_reaches(chain, "__main__._BACK"));
+        assert!(!chain_reaches(chain, "other._BACKGROUND"));
+        let nested = "app → .bus EventBus → ._listeners list → [3] function";
+        assert!(chain_reaches(nested, "app.bus._listeners"));
+    }
+
+    #[test]
+    fn native_growth_elsewhere_stays_a_finding() {
+        let mut out = vec![
+            at(Kind::LargeAllocation, 71, ""),
+            at(Kind::NativeGrowth, 90, ""),
+        ];
+        fold_native_into_large(&mut out);
+        assert_eq!(out.len(), 2);
+    }
 }

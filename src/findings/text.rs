@@ -174,12 +174,34 @@ pub fn explain_resource(f: &mut Finding, line: Option<&str>) {
     f.verification = verification("the open-fd count", "stay flat");
 }
 
+/// Whether a line loads a whole input at once (a file, a query's rows, a response): smell 4.
+pub fn reads_whole(line: &str) -> bool {
+    [
+        ".read()",
+        ".readlines()",
+        ".fetchall()",
+        ".all()",
+        "list(",
+        ".read_bytes()",
+        ".read_text()",
+        ".json()",
+        ".content",
+        "json.load(",
+        "pickle.load(",
+        "read_csv(",
+        "read_parquet(",
+        "np.load(",
+        "numpy.load(",
+        "fromfile(",
+    ]
+    .iter()
+    .any(|p| line.contains(p))
+}
+
 pub fn explain_large_line(f: &mut Finding, line: Option<&str>, function: &str) {
     f.title = "Large Data Structure in Memory".into();
     let text = line.unwrap_or("").trim();
-    let reads_all = [".read()", ".readlines()", ".fetchall()", ".all()", "list("]
-        .iter()
-        .any(|p| text.contains(p));
+    let reads_all = reads_whole(text);
     f.issue = if reads_all {
         format!("`{text}` in `{function}()` loads the whole input into memory at once.")
     } else {
@@ -203,6 +225,31 @@ pub fn explain_large_line(f: &mut Finding, line: Option<&str>, function: &str) {
         f.why = "Memory that is allocated piecewise and released can be reused; one large block stays resident.".into();
     }
     f.verification = verification("the line's increment", "drop in the memory_profiler table");
+}
+
+pub fn explain_native_growth(
+    f: &mut Finding,
+    line: Option<&str>,
+    function: Option<&str>,
+    explained: f64,
+) {
+    f.title = "Native Memory Growth".into();
+    let at = match (line, function) {
+        (Some(l), Some(func)) => format!(" `{}` in `{func}()` is where it grows.", l.trim()),
+        _ => String::new(),
+    };
+    f.issue = format!(
+        "Resident memory keeps growing and Python objects explain only {:.0} % of it: memory that C code holds (an extension's allocations, buffers not freed).{at}",
+        explained * 100.0
+    );
+    f.impact = "The process grows until it runs out of memory, and no Python-level view (gc, tracemalloc of objects) shows why.".into();
+    f.fix_title = "Free What C Allocates".into();
+    f.fix = "# release native resources deterministically: a context manager, or the library's close/free
+with native_resource() as r:
+    use(r)
+# ctypes: pair every malloc with free; keep a bounded pool instead of one buffer per call".into();
+    f.why = "Memory a C library allocates is freed only by its own free or close; the gc never sees it.".into();
+    f.verification = verification("RSS", "stop growing (verdict \"plateau\" or \"stable\")");
 }
 
 pub fn explain_large_object(f: &mut Finding, type_name: &str) {

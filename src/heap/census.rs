@@ -77,8 +77,13 @@ pub struct ContainerRow {
     pub len: u64,
     /// `sys.getsizeof` of the container itself.
     pub shallow_bytes: u64,
-    /// Sum of `sys.getsizeof` of its direct items (keys and values for dicts).
+    /// Sum of `sys.getsizeof` of its direct items (keys and values for dicts), with the true
+    /// sizes of native buffers and, for items that are views (numpy views, memoryviews), the
+    /// objects whose memory they show, each counted once.
     pub items_bytes: u64,
+    /// The part of `items_bytes` that views among the items keep alive in other objects.
+    #[serde(default)]
+    pub views_keep_bytes: u64,
     /// `deque(maxlen=…)` or `lru_cache(maxsize=…)`: the container cannot grow past this.
     pub bound: Option<u64>,
     /// The source file of the module (for `__main__`, the script).
@@ -86,6 +91,9 @@ pub struct ContainerRow {
     /// Other names the same object is reachable by.
     pub aliases: Vec<String>,
     pub addr: u64,
+    /// How to read its length again between censuses (live watches only: not recorded).
+    #[serde(skip)]
+    pub probe: Option<super::probe::LenProbe>,
 }
 
 /// One of the largest objects.

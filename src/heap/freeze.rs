@@ -9,7 +9,7 @@
 //! All ptrace calls must come from one thread (the tracer is a thread, not a process): the
 //! census runs on its own thread and freezes from there.
 
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -30,6 +30,10 @@ const MAX_THREADS: usize = 1 << 16;
 /// never sees it. The sampler asks here before concluding the exit status is unknown.
 static REAPED: Mutex<Vec<Reaped>> = Mutex::new(Vec::new());
 
+/// One target at a time: a watch of a process tree pauses its processes one after another,
+/// never two at once (a census of one waits for the other's pause to end).
+static PAUSE_TURN: Mutex<()> = Mutex::new(());
+
 /// (pid, exit code, killing signal).
 type Reaped = (i32, Option<i32>, Option<i32>);
 
@@ -41,6 +45,10 @@ fn remember_exit(pid: i32, st: WaitStatus) -> bool {
         _ => return false,
     };
     if let Ok(mut r) = REAPED.lock() {
+        // bounded: the oldest go first (nobody asked for them)
+        if r.len() >= 1024 {
+            r.remove(0);
+        }
         r.push(entry);
     }
     true
@@ -83,6 +91,8 @@ pub struct Frozen {
     /// Threads attached, with a signal to give back on detach.
     threads: Vec<(Pid, Option<Signal>)>,
     pub stopped_at: Instant,
+    /// Held while this target is paused (dropped after the threads are released).
+    _turn: MutexGuard<'static, ()>,
 }
 
 fn list_threads(pid: i32) -> Vec<Pid> {
@@ -102,10 +112,12 @@ impl Frozen {
         if !crate::target::is_alive(pid) {
             return Err(FreezeError::Gone);
         }
+        let turn = PAUSE_TURN.lock().unwrap_or_else(|e| e.into_inner());
         let mut frozen = Frozen {
             pid,
             threads: Vec::new(),
             stopped_at: Instant::now(),
+            _turn: turn,
         };
         let deadline = Instant::now() + STOP_DEADLINE;
         for _ in 0..MAX_ROUNDS {

@@ -175,6 +175,46 @@ impl Memory for LiveMemory {
     }
 }
 
+impl LiveMemory {
+    /// The words at `addrs`, in as few `process_vm_readv` calls as the kernel allows: one per
+    /// [`WORDS_PER_CALL`] words, plus one more after each unreadable word (the kernel stops a
+    /// read at the first remote range that fails).
+    pub fn words(&self, addrs: &[u64]) -> Vec<Option<u64>> {
+        let mut out = vec![None; addrs.len()];
+        let mut i = 0;
+        while i < addrs.len() {
+            let end = (i + WORDS_PER_CALL).min(addrs.len());
+            let mut buf = vec![0u8; (end - i) * 8];
+            let remote: Vec<RemoteIoVec> = addrs[i..end]
+                .iter()
+                .map(|&a| RemoteIoVec {
+                    base: a as usize,
+                    len: 8,
+                })
+                .collect();
+            let got = {
+                let mut local = [IoSliceMut::new(&mut buf)];
+                match process_vm_readv(self.pid, &mut local, &remote) {
+                    Ok(n) => n,
+                    // gone: nothing more to read
+                    Err(nix::errno::Errno::ESRCH) => return out,
+                    Err(_) => 0,
+                }
+            };
+            let whole = got / 8;
+            for (k, w) in buf.chunks_exact(8).take(whole).enumerate() {
+                out[i + k] = w.try_into().ok().map(u64::from_le_bytes);
+            }
+            // the word after the last one read failed (or nothing could be read): skip it
+            i += whole + usize::from(i + whole < end);
+        }
+        out
+    }
+}
+
+/// Remote ranges per `process_vm_readv` call (the kernel's limit is `IOV_MAX`, 1024).
+const WORDS_PER_CALL: usize = 512;
+
 /// One copied mapping.
 pub struct Region {
     pub start: u64,

@@ -16,7 +16,9 @@ pub mod graph;
 pub mod layout;
 pub mod memory;
 pub mod names;
+pub mod native;
 pub mod objects;
+pub mod probe;
 pub mod strings;
 pub mod types;
 pub mod walk;
@@ -245,6 +247,8 @@ impl HeapTarget {
                 let (r, c) = copy::fill(self.pid, &maps, buffers, opts.max_copy);
                 (r, c, Duration::ZERO)
             } else {
+                // a Ctrl-Z of memwatch waits until the target runs again
+                let stops = crate::interrupt::defer_stops();
                 let frozen = freeze::Frozen::freeze(self.pid)
                     .map_err(|e| HeapError::Failed(e.to_string()))?;
                 // the mappings as they are now that the target stands still
@@ -255,6 +259,7 @@ impl HeapTarget {
                 }
                 let pause = frozen.stopped_at.elapsed();
                 drop(frozen);
+                drop(stops);
                 (r, c, pause)
             };
             let mem = HeapCopy::new(regions, Some(Box::new(LiveMemory::new(self.pid))));
@@ -325,6 +330,8 @@ impl HeapTarget {
         let l = &self.layout;
         let set_dummy = self.set_dummy_var.and_then(|v| mem.ptr_at(v)).unwrap_or(0);
         let mut w = Walker::new(mem, l, set_dummy);
+        w.types.native = native::Native::detect(mem, l, interp.modules);
+        notes.extend(w.types.native.note());
         w.keep_objects = opts.cycles || !opts.why_alive.is_empty() || opts.why_alive_top > 0;
         let mut idx = w.index(interp, opts.top);
         let mut approximate = false;

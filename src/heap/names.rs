@@ -6,7 +6,8 @@
 //!
 //! One container reachable under several names (`from a import CACHE` in module b) is reported
 //! once; the name kept is the one from the module imported last (importers usually come before
-//! the modules they import), the others are listed as aliases.
+//! the modules they import), the others are listed as aliases; multiprocessing's second name
+//! for the main module (`__mp_main__`) never wins over `__main__`.
 
 use rustc_hash::FxHashMap;
 
@@ -43,11 +44,52 @@ pub struct Namer<'w, 'a, M: Memory + ?Sized> {
     pub modules: Vec<(String, String)>,
     /// Every module's globals dict and name (roots of why-alive chains).
     pub module_dicts: Vec<(u64, String)>,
+    /// The names of the modules in `sys.modules` (for canonical class names).
+    module_names: rustc_hash::FxHashSet<String>,
 }
 
-fn is_dunder(s: &str) -> bool {
-    s.starts_with("__") && s.ends_with("__")
+/// The few names under which holders are not looked for: import machinery (a module's
+/// `__builtins__` is the builtins module, named as itself; `__loader__` and `__spec__` are
+/// importlib's objects, named under importlib; `__all__` and `__path__` are a module's
+/// declared exports and a package's search path, fixed at import) and the class plumbing of
+/// every instance (`__class__`, `__dict__`, `__weakref__`). Every other name is looked at,
+/// dunders too (`__warningregistry__`, a class's `__slots__` or `_registry`).
+const NOT_HOLDERS: &[&str] = &[
+    "__builtins__",
+    "__loader__",
+    "__spec__",
+    "__all__",
+    "__path__",
+    "__class__",
+    "__dict__",
+    "__weakref__",
+];
+
+fn not_a_holder_name(s: &str) -> bool {
+    NOT_HOLDERS.contains(&s)
 }
+
+/// Weak containers: they keep nothing alive, so what they hold is never theirs to report
+/// (the strong holder of the same objects is). Their inner `data` is not looked at.
+pub const WEAK_CONTAINERS: &[&str] = &[
+    "_weakrefset.WeakSet",
+    "weakref.WeakSet",
+    "weakref.WeakKeyDictionary",
+    "weakref.WeakValueDictionary",
+    "weakref.WeakMethod",
+    "weakref.finalize",
+];
+
+/// Types of weak references: a container whose items are these holds nothing alive.
+pub const WEAK_REFERENCES: &[&str] = &[
+    "weakref",
+    "weakref.ReferenceType",
+    "weakref.KeyedRef",
+    "weakref.ProxyType",
+    "weakref.CallableProxyType",
+    "weakproxy",
+    "weakcallableproxy",
+];
 
 impl<'w, 'a, M: Memory + ?Sized> Namer<'w, 'a, M> {
     pub fn new(w: &'w mut Walker<'a, M>) -> Self {
@@ -57,6 +99,7 @@ impl<'w, 'a, M: Memory + ?Sized> Namer<'w, 'a, M> {
             items_budget: MAX_ITEMS_SIZED,
             modules: Vec::new(),
             module_dicts: Vec::new(),
+            module_names: Default::default(),
         }
     }
 
@@ -90,6 +133,7 @@ impl<'w, 'a, M: Memory + ?Sized> Namer<'w, 'a, M> {
                 mods.push((name, v));
             }
         });
+        self.module_names = mods.iter().map(|(n, _)| n.clone()).collect();
         for (order, (modname, module)) in mods.into_iter().enumerate() {
             let Some(t) = self.type_info(module) else {
                 continue;
@@ -126,7 +170,7 @@ impl<'w, 'a, M: Memory + ?Sized> Namer<'w, 'a, M> {
                 let Some(gname) = self.str_at(k) else {
                     continue;
                 };
-                if is_dunder(&gname) {
+                if not_a_holder_name(&gname) {
                     continue;
                 }
                 let name = format!("{modname}.{gname}");
@@ -212,6 +256,26 @@ impl<'w, 'a, M: Memory + ?Sized> Namer<'w, 'a, M> {
                         }
                     }
                 }
+                // a closure's variables live as long as the function: a list or dict in one
+                // is a holder (`module.handler.__closure__[0]`, its `cell_contents`)
+                if let Some(closure) = m.ptr_at(obj + l.func_closure)
+                    && let Some(n) = objects::ob_size(m, closure)
+                {
+                    for i in 0..n.min(64) {
+                        if let Some(cell) = m.ptr_at(closure + l.tuple_items + 8 * i)
+                            && let Some(v) = m.ptr_at(cell + l.cell_ref)
+                            && self.type_info(v).is_some_and(|t| t.kind.is_container())
+                        {
+                            self.note(
+                                v,
+                                format!("{name}.__closure__[{i}]"),
+                                order,
+                                file,
+                                Origin::Global,
+                            );
+                        }
+                    }
+                }
             }
             Kind::Type if depth < MAX_DEPTH => {
                 // a class defined in Python: its attributes (class-level containers, methods)
@@ -227,10 +291,24 @@ impl<'w, 'a, M: Memory + ?Sized> Namer<'w, 'a, M> {
                 else {
                     return;
                 };
+                // named where it is defined (`__module__` + `__qualname__`), not where it was
+                // found (a module that imported it), unless that name leads nowhere (a class
+                // made inside a function)
+                let canonical = self
+                    .w
+                    .types
+                    .lookup(m, l, obj)
+                    .map(|id| self.w.types.get(id).name.clone())
+                    .filter(|n| n.contains('.') && !n.contains("<locals>"))
+                    .filter(|n| {
+                        n.match_indices('.')
+                            .any(|(i, _)| self.module_names.contains(&n[..i]))
+                    });
+                let name = canonical.unwrap_or(name);
                 let mut items = Vec::new();
                 table.for_each(m, |k, v| items.push((k, v)));
                 for (k, v) in items.into_iter().take(4096) {
-                    if let Some(attr) = self.str_at(k).filter(|a| !is_dunder(a)) {
+                    if let Some(attr) = self.str_at(k).filter(|a| !not_a_holder_name(a)) {
                         self.classify(
                             v,
                             format!("{name}.{attr}"),
@@ -242,11 +320,13 @@ impl<'w, 'a, M: Memory + ?Sized> Namer<'w, 'a, M> {
                     }
                 }
             }
+            // a weak container's `data` holds weak references only
+            Kind::Other if WEAK_CONTAINERS.contains(&t.name.as_str()) => {}
             Kind::Other if t.heap && depth < MAX_DEPTH => {
                 let mut items = Vec::new();
                 objects::attributes(m, l, obj, &t, |k, v| items.push((k, v)));
                 for (k, v) in items.into_iter().take(4096) {
-                    if let Some(attr) = self.str_at(k).filter(|a| !is_dunder(a)) {
+                    if let Some(attr) = self.str_at(k).filter(|a| !not_a_holder_name(a)) {
                         self.classify(
                             v,
                             format!("{name}.{attr}"),
@@ -266,6 +346,37 @@ impl<'w, 'a, M: Memory + ?Sized> Namer<'w, 'a, M> {
         match self.w.type_of(addr) {
             Some(ty) => objects::getsizeof(self.m(), self.l(), addr, self.w.types.get(ty)),
             None => 0,
+        }
+    }
+
+    /// What holding `item` costs its container: its own size and, when it shows another
+    /// object's memory (a numpy view, a memoryview), that owner's size unless `charged`
+    /// already has it (0 for an owner charged before through a view).
+    fn charge(&mut self, item: u64, charged: &mut rustc_hash::FxHashSet<u64>) -> (u64, u64) {
+        let Some(t) = self.type_info(item) else {
+            return (0, 0);
+        };
+        if !matches!(
+            t.kind,
+            Kind::NdArray | Kind::MemoryView | Kind::ArrayArray | Kind::BytesIO | Kind::Mmap
+        ) {
+            return (self.size_of(item), 0);
+        }
+        let w = &mut *self.w;
+        let owner = super::native::owner(w.m, item, &t, &mut |o| {
+            w.type_of(o).map(|ty| w.types.get(ty).kind)
+        });
+        match owner {
+            Some(o) => {
+                let kept = if charged.insert(o) {
+                    self.size_of(o)
+                } else {
+                    0
+                };
+                (self.size_of(item), kept)
+            }
+            None if charged.insert(item) => (self.size_of(item), 0),
+            None => (0, 0),
         }
     }
 
@@ -316,9 +427,13 @@ impl<'w, 'a, M: Memory + ?Sized> Namer<'w, 'a, M> {
         let found = std::mem::take(&mut self.found);
         let mut rows = Vec::with_capacity(found.len());
         for (addr, mut cands) in found {
+            // multiprocessing puts the main module in sys.modules a second time, as
+            // `__mp_main__`: the program's own name for it wins
+            let mp_alias = |n: &str| n.starts_with("__mp_main__.");
             cands.sort_by(|a, b| {
-                b.module_order
-                    .cmp(&a.module_order)
+                mp_alias(&a.name)
+                    .cmp(&mp_alias(&b.name))
+                    .then(b.module_order.cmp(&a.module_order))
                     .then(a.name.len().cmp(&b.name.len()))
                     .then(a.name.cmp(&b.name))
             });
@@ -348,14 +463,19 @@ impl<'w, 'a, M: Memory + ?Sized> Namer<'w, 'a, M> {
             };
             let shallow = self.size_of(addr);
             let mut items_bytes = 0;
+            let mut views_keep = 0;
             let mut item_types: FxHashMap<u32, u64> = FxHashMap::default();
             if self.items_budget > 0 {
                 let items = self.items(addr, &t, self.items_budget);
                 self.items_budget = self.items_budget.saturating_sub(items.len() as u64);
                 // for dicts the values say what is kept (keys come first in each pair)
                 let dict_like = matches!(t.kind, Kind::Dict | Kind::OrderedDict);
+                // the memory of a view is its owner's: charged once, however many views
+                let mut charged: rustc_hash::FxHashSet<u64> = Default::default();
                 for (n, i) in items.into_iter().enumerate() {
-                    items_bytes += self.size_of(i);
+                    let (own, kept) = self.charge(i, &mut charged);
+                    items_bytes += own + kept;
+                    views_keep += kept;
                     if (!dict_like || n % 2 == 1)
                         && let Some(ty) = self.w.type_of(i)
                     {
@@ -380,6 +500,8 @@ impl<'w, 'a, M: Memory + ?Sized> Namer<'w, 'a, M> {
                 file: first.file,
                 aliases: cands.into_iter().map(|c| c.name).collect(),
                 addr,
+                views_keep_bytes: views_keep,
+                probe: super::probe::LenProbe::of(self.l(), addr, &t),
             });
         }
         rows.sort_by(|a, b| b.len.cmp(&a.len).then(a.name.cmp(&b.name)));

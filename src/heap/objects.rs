@@ -14,7 +14,7 @@ use super::types::{Kind, TypeInfo};
 pub const MAX_ITEMS: u64 = 1 << 28;
 /// `ob_size` of `PyVarObject`: the one offset shared by every CPython 3 (the object header is
 /// checked to be the 16-byte release header at attach, `heap::HeapTarget::new`).
-const OB_SIZE: u64 = 16;
+pub const OB_SIZE: u64 = 16;
 
 /// `ob_size` of a var-sized object, capped.
 pub fn ob_size<M: Memory + ?Sized>(m: &M, obj: u64) -> Option<u64> {
@@ -189,6 +189,9 @@ fn sizeof<M: Memory + ?Sized>(
         Kind::Code => round8(default()),
         Kind::Frame => frame_sizeof(m, l, obj).unwrap_or(t.basicsize),
         Kind::Generator => generator_sizeof(m, l, obj, t).unwrap_or(t.basicsize),
+        Kind::NdArray | Kind::ArrayArray | Kind::BytesIO | Kind::Mmap => {
+            super::native::true_size(m, l, obj, t).unwrap_or_else(default)
+        }
         _ => default(),
     }
 }
@@ -394,6 +397,12 @@ pub fn referents_chunk<M: Memory + ?Sized>(
             next
         }
         Kind::Set => set_entries(m, l, obj, set_dummy, start, limit, out),
+        Kind::NdArray | Kind::MemoryView => {
+            if let Some(r) = super::native::referent(m, obj, t) {
+                out(r);
+            }
+            None
+        }
         _ => None,
     }
 }

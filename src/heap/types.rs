@@ -35,6 +35,12 @@ pub enum Kind {
     LruCache,
     BufferedIo,
     Code,
+    /// `numpy.ndarray` and subclasses (see [`super::native`]).
+    NdArray,
+    ArrayArray,
+    BytesIO,
+    Mmap,
+    MemoryView,
 }
 
 impl Kind {
@@ -62,6 +68,11 @@ impl Kind {
             "functools._lru_cache_wrapper" => Kind::LruCache,
             "_io.BufferedReader" | "_io.BufferedWriter" | "_io.BufferedRandom" => Kind::BufferedIo,
             "code" => Kind::Code,
+            "numpy.ndarray" => Kind::NdArray,
+            "array.array" => Kind::ArrayArray,
+            "_io.BytesIO" => Kind::BytesIO,
+            "mmap.mmap" => Kind::Mmap,
+            "memoryview" => Kind::MemoryView,
             "object" => Kind::Other,
             _ => return None,
         })
@@ -87,8 +98,6 @@ impl Kind {
 const UNMODELLED_SIZEOF: &[&str] = &[
     "_struct.Struct",
     "_io.StringIO",
-    "_io.BytesIO",
-    "array.array",
     "mmap.mmap",
     "_io.BufferedRWPair",
     "_pickle.Pickler",
@@ -129,6 +138,8 @@ pub struct TypeInfo {
     pub cached_keys: u64,
     /// Entries of the cached keys (how many values an instance's split/inline values hold).
     pub shared_entries: u64,
+    /// numpy arrays: where their descriptors keep the item size (None: not understood).
+    pub numpy: Option<super::native::Elsize>,
     /// The attribute names (str addresses) of the cached keys, in entry order.
     pub shared_keys: Vec<u64>,
     /// Whether `sys.getsizeof` is computed exactly for its instances.
@@ -150,6 +161,8 @@ pub type TypeId = u32;
 #[derive(Default)]
 pub struct TypeTable {
     pub types: Vec<TypeInfo>,
+    /// The native layouts of the target (numpy's), for the types that need them.
+    pub native: super::native::Native,
     by_addr: FxHashMap<u64, Option<TypeId>>,
 }
 
@@ -293,6 +306,11 @@ impl TypeTable {
             shared_entries,
             shared_keys,
             size_exact,
+            numpy: if kind == Kind::NdArray {
+                self.native.elsize()
+            } else {
+                None
+            },
         })
     }
 }

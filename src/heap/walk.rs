@@ -395,7 +395,8 @@ impl<'a, M: Memory + ?Sized> Walker<'a, M> {
                         seen.insert(r);
                         let rt = self.types.get(rty);
                         let size = objects::getsizeof(self.m, self.l, r, rt);
-                        let expand = matches!(rt.kind, Kind::Tuple | Kind::Dict)
+                        // (and a numpy view's base, which the GC does not know)
+                        let expand = matches!(rt.kind, Kind::Tuple | Kind::Dict | Kind::NdArray)
                             && depth < MAX_UNTRACKED_DEPTH;
                         let tally = idx.tally(rty);
                         tally.other_count += 1;

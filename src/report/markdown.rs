@@ -33,6 +33,9 @@ pub fn finding(out: &mut String, f: &Finding) {
             format!(" — {location}")
         }
     );
+    if let Some(p) = crate::tree::group::processes_phrase(f) {
+        let _ = writeln!(out, "**Process**: {p}");
+    }
     let _ = writeln!(out, "**Evidence**: {}", f.evidence);
     for d in &f.details {
         let _ = writeln!(out, "- {d}");

@@ -7,6 +7,7 @@ pub mod layout;
 pub mod markdown;
 pub mod source;
 pub mod text;
+pub mod tree;
 
 use serde::Serialize;
 
@@ -63,6 +64,8 @@ pub struct Summary {
     pub fds_end: Option<u64>,
     /// RSS change that happened while no Python stack could be read.
     pub unattributed_bytes: i64,
+    /// Where the resident memory is, at the last rollup (None: no rollup).
+    pub memory: Option<Breakdown>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -179,6 +182,48 @@ pub fn function_matches(name: &str, wanted: &str) -> bool {
     name == wanted || name.ends_with(&format!(".{wanted}")) || wanted.ends_with(&format!(".{name}"))
 }
 
+/// Where the resident memory is: the last rollup's RSS split by what holds it. Python
+/// objects (with the buffers the census sizes) are the last census's bytes; they live in the
+/// heap and anonymous mappings, and the rest of those is native memory.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Breakdown {
+    pub at_s: f64,
+    pub rss_bytes: u64,
+    /// None: no census (`--no-heap`, or none succeeded).
+    pub python_objects_bytes: Option<u64>,
+    /// Heap and anonymous memory that the census's objects do not account for: C
+    /// allocations, buffers the census cannot size, allocator free space.
+    pub native_bytes: u64,
+    pub malloc_heap_bytes: u64,
+    pub anonymous_bytes: u64,
+    pub file_mapped_bytes: u64,
+    pub stack_bytes: u64,
+}
+
+pub fn breakdown(a: &Analyzer) -> Option<Breakdown> {
+    let (t, r) = a.last_rollup?;
+    // a rollup from before the breakdown existed has no split
+    if r.heap_kib + r.anon_kib + r.file_kib + r.stack_kib == 0 {
+        return None;
+    }
+    let python = a
+        .heap
+        .last
+        .as_ref()
+        .map(|c| c.gc_bytes.saturating_add(c.other_bytes));
+    let heap_anon = (r.heap_kib + r.anon_kib) * 1024;
+    Some(Breakdown {
+        at_s: t.saturating_sub(a.rss.first.map(|f| f.0).unwrap_or(0)) as f64 / 1e6,
+        rss_bytes: r.rss_kib * 1024,
+        python_objects_bytes: python,
+        native_bytes: heap_anon.saturating_sub(python.unwrap_or(0)),
+        malloc_heap_bytes: r.heap_kib * 1024,
+        anonymous_bytes: r.anon_kib * 1024,
+        file_mapped_bytes: r.file_kib * 1024,
+        stack_bytes: r.stack_kib * 1024,
+    })
+}
+
 pub fn summary(a: &Analyzer, session_file: Option<String>) -> Summary {
     let info = a.info.clone().unwrap_or_default();
     let duration = a.duration_secs();
@@ -234,6 +279,7 @@ pub fn summary(a: &Analyzer, session_file: Option<String>) -> Summary {
         fds_peak: a.fds.max.map(|(_, v)| v as u64),
         fds_end: a.fds.last.map(|(_, v)| v as u64),
         unattributed_bytes: a.lines.unattributed_kib * KIB,
+        memory: breakdown(a),
     }
 }
 
@@ -422,9 +468,17 @@ pub fn heap_report(a: &Analyzer, top: usize) -> Option<HeapReport> {
         .iter()
         .map(|c| (c.name.as_str(), c))
         .collect();
-    let containers = last
-        .containers
-        .iter()
+    // the holders of the most memory first (a short list of big arrays before a long one
+    // of small strings)
+    let mut by_bytes: Vec<&crate::heap::census::ContainerRow> = last.containers.iter().collect();
+    by_bytes.sort_by(|x, y| {
+        (y.shallow_bytes + y.items_bytes)
+            .cmp(&(x.shallow_bytes + x.items_bytes))
+            .then(y.len.cmp(&x.len))
+            .then(x.name.cmp(&y.name))
+    });
+    let containers = by_bytes
+        .into_iter()
         .take(top)
         .map(|c| {
             let f = first_conts.get(c.name.as_str());

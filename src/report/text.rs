@@ -81,6 +81,34 @@ fn header(out: &mut String, s: &Summary) {
             opt_bytes(s.pss_end_bytes)
         );
     }
+    if let Some(m) = &s.memory {
+        let b = |v: u64| units::bytes(v as f64);
+        let python = match m.python_objects_bytes {
+            Some(p) => format!(
+                "Python objects {} (last census), native {}",
+                b(p),
+                b(m.native_bytes)
+            ),
+            None => format!(
+                "heap and anonymous {} (no census to tell Python objects from native memory)",
+                b(m.native_bytes)
+            ),
+        };
+        let _ = writeln!(
+            out,
+            "  Where:     RSS {} at {:.0} s: {python}, file mappings {}, stacks {}",
+            b(m.rss_bytes),
+            m.at_s,
+            b(m.file_mapped_bytes),
+            b(m.stack_bytes)
+        );
+        let _ = writeln!(
+            out,
+            "             (malloc heap {}, anonymous mappings {}; native = both, less the Python objects: C allocations, buffers no object sizes, allocator slack)",
+            b(m.malloc_heap_bytes),
+            b(m.anonymous_bytes)
+        );
+    }
     if let (Some(a), Some(p), Some(b)) = (s.fds_start, s.fds_peak, s.fds_end) {
         let _ = writeln!(out, "  Open fds:  start {a}, peak {p}, end {b}");
     }
@@ -275,8 +303,12 @@ pub fn finding_line(f: &crate::findings::Finding) -> String {
     } else {
         loc
     };
+    // in a process tree, the process(es) it was seen in come first
+    let procs = crate::tree::group::processes_phrase(f)
+        .map(|p| format!("{p} — "))
+        .unwrap_or_default();
     format!(
-        "[{}] {} — {}{}: {}",
+        "[{}] {} — {procs}{}{}: {}",
         f.severity.label(),
         f.title,
         f.name,

@@ -1,12 +1,14 @@
 //! The census clock: a thread of its own that takes a heap census now and then and sends it
 //! down the event stream. The interval adapts: never shorter than `--heap-interval`, and long
 //! enough that the target's pauses stay under the pause budget (default 1% of wall time) and
-//! memwatch's own census work under 5% of a core.
+//! memwatch's own census work (its thread's CPU time) under 5% of a core. In a process tree the
+//! clocks share 3 % of a core,
+//! and a process whose heap stands still is counted less often (down to every 8th interval).
 //!
 //! All ptrace calls of a census happen on this thread (the tracer is a thread).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::SyncSender;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -14,16 +16,43 @@ use std::time::{Duration, Instant};
 use super::micros;
 use crate::event::Event;
 use crate::heap::census::Census;
+use crate::heap::memory::LiveMemory;
+use crate::heap::probe::Prober;
 use crate::heap::{CensusOptions, HeapTarget};
 
 /// Shortest time between two object-graph analyses (cycles, why-alive chains).
 const GRAPH_EVERY: Duration = Duration::from_secs(10);
 
+/// How many of the types that grew most get a why-alive chain at the next census (the chains
+/// also tell which growing types a reported holder keeps alive).
+const WHY_ALIVE_TYPES: usize = 6;
+
+/// Longest sleep of a census clock between two looks at its stop flag.
+const IDLE_WAIT: Duration = Duration::from_millis(100);
+
 /// When the first census is taken after the watch starts.
 const FIRST_CENSUS: Duration = Duration::from_secs(1);
 
-/// Share of one core the census work may take on average (or the pause budget, if larger).
+/// Share of one core the census work of one watched process may take on average (or the
+/// pause budget, if larger).
 const CPU_BUDGET: f64 = 0.05;
+/// The same for all the census clocks of a process tree together: with the sampling (about
+/// 1.5 %), memwatch stays near its 5 % of a core however many processes it watches.
+const TREE_CPU_BUDGET: f64 = 0.03;
+
+/// How often the named containers of the latest census have their lengths read in between
+/// (see [`crate::heap::probe`]; a few hundred words in one or two system calls, no pause). In
+/// a process tree, each process's clock reads them less often.
+const PROBE_EVERY: Duration = Duration::from_millis(500);
+const TREE_PROBE_EVERY: Duration = Duration::from_secs(2);
+
+/// A tree's clock backed off because its heap stood still comes back early once RSS grew by
+/// this much (or 5 %) since its last census.
+const WAKE_KIB: u64 = 4 * 1024;
+
+/// A census whose object count moved less than this (or 0.2 %) since the last one finds the
+/// heap standing still.
+const STEADY_OBJECTS: u64 = 100;
 
 #[derive(Debug, Clone)]
 pub struct CensusClock {
@@ -33,14 +62,40 @@ pub struct CensusClock {
     pub interval: Duration,
     /// Largest share of wall time the target may spend paused (0.01 = 1%).
     pub pause_budget: f64,
+    /// The number of census clocks of a process tree that share memwatch's census CPU budget,
+    /// each counted while its heap moves (None: this clock has it alone). The pause budget is
+    /// each target's own.
+    pub sharing: Option<TreeShare>,
+}
+
+/// What the census clocks of a process tree share: the count of those whose heap moves (they
+/// divide the census CPU budget) and the governor's scale of it (see
+/// [`crate::tree::governor`]).
+#[derive(Debug, Clone, Default)]
+pub struct TreeShare {
+    pub clocks: Arc<AtomicUsize>,
+    /// All the tree's running census clocks, moving or not.
+    pub live: Arc<AtomicUsize>,
+    pub scale: crate::tree::governor::Scale,
 }
 
 impl CensusClock {
-    /// The wait before the next census, given how long the last one paused and took.
-    pub fn next_interval(&self, pause: Duration, total: Duration) -> Duration {
+    /// The wait before the next census, given how long the last one paused and took and
+    /// whether its heap stood still (in a tree, such a clock's share of the budget is that of
+    /// one clock among all, not among those that move).
+    pub fn next_interval(&self, pause: Duration, total: Duration, still: bool) -> Duration {
         let by_pause = pause.as_secs_f64() / self.pause_budget.max(1e-4);
         // a user who allows longer pauses allows the census work that comes with them
-        let by_cpu = total.as_secs_f64() / CPU_BUDGET.max(self.pause_budget);
+        let (budget, clocks) = match &self.sharing {
+            None => (CPU_BUDGET, 1),
+            Some(n) => (
+                TREE_CPU_BUDGET * n.scale.get(),
+                if still { &n.live } else { &n.clocks }
+                    .load(Ordering::Relaxed)
+                    .max(1),
+            ),
+        };
+        let by_cpu = total.as_secs_f64() / (budget.max(self.pause_budget) / clocks as f64);
         self.interval
             .max(Duration::from_secs_f64(by_pause.max(by_cpu).min(3600.0)))
     }
@@ -57,6 +112,9 @@ impl CensusClock {
     }
 
     fn run(self, start: Instant, tx: SyncSender<Vec<Event>>, stop: Arc<AtomicBool>) {
+        // counted among the tree's clocks that share the census budget while its heap moves
+        let mut share = Share::new(self.sharing.as_ref().map(|s| s.clocks.clone()));
+        let _live = Share::new(self.sharing.as_ref().map(|s| s.live.clone()));
         // Not niced: a census thread starved while it holds the target paused would stretch
         // the pause (priority inversion); the interval bounds its average CPU instead.
         let mut failures = 0u32;
@@ -64,24 +122,77 @@ impl CensusClock {
         let mut previous: std::collections::HashMap<String, u64> = Default::default();
         let mut wanted: Vec<String> = Vec::new();
         let mut last_graph: Option<Instant> = None;
+        // censuses in a row whose object count stood still, and the last count
+        let mut steady = 0u32;
+        let mut last_objects: Option<u64> = None;
         // the first census once the target has settled a little (a `run` target is still
         // importing at its first moment)
         let mut next = Instant::now() + FIRST_CENSUS.min(self.interval);
+        // the named containers of the latest census, read again between censuses
+        let mut prober = Prober::default();
+        let live = LiveMemory::new(self.heap.pid);
+        let probe_every = match self.sharing {
+            None => PROBE_EVERY,
+            Some(_) => TREE_PROBE_EVERY,
+        };
+        let mut next_probe = next;
+        // RSS at the last census: in a tree, a clock backed off because its heap stood still
+        // comes back early when the process grows (see WAKE_KIB)
+        let statm = crate::sampler::proc::Statm::open(self.heap.pid).ok();
+        let rss_now = || statm.as_ref().and_then(|s| s.rss_kib().ok());
+        let mut census_rss: Option<u64> = None;
+        let mut earliest = next;
         loop {
             while Instant::now() < next {
                 if stop.load(Ordering::Relaxed) {
                     return;
                 }
-                std::thread::sleep(Duration::from_millis(20).min(next - Instant::now()));
+                let now = Instant::now();
+                let due = now >= next_probe;
+                if due {
+                    next_probe = now + probe_every;
+                }
+                if due
+                    && steady > 0
+                    && let (Some(was), Some(rss)) = (census_rss, rss_now())
+                    && rss >= was + WAKE_KIB.max(was / 20)
+                {
+                    next = earliest.max(now);
+                }
+                if due && !prober.is_empty() {
+                    let rows = prober.changed(&|a: &[u64]| live.words(a));
+                    if !rows.is_empty() {
+                        let t = micros(now - start);
+                        if tx.send(vec![Event::Lengths { t, rows }]).is_err() {
+                            return;
+                        }
+                    }
+                }
+                let until = if prober.is_empty() && steady == 0 {
+                    next
+                } else {
+                    next.min(next_probe)
+                };
+                // (looking at the stop flag every IDLE_WAIT: a clock that waits seconds need
+                // not wake 50 times a second)
+                std::thread::sleep(IDLE_WAIT.min(until.saturating_duration_since(Instant::now())));
             }
             if stop.load(Ordering::Relaxed) || !crate::target::is_alive(self.heap.pid) {
                 return;
             }
             let began = Instant::now();
+            let cpu_began = thread_cpu();
+            census_rss = rss_now();
             let t = micros(began - start);
             // the object graph (cycles, why-alive) costs about as much again as the census:
             // at most every GRAPH_EVERY
-            let graph = last_graph.is_none_or(|g: Instant| g.elapsed() >= GRAPH_EVERY);
+            let mut graph = last_graph.is_none_or(|g: Instant| g.elapsed() >= GRAPH_EVERY);
+            if self.sharing.is_some() {
+                // in a tree, the graph of a heap that stands still is not looked at again,
+                // and the first census of each process only counts (cheaper: the next one
+                // comes sooner, and with it the verdicts)
+                graph &= last_objects.is_some() && steady == 0;
+            }
             let mut opts = self.opts.clone();
             opts.cycles &= graph;
             opts.why_alive = if graph { wanted.clone() } else { Vec::new() };
@@ -93,6 +204,15 @@ impl CensusClock {
             match result {
                 Ok(mut c) => {
                     failures = 0;
+                    let objects = c.gc_objects + c.other_objects;
+                    steady = match last_objects {
+                        Some(was) if objects.abs_diff(was) < STEADY_OBJECTS.max(was / 500) => {
+                            steady + 1
+                        }
+                        _ => 0,
+                    };
+                    last_objects = Some(objects);
+                    share.set(steady == 0);
                     wanted = growing_types(&previous, &c);
                     previous = c
                         .types
@@ -100,9 +220,21 @@ impl CensusClock {
                         .map(|r| (r.name.clone(), r.count()))
                         .collect();
                     c.t = t;
-                    let wait =
-                        self.next_interval(Duration::from_micros(c.pause_us), began.elapsed());
+                    prober = Prober::from_census(&c.containers);
+                    next_probe = Instant::now() + probe_every;
+                    let mut wait = self.next_interval(
+                        Duration::from_micros(c.pause_us),
+                        work(cpu_began, began),
+                        steady > 0,
+                    );
+                    if self.sharing.is_some() {
+                        // in a tree, a process whose heap stands still is counted less often
+                        // (every 2nd, 4th, then 8th time) and leaves its share of the budget
+                        // to those that move; one that moves is back at once
+                        wait *= 1 << steady.min(3);
+                    }
                     next = Instant::now() + wait;
+                    earliest = Instant::now() + self.interval;
                     if tx.send(vec![Event::Census(Box::new(c))]).is_err() {
                         return;
                     }
@@ -134,9 +266,62 @@ impl CensusClock {
     }
 }
 
+/// A census clock's place among the tree's clocks that share the census CPU budget: counted
+/// while its heap moves, not while it stands still, and no more once the clock ends.
+struct Share {
+    count: Option<Arc<AtomicUsize>>,
+    counted: bool,
+}
+
+impl Share {
+    fn new(count: Option<Arc<AtomicUsize>>) -> Share {
+        let mut s = Share {
+            count,
+            counted: false,
+        };
+        s.set(true);
+        s
+    }
+
+    fn set(&mut self, counted: bool) {
+        if let Some(n) = &self.count
+            && counted != self.counted
+        {
+            if counted {
+                n.fetch_add(1, Ordering::Relaxed);
+            } else {
+                n.fetch_sub(1, Ordering::Relaxed);
+            }
+            self.counted = counted;
+        }
+    }
+}
+
+impl Drop for Share {
+    fn drop(&mut self) {
+        self.set(false);
+    }
+}
+
+/// This thread's CPU time so far (None where the clock is not available).
+fn thread_cpu() -> Option<Duration> {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID)
+        .ok()
+        .map(Duration::from)
+}
+
+/// What a census cost: this thread's CPU time since `cpu_began` (not the wall time: in a
+/// process tree a census may wait for another target's pause to end), else the wall time.
+fn work(cpu_began: Option<Duration>, began: Instant) -> Duration {
+    match (cpu_began, thread_cpu()) {
+        (Some(a), Some(b)) if b >= a => b - a,
+        _ => began.elapsed(),
+    }
+}
+
 /// Hand the census's freed memory back to the system: glibc keeps freed heap memory for reuse,
 /// and a census of millions of objects frees hundreds of MB at once.
-fn release_freed_memory() {
+pub fn release_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only returns free memory to the kernel
     unsafe {
@@ -155,11 +340,20 @@ fn growing_types(previous: &std::collections::HashMap<String, u64>, c: &Census) 
         .filter_map(|r| {
             let before = previous.get(&r.name).copied().unwrap_or(0);
             let d = r.count().saturating_sub(before);
-            (d >= 100).then_some((r.name.contains('.'), d, r.name.as_str()))
+            // (weak references grow with what they refer to and are never reported)
+            // (a program's own or a library's class counts from a few: a handful of sockets
+            // or files a second is a leak; builtins from a hundred)
+            let dotted = r.name.contains('.');
+            let enough = if dotted { 8 } else { 100 };
+            (d >= enough && !crate::heap::names::WEAK_REFERENCES.contains(&r.name.as_str()))
+                .then_some((dotted, d, r.name.as_str()))
         })
         .collect();
     grew.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)));
-    grew.into_iter().take(3).map(|g| g.2.to_string()).collect()
+    grew.into_iter()
+        .take(WHY_ALIVE_TYPES)
+        .map(|g| g.2.to_string())
+        .collect()
 }
 
 #[cfg(test)]
@@ -180,21 +374,63 @@ mod tests {
             opts: CensusOptions::default(),
             interval: Duration::from_secs(10),
             pause_budget: 0.01,
+            sharing: None,
         };
         // a short census: the base interval
         assert_eq!(
-            clock.next_interval(Duration::from_millis(5), Duration::from_millis(50)),
+            clock.next_interval(Duration::from_millis(5), Duration::from_millis(50), false),
             Duration::from_secs(10)
         );
         // a 300 ms pause needs 30 s at 1%
         assert_eq!(
-            clock.next_interval(Duration::from_millis(300), Duration::from_millis(400)),
+            clock.next_interval(
+                Duration::from_millis(300),
+                Duration::from_millis(400),
+                false
+            ),
             Duration::from_secs(30)
         );
         // 1 s of work needs 20 s at 5% of a core
         assert_eq!(
-            clock.next_interval(Duration::from_millis(10), Duration::from_secs(1)),
+            clock.next_interval(Duration::from_millis(10), Duration::from_secs(1), false),
             Duration::from_secs(20)
+        );
+        // four clocks of a tree share 3%
+        let shared = CensusClock {
+            sharing: Some(TreeShare {
+                clocks: Arc::new(AtomicUsize::new(4)),
+                ..TreeShare::default()
+            }),
+            ..clock
+        };
+        assert_eq!(
+            shared.next_interval(Duration::from_millis(10), Duration::from_millis(600), false),
+            Duration::from_secs(80)
+        );
+        // a clock whose heap stands still counts among all the tree's clocks, not only among
+        // those that move (here one of eight): the still ones together stay within the budget
+        let tree = TreeShare {
+            clocks: Arc::new(AtomicUsize::new(1)),
+            live: Arc::new(AtomicUsize::new(8)),
+            ..TreeShare::default()
+        };
+        let still = CensusClock {
+            sharing: Some(tree.clone()),
+            ..shared.clone()
+        };
+        assert_eq!(
+            still.next_interval(Duration::from_millis(10), Duration::from_millis(600), true),
+            Duration::from_secs(160)
+        );
+        assert_eq!(
+            still.next_interval(Duration::from_millis(10), Duration::from_millis(600), false),
+            Duration::from_secs(20)
+        );
+        // the governor's scale of a saturated machine scales the budget
+        tree.scale.set_for_test(0.5);
+        assert_eq!(
+            still.next_interval(Duration::from_millis(10), Duration::from_millis(600), false),
+            Duration::from_secs(40)
         );
     }
 }

@@ -41,6 +41,9 @@ pub const CHANNEL_BATCHES: usize = 1024;
 #[derive(Debug, Clone)]
 pub struct SamplerConfig {
     pub rate_hz: f64,
+    /// A rate set from outside while the sampler runs (f64 bits, Hz): a process tree shares
+    /// its fast-clock budget among its processes. None: `rate_hz` throughout.
+    pub shared_rate: Option<Arc<std::sync::atomic::AtomicU64>>,
     pub duration: Option<Duration>,
     pub fd_interval: Duration,
     pub rollup_interval: Duration,
@@ -50,6 +53,7 @@ impl Default for SamplerConfig {
     fn default() -> Self {
         SamplerConfig {
             rate_hz: 100.0,
+            shared_rate: None,
             duration: None,
             fd_interval: Duration::from_secs(1),
             rollup_interval: Duration::from_secs(5),
@@ -255,7 +259,8 @@ impl Sampler {
 
     fn run(mut self, info: SessionInfo, start: Instant) {
         self.out.finish(vec![Event::Start(Box::new(info))], 0);
-        let period = Duration::from_secs_f64(1.0 / self.cfg.rate_hz.clamp(0.1, 10_000.0));
+        let period_of = |hz: f64| Duration::from_secs_f64(1.0 / hz.clamp(0.1, 10_000.0));
+        let mut period = period_of(self.cfg.rate_hz);
         let mut next_tick = start;
         let mut next_fd = start;
         let mut next_rollup = start;
@@ -316,6 +321,9 @@ impl Sampler {
                 next_rollup = now + self.cfg.rollup_interval;
             }
             self.out.offer(batch, t);
+            if let Some(r) = &self.cfg.shared_rate {
+                period = period_of(f64::from_bits(r.load(Ordering::Relaxed)));
+            }
             // next tick on the fixed grid; if we fell behind, skip the missed ticks
             next_tick += period;
             let after = Instant::now();

@@ -105,19 +105,46 @@ pub fn fd_groups(pid: i32, limit: usize) -> Option<Vec<crate::event::FdGroup>> {
     )
 }
 
-/// USS/PSS/RSS/swap from `/proc/PID/smaps_rollup`. This takes the target's mmap lock for
-/// a while (milliseconds at hundreds of MB), so it belongs on the slow clock only.
+/// USS/PSS/RSS/swap, and RSS by kind of mapping, from `/proc/PID/smaps`. This takes the
+/// target's mmap lock for a while (milliseconds at hundreds of MB), so it belongs on the slow
+/// clock only. At most [`MAX_MAPPINGS`] mappings are summed (a process with more is summed
+/// in part, and its RSS taken from the rest as "anonymous").
 pub fn rollup(pid: i32) -> Option<MemRollup> {
+    use procfs::process::MMapPath;
     let p = procfs::process::Process::new(pid).ok()?;
-    let r = p.smaps_rollup().ok()?;
-    let m = r.memory_map_rollup.0.first()?;
-    let get = |k: &str| m.extension.map.get(k).copied().unwrap_or(0) / 1024;
-    Some(MemRollup {
-        rss_kib: get("Rss"),
-        pss_kib: get("Pss"),
-        uss_kib: get("Private_Clean") + get("Private_Dirty"),
-        swap_kib: get("Swap"),
-    })
+    let maps = p.smaps().ok()?;
+    let mut r = MemRollup::default();
+    for m in maps.0.iter().take(MAX_MAPPINGS) {
+        let get = |k: &str| m.extension.map.get(k).copied().unwrap_or(0) / 1024;
+        let rss = get("Rss");
+        r.rss_kib += rss;
+        r.pss_kib += get("Pss");
+        r.uss_kib += get("Private_Clean") + get("Private_Dirty");
+        r.swap_kib += get("Swap");
+        match &m.pathname {
+            MMapPath::Heap => r.heap_kib += rss,
+            MMapPath::Stack => r.stack_kib += rss,
+            MMapPath::Path(_) => r.file_kib += rss,
+            _ => r.anon_kib += rss,
+        }
+    }
+    Some(r)
+}
+
+/// Mappings summed by [`rollup`].
+const MAX_MAPPINGS: usize = 1 << 16;
+
+/// The parent PID of `pid` (from `/proc/PID/stat`), if it is there.
+pub fn ppid(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_ppid(&stat)
+}
+
+/// The ppid field of a `/proc/PID/stat` line: the comm (field 2) may hold spaces and
+/// parentheses, so fields are counted from its last `)`.
+pub fn parse_ppid(stat: &str) -> Option<i32> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(1)?.parse().ok()
 }
 
 #[cfg(test)]

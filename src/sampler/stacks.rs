@@ -118,7 +118,7 @@ impl StackReader {
 
     /// One read of all threads. Definitions for anything new are appended to `out`.
     pub fn read(&mut self, out: &mut Vec<Event>) -> Option<Vec<ThreadSample>> {
-        let traces = match self.spy.get_stack_traces() {
+        let mut traces = match self.spy.get_stack_traces() {
             Ok(t) => t,
             Err(e) => {
                 self.errors += 1;
@@ -126,6 +126,21 @@ impl StackReader {
                 return None;
             }
         };
+        // Before 3.11 py-spy (without its unwinder) does not know which OS thread runs a
+        // Python thread, so it cannot ask the OS whether the thread sleeps and calls every
+        // thread running (a line in time.sleep would be charged what the process's C code
+        // allocates). A process with one Python thread runs it on its main thread: ask the
+        // OS about that one.
+        if let [only] = traces.as_mut_slice()
+            && only.os_thread_id.is_none()
+        {
+            only.os_thread_id = Some(self.pid as u64);
+            if only.active
+                && let Ok(running) = remoteprocess::Thread::new(self.pid).and_then(|t| t.active())
+            {
+                only.active = running;
+            }
+        }
         // number the main thread first so it is the fallback of `Sample::attributed`
         let mut order: Vec<usize> = (0..traces.len()).collect();
         order.sort_by_key(|&i| traces[i].os_thread_id != Some(self.pid as u64));

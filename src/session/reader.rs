@@ -15,11 +15,20 @@ use rusqlite::{Connection, OpenFlags};
 use super::salvage::{Pages, Value};
 use super::schema::{self, FLAG_ACTIVE, FLAG_GIL};
 use crate::event::{
-    EndReason, Event, FdGroup, FrameDef, MemRollup, Micros, Sample, SessionInfo, StackId,
-    ThreadDef, ThreadId, ThreadSample,
+    EndReason, Event, FdGroup, FrameDef, MAX_PROCS, MemRollup, Micros, PROC_ID_SHIFT, ProcId,
+    ProcessDef, Sample, SessionInfo, StackId, ThreadDef, ThreadId, ThreadSample,
 };
 use crate::failure::{Failure, Result};
 use crate::heap::census::{Census, ContainerRow, TypeRow};
+
+/// A process of the session, as the `processes` table has it.
+#[derive(Debug, Clone, Default)]
+pub struct ProcessRow {
+    pub def: ProcessDef,
+    /// Its own header (None: listed, never sampled).
+    pub info: Option<SessionInfo>,
+    pub end: Option<(Micros, EndReason)>,
+}
 
 pub struct SessionReader {
     conn: Connection,
@@ -27,6 +36,10 @@ pub struct SessionReader {
     pages: Option<Pages>,
     pub info: SessionInfo,
     meta: HashMap<String, String>,
+    /// `meta.format_version` (1: before process trees).
+    version: i64,
+    /// The processes the session names (one for a single-process watch).
+    pub processes: Vec<ProcessRow>,
     /// Problems met so far (damaged tables and the like).
     pub warnings: Vec<String>,
 }
@@ -117,21 +130,11 @@ impl SessionReader {
             pages: Pages::open(path),
             info: SessionInfo::default(),
             meta: HashMap::new(),
+            version: 1,
+            processes: Vec::new(),
             warnings: Vec::new(),
         };
-        let has_meta = match reader.conn.query_row(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'",
-            [],
-            |r| r.get::<_, i64>(0),
-        ) {
-            Ok(n) => n > 0,
-            // the schema table itself is damaged: look for the table in the pages
-            Err(e) => match reader.pages.as_ref() {
-                Some(p) => p.roots().iter().any(|(name, _)| name == "meta"),
-                None => return Err(not_session(path, e)),
-            },
-        };
-        if !has_meta {
+        if !reader.has_table("meta").map_err(|e| not_session(path, e))? {
             return Err(not_session(path, "no memwatch metadata"));
         }
         let mut meta = HashMap::new();
@@ -173,7 +176,94 @@ impl SessionReader {
             }
         };
         reader.meta = meta;
+        reader.version = version.max(1);
+        reader.processes = reader.load_processes();
         Ok(reader)
+    }
+
+    /// Whether the file has `table` (tables added within a format version may be absent).
+    fn has_table(&self, table: &str) -> rusqlite::Result<bool> {
+        match self.conn.query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+            [table],
+            |r| r.get::<_, i64>(0),
+        ) {
+            Ok(n) => Ok(n > 0),
+            // the schema table itself is damaged: look for the table in the pages
+            Err(e) => match self.pages.as_ref() {
+                Some(p) => Ok(p.roots().iter().any(|(name, _)| name == table)),
+                None => Err(e),
+            },
+        }
+    }
+
+    /// Whether the session holds several processes (a `--subprocesses` watch or several PIDs).
+    pub fn is_tree(&self) -> bool {
+        self.processes.len() > 1
+    }
+
+    fn end_of(kind: Option<&str>, code: Option<i32>, signal: Option<i32>) -> Option<EndReason> {
+        match kind? {
+            "interrupted" => Some(EndReason::Interrupted),
+            "duration" => Some(EndReason::Duration),
+            "target_exited" => Some(EndReason::TargetExited { code, signal }),
+            _ => None,
+        }
+    }
+
+    fn load_processes(&mut self) -> Vec<ProcessRow> {
+        let mut rows: BTreeMap<ProcId, ProcessRow> = BTreeMap::new();
+        if self.version >= 2 {
+            let int = |v: &[Value], i: usize| v.get(i).and_then(Value::int);
+            let text = |v: &[Value], i: usize| v.get(i).and_then(|x| x.text().map(str::to_string));
+            let w = self.scan("processes", true, &mut |v| {
+                let (Some(proc), Some(pid)) = (int(v, 0).and_then(u32_of), int(v, 1)) else {
+                    return;
+                };
+                let info: Option<SessionInfo> =
+                    text(v, 7).and_then(|j| serde_json::from_str(&j).ok());
+                let end = int(v, 8).and_then(micros_of).and_then(|t| {
+                    let code = int(v, 10).and_then(|c| i32::try_from(c).ok());
+                    let signal = int(v, 11).and_then(|c| i32::try_from(c).ok());
+                    Self::end_of(text(v, 9).as_deref(), code, signal).map(|r| (t, r))
+                });
+                rows.insert(
+                    proc,
+                    ProcessRow {
+                        def: ProcessDef {
+                            proc,
+                            pid: pid as i32,
+                            ppid: int(v, 2).unwrap_or(0) as i32,
+                            command_line: text(v, 3).unwrap_or_default(),
+                            seen_t: int(v, 4).and_then(micros_of).unwrap_or(0),
+                            python_version: text(v, 5),
+                            not_sampled: text(v, 6),
+                            root: int(v, 12) == Some(1),
+                        },
+                        info,
+                        end,
+                    },
+                );
+            });
+            self.warnings.extend(w);
+        }
+        // the first target's header is the session's
+        let info = self.info.clone();
+        let row = rows.entry(0).or_insert_with(|| ProcessRow {
+            def: ProcessDef {
+                proc: 0,
+                pid: info.pid,
+                command_line: info.command_line.clone(),
+                python_version: Some(info.python_version.clone()),
+                root: true,
+                ..ProcessDef::default()
+            },
+            ..ProcessRow::default()
+        });
+        if row.info.is_none() {
+            row.info = Some(info);
+        }
+        rows.into_values().take(MAX_PROCS as usize).collect()
     }
 
     fn meta(&self, key: &str) -> Option<String> {
@@ -245,11 +335,27 @@ impl SessionReader {
         ))
     }
 
-    /// Feed every event of the session to `sink`, in stream order. Returns the warnings about
-    /// damaged or missing parts (also kept in `self.warnings`).
+    /// Feed every event of the session's first process to `sink`, in stream order. Returns
+    /// the warnings about damaged or missing parts (also kept in `self.warnings`).
     pub fn replay(&mut self, sink: &mut dyn FnMut(&Event)) -> Vec<String> {
+        self.replay_proc(0, sink)
+    }
+
+    /// Feed every event of process `proc` to `sink`, in stream order: the very stream its
+    /// sampler and census clock produced (ids in the process's share of the id space).
+    pub fn replay_proc(&mut self, proc: ProcId, sink: &mut dyn FnMut(&Event)) -> Vec<String> {
         let mut warnings = Vec::new();
-        sink(&Event::Start(Box::new(self.info.clone())));
+        let row = self.processes.iter().find(|p| p.def.proc == proc).cloned();
+        let Some(info) = row.as_ref().and_then(|r| r.info.clone()) else {
+            return warnings;
+        };
+        sink(&Event::Start(Box::new(info)));
+        let p = proc as i64;
+        // rows of other processes are skipped; a version 1 file has no proc column (all 0)
+        let mine = move |v: &[Value], col: usize| v.get(col).and_then(Value::int).unwrap_or(0) == p;
+        let own_id = move |id: u32| id >> PROC_ID_SHIFT == proc;
+        // samples, fds and rollups are keyed by t_us
+        let ipk = true;
         let int = |v: &[Value], i: usize| v.get(i).and_then(Value::int);
         let u32_at = |v: &[Value], i: usize| int(v, i).and_then(u32_of);
         let text = |v: &[Value], i: usize| v.get(i).and_then(|x| x.text().map(str::to_string));
@@ -259,6 +365,7 @@ impl SessionReader {
         warnings.extend(self.scan("frames", true, &mut |v| {
             if let (Some(id), Some(function), Some(file), Some(line)) =
                 (u32_at(v, 0), text(v, 1), text(v, 2), u32_at(v, 3))
+                && own_id(id)
             {
                 defs.push(Event::Frame(
                     id,
@@ -272,7 +379,9 @@ impl SessionReader {
         }));
         let mut stacks: BTreeMap<StackId, BTreeMap<u32, u32>> = BTreeMap::new();
         warnings.extend(self.scan("stack_frames", false, &mut |v| {
-            if let (Some(s), Some(d), Some(f)) = (u32_at(v, 0), u32_at(v, 1), u32_at(v, 2)) {
+            if let (Some(s), Some(d), Some(f)) = (u32_at(v, 0), u32_at(v, 1), u32_at(v, 2))
+                && own_id(s)
+            {
                 stacks.entry(s).or_default().insert(d, f);
             }
         }));
@@ -282,7 +391,9 @@ impl SessionReader {
                 .map(|(id, f)| Event::Stack(id, f.into_values().collect())),
         );
         warnings.extend(self.scan("threads", true, &mut |v| {
-            if let (Some(id), Some(py)) = (u32_at(v, 0), int(v, 1)) {
+            if let (Some(id), Some(py)) = (u32_at(v, 0), int(v, 1))
+                && own_id(id)
+            {
                 defs.push(Event::Thread(ThreadDef {
                     id,
                     python_thread_id: py as u64,
@@ -307,25 +418,35 @@ impl SessionReader {
 
         // the slow-clock tables are small: load them, then merge with the samples by time
         let mut slow: Vec<(Micros, u8, Pending)> = Vec::new();
-        warnings.extend(self.scan("fds", true, &mut |v| {
-            if let (Some(t), Some(count)) = (int(v, 0).and_then(micros_of), u32_at(v, 1)) {
+        warnings.extend(self.scan("fds", ipk, &mut |v| {
+            if let (Some(t), Some(count)) = (int(v, 0).and_then(micros_of), u32_at(v, 1))
+                && mine(v, schema::PROC_COL_FDS)
+            {
                 slow.push((t, 0, Pending::Event(Event::Fds { t, count })));
             }
         }));
-        warnings.extend(self.scan("rollups", true, &mut |v| {
-            if let Some(t) = int(v, 0).and_then(micros_of) {
+        warnings.extend(self.scan("rollups", ipk, &mut |v| {
+            if let Some(t) = int(v, 0).and_then(micros_of)
+                && mine(v, schema::PROC_COL_ROLLUPS)
+            {
                 let k = |i| int(v, i).unwrap_or(0).max(0) as u64;
                 let mem = MemRollup {
                     rss_kib: k(1),
                     pss_kib: k(2),
                     uss_kib: k(3),
                     swap_kib: k(4),
+                    heap_kib: k(6),
+                    anon_kib: k(7),
+                    file_kib: k(8),
+                    stack_kib: k(9),
                 };
                 slow.push((t, 1, Pending::Event(Event::Rollup { t, mem })));
             }
         }));
         warnings.extend(self.scan("dropped", false, &mut |v| {
-            if let (Some(t), Some(count)) = (int(v, 0).and_then(micros_of), int(v, 1)) {
+            if let (Some(t), Some(count)) = (int(v, 0).and_then(micros_of), int(v, 1))
+                && mine(v, schema::PROC_COL_DROPPED)
+            {
                 slow.push((
                     t,
                     2,
@@ -337,7 +458,9 @@ impl SessionReader {
             }
         }));
         warnings.extend(self.scan("notes", false, &mut |v| {
-            if let (Some(t), Some(text)) = (int(v, 0).and_then(micros_of), text(v, 1)) {
+            if let (Some(t), Some(text)) = (int(v, 0).and_then(micros_of), text(v, 1))
+                && mine(v, schema::PROC_COL_NOTES)
+            {
                 slow.push((t, 3, Pending::Event(Event::Note { t, text })));
             }
         }));
@@ -348,7 +471,8 @@ impl SessionReader {
                 text(v, 1),
                 text(v, 2),
                 u32_at(v, 3),
-            ) {
+            ) && mine(v, schema::PROC_COL_FD_TARGETS)
+            {
                 fd_groups.entry(t).or_default().push(FdGroup {
                     kind,
                     pattern,
@@ -360,14 +484,33 @@ impl SessionReader {
             slow.push((t, 2, Pending::Event(Event::FdTargets { t, groups })));
         }
         let mut censuses = CensusRebuilder::default();
-        warnings.extend(censuses.load(self));
+        warnings.extend(censuses.load(self, &mine));
         for (i, c) in censuses.summaries.iter().enumerate() {
             slow.push((c.1.t, 4, Pending::Census(i)));
+        }
+        if self.has_table("container_lengths").unwrap_or(false) {
+            let mut lengths: BTreeMap<Micros, Vec<(String, u64)>> = BTreeMap::new();
+            let names = &censuses.container_names;
+            warnings.extend(self.scan("container_lengths", false, &mut |v| {
+                if let (Some(t), Some(name), Some(len)) = (
+                    int(v, 0).and_then(micros_of),
+                    int(v, 1).and_then(|id| names.get(&id)),
+                    int(v, 2).and_then(|n| u64::try_from(n).ok()),
+                ) && mine(v, schema::PROC_COL_CONTAINER_LENGTHS)
+                {
+                    lengths.entry(t).or_default().push((name.clone(), len));
+                }
+            }));
+            for (t, rows) in lengths {
+                slow.push((t, 5, Pending::Event(Event::Lengths { t, rows })));
+            }
         }
         slow.sort_by_key(|(t, k, _)| (*t, *k));
         let mut states: Vec<(Micros, ThreadId, Option<StackId>, i64)> = Vec::new();
         warnings.extend(self.scan("thread_states", false, &mut |v| {
-            if let (Some(t), Some(th)) = (int(v, 0).and_then(micros_of), u32_at(v, 1)) {
+            if let (Some(t), Some(th)) = (int(v, 0).and_then(micros_of), u32_at(v, 1))
+                && mine(v, schema::PROC_COL_THREAD_STATES)
+            {
                 states.push((t, th, u32_at(v, 2), int(v, 3).unwrap_or(0)));
             }
         }));
@@ -377,10 +520,13 @@ impl SessionReader {
         let mut state_i = 0usize;
         let mut live: BTreeMap<ThreadId, (StackId, i64)> = BTreeMap::new();
         let mut last_t: Micros = 0;
-        let w = self.scan("samples", true, &mut |v| {
+        let w = self.scan("samples", ipk, &mut |v| {
             let Some(t) = int(v, 0).and_then(micros_of) else {
                 return;
             };
+            if !mine(v, schema::PROC_COL_SAMPLES) {
+                return;
+            }
             while slow_i < slow.len() && slow[slow_i].0 < t {
                 emit(&slow[slow_i].2, &mut censuses, sink);
                 slow_i += 1;
@@ -426,15 +572,17 @@ impl SessionReader {
             emit(ev, &mut censuses, sink);
         }
 
-        let end_t = self.meta("end_t_us").and_then(|v| v.parse::<u64>().ok());
-        let reason = match self.meta("end_reason").as_deref() {
-            Some("interrupted") => Some(EndReason::Interrupted),
-            Some("duration") => Some(EndReason::Duration),
-            Some("target_exited") => Some(EndReason::TargetExited {
-                code: self.meta("exit_code").and_then(|v| v.parse().ok()),
-                signal: self.meta("exit_signal").and_then(|v| v.parse().ok()),
-            }),
-            _ => None,
+        let (end_t, reason) = match row.and_then(|r| r.end) {
+            Some((t, r)) => (Some(t), Some(r)),
+            None if proc == 0 => (
+                self.meta("end_t_us").and_then(|v| v.parse::<u64>().ok()),
+                Self::end_of(
+                    self.meta("end_reason").as_deref(),
+                    self.meta("exit_code").and_then(|v| v.parse().ok()),
+                    self.meta("exit_signal").and_then(|v| v.parse().ok()),
+                ),
+            ),
+            None => (None, None),
         };
         match (end_t, reason) {
             (Some(t), Some(reason)) if !truncated => sink(&Event::End { t, reason }),
@@ -490,7 +638,7 @@ struct CensusRebuilder {
 }
 
 impl CensusRebuilder {
-    fn load(&mut self, r: &SessionReader) -> Vec<String> {
+    fn load(&mut self, r: &SessionReader, mine: &dyn Fn(&[Value], usize) -> bool) -> Vec<String> {
         let mut warnings = Vec::new();
         let int = |v: &[Value], i: usize| v.get(i).and_then(Value::int);
         let uint = |v: &[Value], i: usize| int(v, i).unwrap_or(0).max(0) as u64;
@@ -499,6 +647,9 @@ impl CensusRebuilder {
             let (Some(id), Some(t)) = (int(v, 0), int(v, 1).and_then(micros_of)) else {
                 return;
             };
+            if !mine(v, schema::PROC_COL_CENSUSES) {
+                return;
+            }
             let json = |i| text(v, i).unwrap_or_default();
             let c = Census {
                 t,
@@ -522,6 +673,8 @@ impl CensusRebuilder {
             self.summaries.push((id, c));
         }));
         self.summaries.sort_by_key(|(id, c)| (c.t, *id));
+        // the table rows of other processes' censuses are not kept
+        let ours: std::collections::HashSet<i64> = self.summaries.iter().map(|s| s.0).collect();
         warnings.extend(r.scan("type_names", true, &mut |v| {
             if let (Some(id), Some(name)) = (int(v, 0), text(v, 1)) {
                 self.type_names.insert(id, name);
@@ -538,7 +691,9 @@ impl CensusRebuilder {
             }
         }));
         warnings.extend(r.scan("census_types", false, &mut |v| {
-            if let (Some(census), Some(ty)) = (int(v, 0), int(v, 1)) {
+            if let (Some(census), Some(ty)) = (int(v, 0), int(v, 1))
+                && ours.contains(&census)
+            {
                 let row = TypeRow {
                     name: String::new(),
                     gc_count: uint(v, 2),
@@ -553,7 +708,9 @@ impl CensusRebuilder {
             }
         }));
         warnings.extend(r.scan("census_containers", false, &mut |v| {
-            if let (Some(census), Some(id), Some(len)) = (int(v, 0), int(v, 1), int(v, 3)) {
+            if let (Some(census), Some(id), Some(len)) = (int(v, 0), int(v, 1), int(v, 3))
+                && ours.contains(&census)
+            {
                 let row = (len >= 0).then(|| ContainerRow {
                     name: String::new(),
                     type_name: text(v, 2).unwrap_or_default(),
@@ -569,6 +726,8 @@ impl CensusRebuilder {
                         .and_then(|o| serde_json::from_value(serde_json::Value::String(o)).ok())
                         .unwrap_or_default(),
                     item_type: text(v, 11),
+                    views_keep_bytes: uint(v, 12),
+                    probe: None,
                 });
                 self.container_deltas
                     .entry(census)

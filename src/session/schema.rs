@@ -6,8 +6,26 @@
 
 /// `meta.format` of every session file.
 pub const FORMAT: &str = "memwatch-session";
-/// `meta.format_version`; bump on incompatible changes.
-pub const FORMAT_VERSION: i64 = 1;
+/// `meta.format_version`; bump on incompatible changes. Version 2 (process trees): the
+/// per-process tables gained a last column `proc` and the `processes` table names every
+/// process. `samples`, `fds` and `rollups` stay keyed by `t_us` (the rowid: nothing more per
+/// row); two processes sampled in the same microsecond are told apart by moving the later
+/// row on by a microsecond or two. Version 1 files are still read. `container_lengths`
+/// (lengths read between censuses) came later within version 2: files without it are read as
+/// having none.
+pub const FORMAT_VERSION: i64 = 2;
+
+/// Index of the `proc` column in each per-process table (the last column), as the reader sees
+/// the row (declared column order).
+pub const PROC_COL_SAMPLES: usize = 5;
+pub const PROC_COL_THREAD_STATES: usize = 4;
+pub const PROC_COL_FDS: usize = 2;
+pub const PROC_COL_ROLLUPS: usize = 5;
+pub const PROC_COL_DROPPED: usize = 2;
+pub const PROC_COL_NOTES: usize = 2;
+pub const PROC_COL_CENSUSES: usize = 19;
+pub const PROC_COL_FD_TARGETS: usize = 4;
+pub const PROC_COL_CONTAINER_LENGTHS: usize = 3;
 
 /// Flags of a thread at a sample (`samples.flags`, `thread_states.flags`).
 pub const FLAG_GIL: i64 = 1;
@@ -35,7 +53,23 @@ CREATE TABLE threads (
     python_thread_id INTEGER NOT NULL,
     os_thread_id     INTEGER,
     name             TEXT,
-    is_main          INTEGER NOT NULL
+    is_main          INTEGER NOT NULL,
+    proc             INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE processes (
+    proc          INTEGER PRIMARY KEY,
+    pid           INTEGER NOT NULL,
+    ppid          INTEGER NOT NULL,
+    command_line  TEXT NOT NULL,
+    seen_t_us     INTEGER NOT NULL,
+    python        TEXT,
+    not_sampled   TEXT,
+    info_json     TEXT,
+    end_t_us      INTEGER,
+    end_reason    TEXT,
+    exit_code     INTEGER,
+    exit_signal   INTEGER,
+    root          INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE sources (
     file TEXT PRIMARY KEY,
@@ -46,32 +80,42 @@ CREATE TABLE samples (
     rss_kib INTEGER NOT NULL,
     thread  INTEGER,
     stack   INTEGER,
-    flags   INTEGER NOT NULL
+    flags   INTEGER NOT NULL,
+    proc    INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE thread_states (
     t_us   INTEGER NOT NULL,
     thread INTEGER NOT NULL,
     stack  INTEGER,
-    flags  INTEGER NOT NULL
+    flags  INTEGER NOT NULL,
+    proc   INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE fds (
     t_us  INTEGER PRIMARY KEY,
-    count INTEGER NOT NULL
+    count INTEGER NOT NULL,
+    proc  INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE rollups (
     t_us     INTEGER PRIMARY KEY,
     rss_kib  INTEGER NOT NULL,
     pss_kib  INTEGER NOT NULL,
     uss_kib  INTEGER NOT NULL,
-    swap_kib INTEGER NOT NULL
+    swap_kib INTEGER NOT NULL,
+    proc     INTEGER NOT NULL DEFAULT 0,
+    heap_kib  INTEGER NOT NULL DEFAULT 0,
+    anon_kib  INTEGER NOT NULL DEFAULT 0,
+    file_kib  INTEGER NOT NULL DEFAULT 0,
+    stack_kib INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE dropped (
     t_us  INTEGER NOT NULL,
-    count INTEGER NOT NULL
+    count INTEGER NOT NULL,
+    proc  INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE notes (
     t_us INTEGER NOT NULL,
-    text TEXT NOT NULL
+    text TEXT NOT NULL,
+    proc INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE censuses (
     id            INTEGER PRIMARY KEY,
@@ -92,13 +136,15 @@ CREATE TABLE censuses (
     notes_json    TEXT NOT NULL,
     largest_json  TEXT NOT NULL,
     cycles_json   TEXT,
-    why_json      TEXT NOT NULL
+    why_json      TEXT NOT NULL,
+    proc          INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE fd_targets (
     t_us    INTEGER NOT NULL,
     kind    TEXT NOT NULL,
     pattern TEXT NOT NULL,
-    count   INTEGER NOT NULL
+    count   INTEGER NOT NULL,
+    proc    INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE type_names (
     id   INTEGER PRIMARY KEY,
@@ -131,7 +177,14 @@ CREATE TABLE census_containers (
     aliases_json  TEXT NOT NULL,
     addr          INTEGER NOT NULL,
     origin        TEXT NOT NULL,
-    item_type     TEXT
+    item_type     TEXT,
+    views_keep_bytes INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE container_lengths (
+    t_us      INTEGER NOT NULL,
+    container INTEGER NOT NULL,
+    len       INTEGER NOT NULL,
+    proc      INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE modules (
     name TEXT PRIMARY KEY,
@@ -158,7 +211,8 @@ CREATE TABLE function_stats (
     incl_increment_kib INTEGER NOT NULL,
     incl_occurrences   INTEGER NOT NULL,
     incl_fd_increment  INTEGER NOT NULL,
-    PRIMARY KEY (file, function)
+    proc               INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (proc, file, function)
 );
 CREATE VIEW line_report AS
     SELECT f.file, f.line, f.function,
@@ -166,7 +220,7 @@ CREATE VIEW line_report AS
            s.incl_occurrences, s.incl_last_rss_kib, s.own_fd_increment
     FROM line_stats s JOIN frames f ON f.id = s.frame;
 CREATE VIEW sample_lines AS
-    SELECT s.t_us, s.rss_kib, f.file, f.line, f.function, s.flags
+    SELECT s.t_us, s.rss_kib, f.file, f.line, f.function, s.flags, s.proc
     FROM samples s
     LEFT JOIN stack_frames sf ON sf.stack = s.stack AND sf.depth = 0
     LEFT JOIN frames f ON f.id = sf.frame;

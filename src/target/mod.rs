@@ -207,6 +207,9 @@ fn find_mapped_python(exe: &str, mapped: &[String]) -> Option<MappedPython> {
 }
 
 /// Symbols that exist only in debug (`Py_DEBUG`, which implies `Py_REF_DEBUG`) builds.
+/// Attempts at reading the interpreter state before an attach gives up.
+const ATTACH_TRIES: u32 = 10;
+
 const DEBUG_BUILD_SYMBOLS: &[&str] = &[
     "_Py_NegativeRefcount",
     "_Py_RefTotal",
@@ -220,7 +223,7 @@ const TRACE_REFS_SYMBOLS: &[&str] = &["_Py_PrintReferences", "_Py_PrintReference
 /// Symbols any CPython 3 interpreter exports.
 const CPYTHON_SYMBOLS: &[&str] = &["_PyRuntime", "Py_Initialize", "PyEval_EvalFrameDefault"];
 
-fn read_cmdline(pid: i32) -> String {
+pub fn read_cmdline(pid: i32) -> String {
     std::fs::read(format!("/proc/{pid}/cmdline"))
         .map(|b| {
             b.split(|&c| c == 0)
@@ -393,7 +396,22 @@ pub fn attach(pid: i32) -> Result<Target> {
         blocking: LockingStrategy::NonBlocking,
         ..Config::default()
     };
-    let spy = PythonSpy::new(pid, &config).map_err(|e| {
+    // a read of the interpreter's state can fail while the target moves under it (at
+    // start-up, or a busy machine): a few tries, half a second in all, before giving up
+    let mut tries = 0;
+    let spy = loop {
+        match PythonSpy::new(pid, &config) {
+            Ok(spy) => break Ok(spy),
+            Err(e) => {
+                tries += 1;
+                if tries >= ATTACH_TRIES || !is_alive(pid) {
+                    break Err(e);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        }
+    };
+    let spy = spy.map_err(|e| {
         gone_or(
             pid,
             Failure::internal(format!(

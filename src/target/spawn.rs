@@ -50,6 +50,15 @@ impl Spawned {
     /// passes. Failures that cannot change by waiting (unsupported interpreter, permissions)
     /// are returned at once.
     pub fn attach(&mut self, interrupted: &dyn Fn() -> bool) -> Result<Target> {
+        self.attach_within(interrupted, ATTACH_DEADLINE)
+    }
+
+    /// [`Spawned::attach`] with a deadline of one's own.
+    pub fn attach_within(
+        &mut self,
+        interrupted: &dyn Fn() -> bool,
+        deadline: Duration,
+    ) -> Result<Target> {
         let pid = self.pid();
         let started = Instant::now();
         let mut last = None;
@@ -73,16 +82,16 @@ impl Spawned {
                 ) => return Err(e),
                 Err(e) => last = Some(e),
             }
-            if interrupted() || started.elapsed() > ATTACH_DEADLINE {
+            if interrupted() || started.elapsed() > deadline {
                 return Err(match last {
                     Some(Failure::NotPython { what, .. }) => Failure::NotPython {
                         pid,
-                        what: format!("after {}s: {what}", ATTACH_DEADLINE.as_secs()),
+                        what: format!("after {:.1}s: {what}", deadline.as_secs_f64()),
                     },
                     Some(e) => e,
                     None => Failure::Internal(format!(
-                        "PID {pid} did not become attachable within {}s",
-                        ATTACH_DEADLINE.as_secs()
+                        "PID {pid} did not become attachable within {:.1}s",
+                        deadline.as_secs_f64()
                     )),
                 });
             }

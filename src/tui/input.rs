@@ -168,6 +168,11 @@ pub const HELP: &[(&str, &str, bool)] = &[
         "live: pause the display (sampling goes on)",
         false,
     ),
+    (
+        "w  0",
+        "process tree: the process list (Enter shows one)",
+        false,
+    ),
     ("?", "this help", false),
     (
         "q  Ctrl-C",

@@ -23,6 +23,7 @@ use ratatui::style::Color;
 
 use super::app::{App, Effect, Mode};
 use super::terminal::{self, Term};
+use super::tree::Focus;
 use super::views::{self, Ctx};
 use super::{FRAME, input, widgets};
 use crate::analyzer::Analyzer;
@@ -31,6 +32,8 @@ use crate::event::EndReason;
 use crate::failure::Result;
 use crate::sampler::Liveness;
 use crate::target::Target;
+use crate::tree::TreeAnalyzer;
+use crate::tree::watch::{Roots, TreeOutcome};
 use crate::watch::{self, Finished, Outcome, SharedAnalyzer, lock};
 
 /// Lines of the target's output kept.
@@ -100,28 +103,6 @@ impl OutputTail {
     }
 }
 
-/// How long the target had been running when the watch started, seconds.
-fn target_age(pid: i32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // fields after the command: state is field 3, starttime field 22
-    let start_ticks: f64 = stat
-        .rsplit_once(") ")?
-        .1
-        .split_whitespace()
-        .nth(19)?
-        .parse()
-        .ok()?;
-    // SAFETY: sysconf has no preconditions
-    let hz = unsafe { nix::libc::sysconf(nix::libc::_SC_CLK_TCK) } as f64;
-    let up: f64 = std::fs::read_to_string("/proc/uptime")
-        .ok()?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()?;
-    (hz > 0.0).then(|| (up - start_ticks / hz).max(0.0))
-}
-
 /// What the watch tells the dashboard thread.
 #[derive(Default)]
 struct Control {
@@ -149,7 +130,7 @@ pub fn watch(
     opts: &WatchOpts,
     output: Option<OutputTail>,
 ) -> Result<Outcome> {
-    let age = target_age(target.pid);
+    let age = crate::tree::scan::age_secs(target.pid);
     // a command memwatch started gets the Ctrl-C of the terminal when the user quits, as it
     // would without the dashboard (which keeps the terminal's Ctrl-C for itself)
     let child = matches!(liveness, Liveness::Child(_)).then_some(target.pid);
@@ -174,7 +155,15 @@ pub fn watch(
             .name("memwatch-tui".into())
             .spawn(move || {
                 let _stop = StopOnDrop(stop.clone());
-                let finished = dashboard(term, &shared, &stop, &control, age, output, child);
+                let finished = dashboard(
+                    term,
+                    Source::One(&shared),
+                    &stop,
+                    &control,
+                    age,
+                    output,
+                    child,
+                );
                 terminal::restore();
                 if !finished {
                     eprintln!("memwatch: dashboard closed; finalising the session…");
@@ -255,9 +244,21 @@ fn status(
 
 /// The dashboard loop, until `q` or the watch says to close. Returns whether the watch had
 /// finished when it closed.
+/// What the dashboard shows: one process's analyzer, or a tree's (one process at a time).
+enum Source<'a> {
+    One(&'a Mutex<Analyzer>),
+    Tree(&'a Mutex<TreeAnalyzer>, Focus),
+}
+
+/// A copy of what the dashboard shows, while paused.
+enum Frozen {
+    One(Box<Analyzer>),
+    Tree(TreeAnalyzer),
+}
+
 fn dashboard(
     mut term: Term,
-    shared: &SharedAnalyzer,
+    mut source: Source,
     stop: &AtomicBool,
     control: &Mutex<Control>,
     age: Option<f64>,
@@ -265,7 +266,8 @@ fn dashboard(
     child: Option<i32>,
 ) -> bool {
     let mut app = App::new(Mode::Live);
-    let mut frozen: Option<Analyzer> = None;
+    let mut frozen: Option<Frozen> = None;
+    let empty = Analyzer::new();
     let mut quitting = false;
     let mut dirty = true;
     let mut next = Instant::now();
@@ -288,22 +290,48 @@ fn dashboard(
                 _ => None,
             };
             let out = output.as_ref().map(|o| o.last(40));
-            let drawn = terminal::draw(&mut term, |f| {
-                let guard;
-                let a: &Analyzer = match &frozen {
-                    Some(p) => p,
-                    None => {
-                        guard = lock(shared);
-                        &guard
-                    }
-                };
-                let mut ctx = Ctx::live(a.now);
-                ctx.paused = frozen.is_some();
-                ctx.status = status(a, quitting, &finished);
-                ctx.target_age_s = age;
-                ctx.output = out;
-                ctx.session = session;
-                views::draw(f, &mut app, a, &ctx);
+            let paused = frozen.is_some();
+            let drawn = terminal::draw(&mut term, |f| match &mut source {
+                Source::One(shared) => {
+                    let guard;
+                    let a: &Analyzer = match &frozen {
+                        Some(Frozen::One(p)) => p,
+                        _ => {
+                            guard = lock(shared);
+                            &guard
+                        }
+                    };
+                    let mut ctx = Ctx::live(a.now);
+                    ctx.paused = paused;
+                    ctx.status = status(a, quitting, &finished);
+                    ctx.target_age_s = age;
+                    ctx.output = out;
+                    ctx.session = session;
+                    views::draw(f, &mut app, a, &ctx);
+                }
+                Source::Tree(shared, focus) => {
+                    let guard;
+                    let t: &TreeAnalyzer = match &frozen {
+                        Some(Frozen::Tree(p)) => p,
+                        _ => {
+                            guard = super::tree::lock(shared);
+                            &guard
+                        }
+                    };
+                    let mut ctx = Ctx::live(t.now);
+                    ctx.paused = paused;
+                    // the watch's state is the first target's
+                    let root = t
+                        .procs
+                        .first()
+                        .and_then(|p| p.analyzer.as_ref())
+                        .unwrap_or(&empty);
+                    ctx.status = status(root, quitting, &finished);
+                    ctx.target_age_s = age;
+                    ctx.output = out;
+                    ctx.session = session;
+                    super::tree::draw(f, &mut app, t, focus, ctx, &empty);
+                }
             });
             if drawn.is_err() {
                 // the terminal is gone (hung up): stop the watch
@@ -326,6 +354,19 @@ fn dashboard(
         }
         match event::read() {
             Ok(TermEvent::Key(k)) => {
+                if let Source::Tree(shared, focus) = &mut source
+                    && !app.typing
+                    && !app.help
+                {
+                    let taken = match &frozen {
+                        Some(Frozen::Tree(t)) => focus.key(k, t),
+                        _ => focus.key(k, &super::tree::lock(shared)),
+                    };
+                    if taken {
+                        dirty = true;
+                        continue;
+                    }
+                }
                 for action in input::actions(k, Mode::Live, app.typing) {
                     match app.handle(action) {
                         Effect::Quit => {
@@ -342,9 +383,14 @@ fn dashboard(
                             }
                         }
                         Effect::TogglePause => {
-                            frozen = match frozen {
-                                Some(_) => None,
-                                None => Some(lock(shared).clone()),
+                            frozen = match (frozen.take(), &source) {
+                                (Some(_), _) => None,
+                                (None, Source::One(shared)) => {
+                                    Some(Frozen::One(Box::new(lock(shared).clone())))
+                                }
+                                (None, Source::Tree(shared, _)) => {
+                                    Some(Frozen::Tree(super::tree::lock(shared).clone()))
+                                }
                             };
                         }
                         Effect::None | Effect::Time(_) => {}
@@ -357,4 +403,91 @@ fn dashboard(
             Err(_) => return finished.is_some(),
         }
     }
+}
+
+/// A process tree's watch, with the dashboard (`dashboard`) or status lines.
+pub fn watch_tree(
+    roots: Roots,
+    opts: &WatchOpts,
+    output: Option<OutputTail>,
+    dashboard_wanted: bool,
+) -> Result<TreeOutcome> {
+    if !dashboard_wanted {
+        return crate::tree::watch::watch_headless(roots, opts);
+    }
+    let first = roots.targets.first().map(|(t, _)| t.pid);
+    let age = first.and_then(crate::tree::scan::age_secs);
+    let child = roots
+        .targets
+        .iter()
+        .find(|(_, l)| matches!(l, Liveness::Child(_)))
+        .map(|(t, _)| t.pid);
+    let term = match terminal::enter() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("memwatch: cannot open the dashboard ({e}); printing status lines instead");
+            return crate::tree::watch::watch_headless(roots, opts);
+        }
+    };
+    let shared = Arc::new(Mutex::new(TreeAnalyzer::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let control = Arc::new(Mutex::new(Control::default()));
+    let ui = {
+        let (shared, stop, control, output) = (
+            shared.clone(),
+            stop.clone(),
+            control.clone(),
+            output.clone(),
+        );
+        std::thread::Builder::new()
+            .name("memwatch-tui".into())
+            .spawn(move || {
+                let _stop = StopOnDrop(stop.clone());
+                let finished = dashboard(
+                    term,
+                    Source::Tree(&shared, Focus::new()),
+                    &stop,
+                    &control,
+                    age,
+                    output,
+                    child,
+                );
+                terminal::restore();
+                if !finished {
+                    eprintln!("memwatch: dashboard closed; finalising the session…");
+                }
+            })
+    };
+    let ui = match ui {
+        Ok(h) => h,
+        Err(e) => {
+            terminal::restore();
+            eprintln!("memwatch: cannot start the dashboard ({e}); printing status lines instead");
+            return crate::tree::watch::watch_headless(roots, opts);
+        }
+    };
+    let result = crate::tree::watch::watch_tree(roots, opts, &shared, stop, None);
+    {
+        let exited = matches!(
+            crate::tree::watch::lock(&shared).end(),
+            Some((_, EndReason::TargetExited { .. }))
+        );
+        let mut c = control.lock().unwrap_or_else(|e| e.into_inner());
+        c.close = result.is_err() || !exited;
+        c.finished = Some(result.clone().map_err(|e| e.to_string()));
+    }
+    let ui_panicked = ui.join().is_err();
+    terminal::restore();
+    let done = result?;
+    let tree = std::mem::take(&mut *crate::tree::watch::lock(&shared));
+    Ok(TreeOutcome {
+        tree,
+        session: done.session,
+        session_error: done.session_error,
+        internal_error: ui_panicked.then(|| {
+            "the dashboard failed (the message above); the watch was stopped and its session \
+             finalised"
+                .to_string()
+        }),
+    })
 }

@@ -15,6 +15,7 @@ pub mod input;
 pub mod live;
 pub mod replay;
 pub mod terminal;
+pub mod tree;
 pub mod views;
 pub mod widgets;
 

@@ -28,12 +28,14 @@ use super::FRAME;
 use super::app::{App, Effect, Mode};
 use super::input::{self, Action};
 use super::terminal::{self, Term};
+use super::tree::Focus;
 use super::views::{self, Ctx, Timeline};
 use crate::analyzer::Analyzer;
 use crate::analyzer::series::Series;
-use crate::event::{Event, Micros};
+use crate::event::{Event, Micros, ProcId};
 use crate::failure::{Failure, Result};
 use crate::session::reader::SessionReader;
+use crate::tree::TreeAnalyzer;
 use crate::watch::{SharedAnalyzer, lock};
 
 /// Most analyzer snapshots kept for moving back in time.
@@ -149,6 +151,11 @@ fn thin(s: &mut State) {
 impl Engine {
     /// Start reading the session on a worker thread.
     pub fn start(reader: SessionReader) -> Result<Engine> {
+        Engine::start_proc(reader, 0)
+    }
+
+    /// Start reading the stream of process `proc` of a tree's session.
+    pub fn start_proc(reader: SessionReader, proc: ProcId) -> Result<Engine> {
         let ctl: Ctl = Arc::new((
             Mutex::new(State {
                 job: Some(Job {
@@ -167,7 +174,7 @@ impl Engine {
             let (ctl, analyzer) = (ctl.clone(), analyzer.clone());
             std::thread::Builder::new()
                 .name("memwatch-replay".into())
-                .spawn(move || worker(reader, &ctl, &analyzer))
+                .spawn(move || worker(reader, proc, &ctl, &analyzer))
                 .map_err(|e| Failure::internal(format!("cannot start the replay thread: {e}")))?
         };
         Ok(Engine {
@@ -296,7 +303,12 @@ impl Drop for Engine {
     }
 }
 
-fn worker(mut reader: SessionReader, ctl: &(Mutex<State>, Condvar), shared: &Mutex<Analyzer>) {
+fn worker(
+    mut reader: SessionReader,
+    proc: ProcId,
+    ctl: &(Mutex<State>, Condvar),
+    shared: &Mutex<Analyzer>,
+) {
     loop {
         let job = {
             let mut s = guard(ctl);
@@ -314,7 +326,7 @@ fn worker(mut reader: SessionReader, ctl: &(Mutex<State>, Condvar), shared: &Mut
         let mut skipped = 0u64;
         let mut next_grid: Micros = 0;
         let pass = catch_unwind(AssertUnwindSafe(|| {
-            reader.replay(&mut |ev: &Event| {
+            reader.replay_proc(proc, &mut |ev: &Event| {
                 let t = ev.time();
                 if skipping {
                     match (t, job.skip_until) {
@@ -553,22 +565,50 @@ pub fn ctx(a: &Analyzer, player: &Player, p: &Progress, file: &str) -> Ctx {
     }
 }
 
-/// `memwatch replay FILE` on a terminal.
+/// `memwatch replay FILE` on a terminal. A tree's session gets the process list (`w`);
+/// choosing another process replays that process's stream.
 pub fn run(path: &Path) -> Result<()> {
     let reader = SessionReader::open(path)?;
-    let engine = Engine::start(reader)?;
-    let term = terminal::enter()
+    let mut tree = reader.is_tree().then(|| {
+        let mut t = TreeAnalyzer::new();
+        if let Ok(mut r) = SessionReader::open(path) {
+            crate::tree::replay(&mut r, &mut t);
+        }
+        (t, Focus::new())
+    });
+    let mut proc = tree.as_ref().and_then(|(t, f)| f.shown(t)).unwrap_or(0);
+    let mut engine = Engine::start_proc(reader, proc)?;
+    let mut term = terminal::enter()
         .map_err(|e| Failure::internal(format!("cannot open the dashboard: {e}")))?;
     let file = path.display().to_string();
-    dashboard(term, &engine, &file);
+    let mut warnings = Vec::new();
+    loop {
+        let next = dashboard(&mut term, &engine, &file, tree.as_mut(), proc);
+        warnings.extend(engine.stop());
+        match next {
+            Some(p) => {
+                proc = p;
+                engine = Engine::start_proc(SessionReader::open(path)?, proc)?;
+            }
+            None => break,
+        }
+    }
     terminal::restore();
-    for w in engine.stop() {
+    warnings.dedup();
+    for w in warnings {
         eprintln!("memwatch: warning: {w}");
     }
     Ok(())
 }
 
-fn dashboard(mut term: Term, engine: &Engine, file: &str) {
+/// The replay dashboard until `q` (None) or until another process of the tree is chosen.
+fn dashboard(
+    term: &mut Term,
+    engine: &Engine,
+    file: &str,
+    mut tree: Option<&mut (TreeAnalyzer, Focus)>,
+    proc: ProcId,
+) -> Option<ProcId> {
     let mut app = App::new(Mode::Replay);
     let mut player = Player::default();
     let mut was_loaded = false;
@@ -578,7 +618,7 @@ fn dashboard(mut term: Term, engine: &Engine, file: &str) {
     let mut shown: Option<(bool, Micros)> = None;
     loop {
         if crate::interrupt::requested() {
-            return;
+            return None;
         }
         let p = engine.progress();
         // redraw as soon as the replay catches up with the cursor
@@ -599,13 +639,37 @@ fn dashboard(mut term: Term, engine: &Engine, file: &str) {
             engine.seek(player.cursor);
         }
         if dirty || now >= next {
-            let drawn = terminal::draw(&mut term, |f| {
+            let drawn = terminal::draw(term, |f| {
                 let a = lock(&engine.analyzer);
-                let c = ctx(&a, &player, &p, file);
+                let mut c = ctx(&a, &player, &p, file);
+                if let Some((t, _)) = tree.as_deref() {
+                    // which process of the tree is shown, whatever else the status says
+                    let label = t.get(proc).map(|v| v.label()).unwrap_or_default();
+                    let n = t.procs.len();
+                    c.status = Some(match c.status.take() {
+                        None => (
+                            format!("REPLAY — {label} — w: processes ({n})"),
+                            Color::Cyan,
+                        ),
+                        Some((s, col)) => (
+                            format!(
+                                "REPLAY — {label} — {} — w: processes ({n})",
+                                s.trim_start_matches("REPLAY — ")
+                            ),
+                            col,
+                        ),
+                    });
+                }
                 views::draw(f, &mut app, &a, &c);
+                if let Some((t, focus)) = tree.as_deref_mut()
+                    && focus.list_open
+                    && !app.help
+                {
+                    super::tree::draw_list(f, t, focus, Some(proc));
+                }
             });
             if drawn.is_err() {
-                return;
+                return None;
             }
             next = now + FRAME;
             dirty = false;
@@ -616,13 +680,26 @@ fn dashboard(mut term: Term, engine: &Engine, file: &str) {
         match event::poll(wait) {
             Ok(true) => {}
             Ok(false) => continue,
-            Err(_) => return,
+            Err(_) => return None,
         }
         match event::read() {
             Ok(TermEvent::Key(k)) => {
+                if let Some((t, focus)) = tree.as_deref_mut()
+                    && !app.typing
+                    && !app.help
+                    && focus.key(k, t)
+                {
+                    if let Some(chosen) = focus.proc
+                        && chosen != proc
+                    {
+                        return Some(chosen);
+                    }
+                    dirty = true;
+                    continue;
+                }
                 for action in input::actions(k, Mode::Replay, app.typing) {
                     match app.handle(action) {
-                        Effect::Quit => return,
+                        Effect::Quit => return None,
                         Effect::Time(action) => {
                             if p.loaded {
                                 player.key(action, &p);
@@ -636,7 +713,7 @@ fn dashboard(mut term: Term, engine: &Engine, file: &str) {
             }
             Ok(TermEvent::Resize(..)) => dirty = true,
             Ok(_) => {}
-            Err(_) => return,
+            Err(_) => return None,
         }
     }
 }

@@ -495,3 +495,39 @@ pub fn tracer_pid(pid: i32) -> Option<i32> {
         .parse()
         .ok()
 }
+
+/// numpy's directory for `py`, as the target sees it (None: the reason is printed).
+pub fn numpy_path(py: &Interp) -> Option<PathBuf> {
+    let xy = format!("{}.{}", py.version.0, py.version.1);
+    let (here, inside) = match &py.root {
+        None => {
+            let d = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("target/numpy")
+                .join(&xy)
+                .join("site-packages");
+            (d.clone(), d)
+        }
+        Some((root, exe)) => {
+            if exe.ends_with('d') {
+                eprintln!(
+                    "skip numpy on {}: no numpy wheels for debug builds",
+                    py.label
+                );
+                return None;
+            }
+            let inside = PathBuf::from("/opt/memwatch-numpy")
+                .join(&xy)
+                .join("site-packages");
+            (root.join(inside.strip_prefix("/").unwrap()), inside)
+        }
+    };
+    if !here.join("numpy").is_dir() {
+        eprintln!(
+            "skip numpy on {}: not installed at {} (scripts/test-venv.sh installs it where a wheel exists)",
+            py.label,
+            here.display()
+        );
+        return None;
+    }
+    Some(inside)
+}

@@ -120,6 +120,17 @@ fn header(f: &mut Frame, area: Rect, a: &Analyzer, ctx: &Ctx) {
             .unwrap_or_default();
         l2.push(Span::raw(format!("  fds {fds:.0}{d}")));
     }
+    // where the memory is: Python objects (the last census) against native memory
+    if let Some(m) = crate::report::breakdown(a) {
+        let b = |v: u64| units::bytes(v as f64);
+        l2.push(Span::styled(
+            match m.python_objects_bytes {
+                Some(p) => format!("  Python {} · native {}", b(p), b(m.native_bytes)),
+                None => format!("  heap+anon {}", b(m.native_bytes)),
+            },
+            dim(),
+        ));
+    }
 
     let mut l3 = vec![Span::raw(format!(
         "samples {:.0}/s of {:.0}",
