@@ -38,13 +38,17 @@ pub struct Counter {
     /// ends of the interval and no running stack was seen in the five seconds before (a
     /// sleeping line does not allocate: this part is a guess).
     pub idle_kib: i64,
+    /// The part of `increment_kib` charged here because the thread was idle at both ends of
+    /// the interval and this was the last stack seen running (in the five seconds before):
+    /// the growth came from code that ran unseen, maybe this line, maybe a quick call after it.
+    pub carried_kib: i64,
 }
 
 impl Counter {
-    /// The increment charged on evidence: at a sample where this line ran, or the last one
-    /// seen running.
+    /// The increment charged on evidence: in an interval at one end of which this line was
+    /// seen running (neither guessed from an idle stack nor carried over idle intervals).
     pub fn seen_running_kib(&self) -> i64 {
-        self.increment_kib - self.idle_kib
+        self.increment_kib - self.idle_kib - self.carried_kib
     }
 }
 
@@ -144,9 +148,10 @@ impl LineTable {
             (Some((st, false)), None) => recent_active.or(Some(st)),
             (None, None) => None,
         };
-        let guessed = recent_active.is_none()
-            && !matches!(cur, Some((_, true)))
+        let idle_both = !matches!(cur, Some((_, true)))
             && !matches!(self.prev.and_then(|p| p.stack), Some((_, true)));
+        let guessed = idle_both && recent_active.is_none();
+        let carried = idle_both && recent_active.is_some();
         if let Some((st, true)) = cur {
             self.last_active = Some((s.t, st));
         }
@@ -158,6 +163,9 @@ impl LineTable {
                         charge(c, delta, 0);
                         if guessed {
                             c.idle_kib += delta;
+                        }
+                        if carried {
+                            c.carried_kib += delta;
                         }
                     })
                 });
@@ -338,6 +346,9 @@ mod tests {
         assert_eq!(load.own.increment_kib, 900);
         assert_eq!(load.own.occurrences, 1);
         assert_eq!(load.own.last_rss_kib, 1500);
+        // the 100 carried over idle samples is charged, but not as seen running
+        assert_eq!(load.own.carried_kib, 100);
+        assert_eq!(load.own.seen_running_kib(), 800);
         // the caller line in main and the module line include it
         assert_eq!(lt.lines[&1].inclusive.increment_kib, 900);
         assert_eq!(lt.lines[&0].inclusive.increment_kib, 950);
