@@ -126,7 +126,10 @@ def matches(f, want, program):
     if "name_contains" in want and want["name_contains"] not in (f["name"] or ""):
         return False
     if "line_marker" in want:
-        at, slack = marker_line(program, want["line_marker"]), want.get("line_slack", 0)
+        where = want.get("line_file", program)
+        at, slack = marker_line(where, want["line_marker"]), want.get("line_slack", 0)
+        if f["line"] is not None and not (f.get("file") or "").endswith("/" + where):
+            return False
         if f["line"] is None:
             if not want.get("line_optional"):
                 return False

@@ -87,9 +87,11 @@ fn check(program: &str, want: &Value, found: &[Value]) -> Result<(), String> {
         }
         return Ok(());
     }
+    // the marker is in the program, or in the module `line_file` names
+    let where_ = want["line_file"].as_str().unwrap_or(program);
     let line = want["line_marker"]
         .as_str()
-        .map(|m| marker_line(&format!("smells/{program}"), m));
+        .map(|m| marker_line(&format!("smells/{where_}"), m));
     let hit = found.iter().find(|f| {
         f["kind"] == want["kind"]
             && f["severity"] == want["severity"]
@@ -102,6 +104,9 @@ fn check(program: &str, want: &Value, found: &[Value]) -> Result<(), String> {
                 f["line"]
                     .as_u64()
                     .is_some_and(|got| got.abs_diff(l as u64) <= slack)
+                    && f["file"]
+                        .as_str()
+                        .is_some_and(|f| f.ends_with(&format!("/{where_}")))
                     || (want["line_optional"] == true && f["line"].is_null())
             })
     });

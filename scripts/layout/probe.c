@@ -191,6 +191,8 @@ int main(void) {
     O("gen_iframe", PyGenObject, gi_iframe);
     P("frame_specials", FRAME_SPECIALS_SIZE);
     O("code_nlocalsplus", PyCodeObject, co_nlocalsplus);
+    O("code_localsplusnames", PyCodeObject, co_localsplusnames);
+    O("code_nfreevars", PyCodeObject, co_nfreevars);
 #endif
 #if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000
     O("gen_code", PyGenObject, gi_code);

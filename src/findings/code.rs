@@ -52,6 +52,24 @@ pub fn mutation_lines(lines: &[String], name: &str) -> Vec<u32> {
     strong
 }
 
+/// Lines (1-based) that call one of `funcs` (`warnings.warn`, `warn`: whole names, not
+/// methods of something else such as `logger.warn`).
+pub fn call_lines(lines: &[String], funcs: &[&str]) -> Vec<u32> {
+    lines
+        .iter()
+        .take(MAX_LINES)
+        .enumerate()
+        .filter(|(_, l)| {
+            let code = l.split('#').next().unwrap_or("");
+            funcs.iter().any(|f| {
+                find_word(code, f)
+                    .is_some_and(|at| code[at + f.len()..].trim_start().starts_with('('))
+            })
+        })
+        .map(|(i, _)| i as u32 + 1)
+        .collect()
+}
+
 /// Position of `word` in `code` as a whole identifier (not part of a longer name).
 fn find_word(code: &str, word: &str) -> Option<usize> {
     let ident = |c: char| c.is_alphanumeric() || c == '_';

@@ -158,13 +158,7 @@ fn short(name: &str) -> &str {
 
 /// Where a container's module source is: the census's module files.
 fn module_file(a: &Analyzer, name: &str) -> Option<String> {
-    let census = a.heap.last.as_ref()?;
-    census
-        .modules
-        .iter()
-        .filter(|(m, _)| name.starts_with(&format!("{m}.")))
-        .max_by_key(|(m, _)| m.len())
-        .map(|(_, f)| f.clone())
+    a.heap.last.as_ref()?.module_file(name).map(str::to_string)
 }
 
 fn points(s: &crate::analyzer::series::Series) -> Vec<(Micros, f64)> {
@@ -340,6 +334,20 @@ fn container_line(src: &[String], row: &ContainerRow) -> Option<u32> {
     if row.type_name == "functools._lru_cache_wrapper" {
         let func = short(&row.name);
         return code::def_line(src, func).map(|d| d.saturating_sub(1).max(1));
+    }
+    // filled by the interpreter, not by name: a module's warning registry gets a key per
+    // distinct warning text and place, from the module's warn() calls (named when only one)
+    if short(&row.name) == "__warningregistry__" {
+        let calls = code::call_lines(src, &["warnings.warn", "warn"]);
+        return (calls.len() == 1).then(|| calls[0]);
+    }
+    // a closure's cell is filled through its variable (`outer.<locals>.var`, an alias)
+    if row.name.contains(".__closure__[") {
+        let var = row
+            .aliases
+            .iter()
+            .find_map(|a| a.rsplit_once(".<locals>.").map(|(_, v)| v))?;
+        return code::mutation_lines(src, var).into_iter().next();
     }
     let last = short(&row.name);
     let pattern = match row.origin {
@@ -1265,6 +1273,68 @@ mod tests {
         assert!(!chain_reaches(chain, "other._BACKGROUND"));
         let nested = "app → .bus EventBus → ._listeners list → [3] function";
         assert!(chain_reaches(nested, "app.bus._listeners"));
+    }
+
+    #[test]
+    fn a_closure_holder_is_filled_through_its_variable() {
+        let src: Vec<String> = [
+            "def make_recorder():",
+            "    seen = []",
+            "    def record(value):",
+            "        seen.append(value)",
+            "    return record",
+        ]
+        .iter()
+        .map(|l| l.to_string())
+        .collect();
+        let mut row = ContainerRow {
+            name: "__main__.record.__closure__[0]".into(),
+            type_name: "list".into(),
+            aliases: vec!["__main__.make_recorder.<locals>.seen".into()],
+            ..Default::default()
+        };
+        assert_eq!(container_line(&src, &row), Some(4));
+        // without the variable's name, no line is guessed
+        row.aliases.clear();
+        assert_eq!(container_line(&src, &row), None);
+    }
+
+    #[test]
+    fn a_warning_registry_is_filled_by_the_modules_one_warn_call() {
+        let lines = |v: &[&str]| v.iter().map(|l| l.to_string()).collect::<Vec<_>>();
+        let row = ContainerRow {
+            name: "app.__warningregistry__".into(),
+            type_name: "dict".into(),
+            ..Default::default()
+        };
+        let one = lines(&[
+            "import warnings",
+            "log.warn('not this')",
+            "warnings.warn('slow %d' % i)  # here",
+        ]);
+        assert_eq!(container_line(&one, &row), Some(3));
+        // two candidates: no line is guessed
+        let two = lines(&["warnings.warn('a')", "warn('b')"]);
+        assert_eq!(container_line(&two, &row), None);
+    }
+
+    #[test]
+    fn a_name_lives_in_the_longest_module_it_starts_with() {
+        let c = crate::heap::census::Census {
+            modules: vec![
+                ("app".into(), "/srv/app/__init__.py".into()),
+                ("app.events".into(), "/srv/app/events.py".into()),
+                ("app.ev".into(), "/srv/app/ev.py".into()),
+            ],
+            ..Default::default()
+        };
+        assert_eq!(
+            c.module_file("app.events.EventBus._listeners"),
+            Some("/srv/app/events.py")
+        );
+        assert_eq!(c.module_file("app.CACHE"), Some("/srv/app/__init__.py"));
+        assert_eq!(c.module_file("apple.CACHE"), None);
+        assert_eq!(c.module_file("app"), None);
     }
 
     #[test]

@@ -24,7 +24,15 @@ pub fn explain_container(
     src: Option<&std::sync::Arc<Vec<String>>>,
 ) {
     let name = &row.name;
-    let var = short(name).to_string();
+    // a closure's cell is known to its code by its variable (`outer.<locals>.var`, an alias)
+    let closure_var = name
+        .contains(".__closure__[")
+        .then(|| row.aliases.iter().find_map(|a| a.rsplit_once(".<locals>.")))
+        .flatten();
+    let var = match closure_var {
+        Some((_, v)) => v.to_string(),
+        None => short(name).to_string(),
+    };
     match f.kind {
         Kind::MutableDefault => {
             f.title = "Mutable Default Argument".into();
@@ -74,10 +82,22 @@ pub fn explain_container(
         }
         Kind::GlobalAccumulation => {
             f.title = "Global State Accumulation".into();
-            f.issue = format!(
-                "The module-level {} `{name}` only ever grows: nothing removes what is added to it.",
-                row.type_name
-            );
+            let what = match (closure_var, row.origin) {
+                (Some((scope, v)), _) => {
+                    let func = name.split(".__closure__").next().map(short).unwrap_or("");
+                    let outer = scope.rsplit('.').find(|p| *p != "<locals>").unwrap_or("");
+                    format!(
+                        "The {} `{v}` that `{func}()` keeps in its closure (a variable of `{outer}()`, reached as `{name}`)",
+                        row.type_name
+                    )
+                }
+                (None, crate::heap::census::Origin::ClassAttribute) => format!(
+                    "The class attribute `{name}` (one {} shared by every instance)",
+                    row.type_name
+                ),
+                _ => format!("The module-level {} `{name}`", row.type_name),
+            };
+            f.issue = format!("{what} only ever grows: nothing removes what is added to it.");
             f.impact = "Memory grows with the number of events for the lifetime of the process, until it runs out.".into();
             f.fix_title = "Bounded Global".into();
             f.fix = format!(
@@ -85,6 +105,24 @@ pub fn explain_container(
             );
             f.why = "`deque(maxlen=…)` evicts the oldest entry on every append past the bound; logging hands the data off instead of keeping it.".into();
             f.verification = verification(name, "stop growing at its bound (verdict \"plateau\")");
+        }
+        _ if var == "__warningregistry__" => {
+            f.title = "Warning Registry Growth".into();
+            f.issue = format!(
+                "`warnings.warn` remembers every distinct (message, category, line) in the calling module's `{name}` so that each warning is shown once; a message that carries a changing value (an id, a time) adds a key per call."
+            );
+            f.impact = "The registry grows with every distinct message for the lifetime of the module, and each new text is also printed once.".into();
+            f.fix_title = "Constant Warning Text".into();
+            let call = match (src, f.line) {
+                (Some(s), Some(n)) => s.get(n as usize - 1).map(|l| l.trim().to_string()),
+                _ => None,
+            };
+            f.fix = format!(
+                "{}warnings.warn(\"slow upstream\")  # a constant text: one registry key\nlog.warning(\"slow upstream for request %d\", request_id)  # the changing part goes to logging",
+                call.map(|c| format!("# was: {c}\n")).unwrap_or_default()
+            );
+            f.why = "The registry is keyed by the message text: a constant text is one key however often it is warned, and logging keeps nothing.".into();
+            f.verification = verification(name, "stay at a few entries (verdict \"plateau\")");
         }
         _ => {
             let lru = row.type_name == "functools._lru_cache_wrapper";

@@ -177,3 +177,19 @@ pub struct Census {
     #[serde(default)]
     pub why_alive: Vec<WhyAlive>,
 }
+
+impl Census {
+    /// The file of the module a qualified name (`pkg.mod.NAME`, `mod.Class.attr`) lives in:
+    /// the longest module name it starts with.
+    pub fn module_file(&self, name: &str) -> Option<&str> {
+        self.modules
+            .iter()
+            .filter(|(m, _)| {
+                name.len() > m.len()
+                    && name.starts_with(m.as_str())
+                    && name.as_bytes()[m.len()] == b'.'
+            })
+            .max_by_key(|(m, _)| m.len())
+            .map(|(_, f)| f.as_str())
+    }
+}

@@ -259,6 +259,10 @@ pub struct Layout {
     pub stackref_code: bool,
     pub code_stacksize: u64,
     pub code_nlocalsplus: u64,
+    /// 3.11+: `co_localsplusnames` (a tuple: locals, cells, then free variables) and
+    /// `co_nfreevars` (a closure's cells are the last that many); ≤3.10: `code_freevars`.
+    pub code_localsplusnames: Option<u64>,
+    pub code_nfreevars: Option<u64>,
     /// 3.12+: `co_framesize`.
     pub code_framesize: Option<u64>,
     pub frame_specials: u64,
@@ -493,6 +497,12 @@ impl Layout {
                 _ => 64,
             },
             code_nlocalsplus: if m == 11 { 76 } else { 72 },
+            code_localsplusnames: (m >= 11).then_some(96),
+            code_nfreevars: match m {
+                8..=10 => None,
+                11 => Some(92),
+                _ => Some(88),
+            },
             code_framesize: if m >= 12 { Some(76) } else { None },
             frame_specials: if m >= 14 { 10 } else { 9 },
             deque_leftblock: 24,

@@ -34,6 +34,9 @@ struct Candidate {
     module_order: usize,
     file: Option<String>,
     origin: Origin,
+    /// A name for the reader only (a closure variable's `outer.<locals>.var`), never the
+    /// container's primary name.
+    alias_only: bool,
 }
 
 pub struct Namer<'w, 'a, M: Memory + ?Sized> {
@@ -193,7 +196,56 @@ impl<'w, 'a, M: Memory + ?Sized> Namer<'w, 'a, M> {
             module_order: order,
             file: file.clone(),
             origin,
+            alias_only: false,
         });
+    }
+
+    /// `module.outer.<locals>`: the scope a nested function's free variables live in (from
+    /// its `__module__` and `__qualname__`); None for a function that is not nested.
+    fn enclosing_scope(&self, func: u64) -> Option<String> {
+        let (m, l) = (self.m(), self.l());
+        let module = m
+            .ptr_at(func + l.func_module)
+            .and_then(|p| self.str_at(p))?;
+        let qualname = m
+            .ptr_at(func + l.func_qualname)
+            .and_then(|p| self.str_at(p))?;
+        let (outer, _) = qualname.rsplit_once('.')?;
+        Some(format!("{module}.{outer}"))
+    }
+
+    /// The names of a function's free variables, in the order of its `__closure__` cells
+    /// (`co_freevars` before 3.11; the last `co_nfreevars` of `co_localsplusnames` since).
+    fn free_var_names(&self, func: u64) -> Vec<String> {
+        let (m, l) = (self.m(), self.l());
+        let Some(code) = m.ptr_at(func + l.func_code) else {
+            return Vec::new();
+        };
+        let (tuple, from, to) =
+            if let (Some(names), Some(nfree)) = (l.code_localsplusnames, l.code_nfreevars) {
+                let Some(t) = m.ptr_at(code + names) else {
+                    return Vec::new();
+                };
+                let n = objects::ob_size(m, t).unwrap_or(0);
+                let free = m.u32_at(code + nfree).unwrap_or(u32::MAX) as u64;
+                if n > 4096 || free > n || free > 64 {
+                    return Vec::new();
+                }
+                (t, n - free, n)
+            } else {
+                let Some(t) = m.ptr_at(code + l.code_freevars) else {
+                    return Vec::new();
+                };
+                let n = objects::ob_size(m, t).unwrap_or(0).min(64);
+                (t, 0, n)
+            };
+        (from..to)
+            .map(|i| {
+                m.ptr_at(tuple + l.tuple_items + 8 * i)
+                    .and_then(|p| self.str_at(p))
+                    .unwrap_or_default()
+            })
+            .collect()
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -258,9 +310,11 @@ impl<'w, 'a, M: Memory + ?Sized> Namer<'w, 'a, M> {
                 }
                 // a closure's variables live as long as the function: a list or dict in one
                 // is a holder (`module.handler.__closure__[0]`, its `cell_contents`)
+                // (also known by its variable: `module.outer.<locals>.var`)
                 if let Some(closure) = m.ptr_at(obj + l.func_closure)
                     && let Some(n) = objects::ob_size(m, closure)
                 {
+                    let mut vars: Option<(Vec<String>, Option<String>)> = None;
                     for i in 0..n.min(64) {
                         if let Some(cell) = m.ptr_at(closure + l.tuple_items + 8 * i)
                             && let Some(v) = m.ptr_at(cell + l.cell_ref)
@@ -273,6 +327,21 @@ impl<'w, 'a, M: Memory + ?Sized> Namer<'w, 'a, M> {
                                 file,
                                 Origin::Global,
                             );
+                            let (names, scope) = vars.get_or_insert_with(|| {
+                                (self.free_var_names(obj), self.enclosing_scope(obj))
+                            });
+                            if let (Some(var), Some(scope)) =
+                                (names.get(i as usize).filter(|v| !v.is_empty()), scope)
+                            {
+                                let alias = format!("{scope}.{var}");
+                                self.found.entry(v).or_default().push(Candidate {
+                                    name: alias,
+                                    module_order: order,
+                                    file: file.clone(),
+                                    origin: Origin::Global,
+                                    alias_only: true,
+                                });
+                            }
                         }
                     }
                 }
@@ -431,8 +500,9 @@ impl<'w, 'a, M: Memory + ?Sized> Namer<'w, 'a, M> {
             // `__mp_main__`: the program's own name for it wins
             let mp_alias = |n: &str| n.starts_with("__mp_main__.");
             cands.sort_by(|a, b| {
-                mp_alias(&a.name)
-                    .cmp(&mp_alias(&b.name))
+                a.alias_only
+                    .cmp(&b.alias_only)
+                    .then(mp_alias(&a.name).cmp(&mp_alias(&b.name)))
                     .then(b.module_order.cmp(&a.module_order))
                     .then(a.name.len().cmp(&b.name.len()))
                     .then(a.name.cmp(&b.name))

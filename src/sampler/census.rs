@@ -54,6 +54,56 @@ const WAKE_KIB: u64 = 4 * 1024;
 /// heap standing still.
 const STEADY_OBJECTS: u64 = 100;
 
+/// Files whose source a census reads for the lines that fill its holders, at most.
+const MAX_HOLDER_SOURCES: usize = 32;
+const MAX_HOLDER_SOURCE_BYTES: u64 = 4 << 20;
+const MAX_HOLDER_SOURCES_TOTAL: u64 = 16 << 20;
+
+/// The source text of the files the named holders were found in, each read once: a holder's
+/// filling line is searched there (`cls._listeners.append(fn)` in the module that defines the
+/// class), and the stack sampler reads only the files its samples land in.
+#[derive(Default)]
+struct HolderSources {
+    read: std::collections::HashSet<String>,
+    bytes: u64,
+}
+
+impl HolderSources {
+    fn read_new(&mut self, pid: i32, c: &Census) -> Vec<Event> {
+        let mut out = Vec::new();
+        let files = c
+            .containers
+            .iter()
+            .filter_map(|r| r.file.as_deref().or_else(|| c.module_file(&r.name)));
+        for file in files {
+            if self.read.len() >= MAX_HOLDER_SOURCES || self.read.contains(file) {
+                continue;
+            }
+            self.read.insert(file.to_string());
+            if !file.starts_with('/') {
+                continue;
+            }
+            let budget =
+                MAX_HOLDER_SOURCE_BYTES.min(MAX_HOLDER_SOURCES_TOTAL.saturating_sub(self.bytes));
+            let text = std::fs::File::open(crate::target::target_path(pid, file))
+                .ok()
+                .and_then(|f| {
+                    use std::io::Read;
+                    let mut s = String::new();
+                    f.take(budget).read_to_string(&mut s).ok()?;
+                    Some(s)
+                });
+            let Some(text) = text else { continue };
+            self.bytes += text.len() as u64;
+            out.push(Event::Source {
+                file: file.to_string(),
+                text: Some(text),
+            });
+        }
+        out
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct CensusClock {
     pub heap: HeapTarget,
@@ -142,6 +192,7 @@ impl CensusClock {
         let rss_now = || statm.as_ref().and_then(|s| s.rss_kib().ok());
         let mut census_rss: Option<u64> = None;
         let mut earliest = next;
+        let mut holder_sources = HolderSources::default();
         loop {
             while Instant::now() < next {
                 if stop.load(Ordering::Relaxed) {
@@ -235,7 +286,9 @@ impl CensusClock {
                     }
                     next = Instant::now() + wait;
                     earliest = Instant::now() + self.interval;
-                    if tx.send(vec![Event::Census(Box::new(c))]).is_err() {
+                    let mut events = holder_sources.read_new(self.heap.pid, &c);
+                    events.push(Event::Census(Box::new(c)));
+                    if tx.send(events).is_err() {
                         return;
                     }
                 }

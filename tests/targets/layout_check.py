@@ -1565,6 +1565,42 @@ def check_code(c):
         c.na("frame_specials", "unused before 3.12: 3.11's frame slots are nlocalsplus + stacksize")
 
 
+@covers("code_localsplusnames", "code_nfreevars")
+def check_free_vars(c):
+    """A closure's cells are named by the code's free variables (memwatch names a container in
+    a closure by its variable: `outer.<locals>.var`)."""
+    first = second = ()
+
+    def nested(x):
+        local = x
+        return first, second, local
+
+    code = nested.__code__
+    if c["frame_sizes"] == "VarObject":
+        for f in ("code_localsplusnames", "code_nfreevars"):
+            c.expect(f, "none before 3.11 (co_freevars is a field)", c[f], None)
+        return
+    free = code.co_freevars
+    c.require("two free variables", len(free) == 2)
+    c.expect("code_nfreevars", "co_nfreevars", M.i32(id(code) + c["code_nfreevars"]), len(free))
+    names = M.u64(id(code) + c["code_localsplusnames"])
+    n = M.i64(names + 16)
+    c.expect("code_localsplusnames", "co_localsplusnames is a tuple", M.u64(names + 8), id(tuple))
+    c.expect(
+        "code_localsplusnames",
+        "its length: locals, cells and free variables",
+        n,
+        len(code.co_varnames) + len(code.co_cellvars) + len(free),
+    )
+    tail = [M.u64(names + c["tuple_items"] + 8 * i) for i in range(max(0, n - len(free)), n)]
+    c.expect(
+        "code_localsplusnames",
+        "its last co_nfreevars names are co_freevars",
+        tail,
+        [id(v) for v in free],
+    )
+
+
 @covers(
     "frame_sizes",
     "sizeof_frame",
