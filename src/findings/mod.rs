@@ -480,10 +480,30 @@ fn types(a: &Analyzer, out: &mut Vec<Finding>) {
                 ));
             }
         }
+        // where they are made: the one call of the class among the program's sources
+        let made = creation_site(a, &row.name);
+        if let Some((file, n)) = &made {
+            details.push(format!(
+                "created at {}:{n} (the only call of {}() in the program's sources memwatch read)",
+                short_file(file),
+                short(&row.name)
+            ));
+        }
+        let (file, line) = match made {
+            Some((file, n)) => (Some(file), Some(n)),
+            None => (None, None),
+        };
+        let current_code = match (&file, line) {
+            (Some(file), Some(n)) => a.source(file).map(|s| code::snippet(s, n, 2, 2)),
+            _ => None,
+        };
         let mut f = Finding {
             id: format!("TypeGrowth:{}", row.name),
             severity: Severity::Important,
             name: row.name.clone(),
+            file,
+            line,
+            current_code,
             evidence,
             details,
             trend: Some(tr),
@@ -503,6 +523,39 @@ fn types(a: &Analyzer, out: &mut Vec<Finding>) {
 
 /// The program's own functions on the main thread's stack at the last sample, outermost
 /// first: `main() (app.py:21) → serve() (app.py:40)`.
+/// The one place the program's own sources (as read for the watch) call class `name`
+/// (`__main__.AuditEvent` → `AuditEvent(`): `(file, line)`, or None when there is none or
+/// more than one (then which one leaks is not known).
+fn creation_site(a: &Analyzer, name: &str) -> Option<(String, u32)> {
+    let class = short(name);
+    // a class of the program's own (the standard library makes its own classes' objects)
+    let own = module_file(a, name).is_some_and(|f| crate::analyzer::lines::is_user_file(&f));
+    if !own || class.is_empty() {
+        return None;
+    }
+    let mut files: Vec<&String> = a
+        .sources
+        .keys()
+        .filter(|f| crate::analyzer::lines::is_user_file(f))
+        .collect();
+    files.sort();
+    let mut found = None;
+    for file in files.into_iter().take(256) {
+        let Some(src) = a.source(file) else { continue };
+        for n in code::call_lines(src, &[class]) {
+            let text = src.get(n as usize - 1).map(|l| l.trim_start()).unwrap_or("");
+            if text.starts_with("class ") || text.starts_with("def ") {
+                continue;
+            }
+            if found.is_some() {
+                return None;
+            }
+            found = Some((file.clone(), n));
+        }
+    }
+    found
+}
+
 fn running_functions(a: &Analyzer) -> Option<String> {
     let stack = a.last_stack.and_then(|s| a.stacks.get(&s))?;
     let frames: Vec<String> = stack
