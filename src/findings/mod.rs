@@ -543,7 +543,10 @@ fn creation_site(a: &Analyzer, name: &str) -> Option<(String, u32)> {
     for file in files.into_iter().take(256) {
         let Some(src) = a.source(file) else { continue };
         for n in code::call_lines(src, &[class]) {
-            let text = src.get(n as usize - 1).map(|l| l.trim_start()).unwrap_or("");
+            let text = src
+                .get(n as usize - 1)
+                .map(|l| l.trim_start())
+                .unwrap_or("");
             if text.starts_with("class ") || text.starts_with("def ") {
                 continue;
             }
