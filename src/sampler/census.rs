@@ -85,15 +85,9 @@ impl HolderSources {
             }
             let budget =
                 MAX_HOLDER_SOURCE_BYTES.min(MAX_HOLDER_SOURCES_TOTAL.saturating_sub(self.bytes));
-            let text = std::fs::File::open(crate::target::target_path(pid, file))
-                .ok()
-                .and_then(|f| {
-                    use std::io::Read;
-                    let mut s = String::new();
-                    f.take(budget).read_to_string(&mut s).ok()?;
-                    Some(s)
-                });
-            let Some(text) = text else { continue };
+            let Some(text) = crate::target::read_target_file(pid, file, budget) else {
+                continue;
+            };
             self.bytes += text.len() as u64;
             out.push(Event::Source {
                 file: file.to_string(),

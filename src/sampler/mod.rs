@@ -22,7 +22,6 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::event::{EndReason, Event, Micros, Sample, SessionInfo};
-use crate::target::target_path;
 use proc::Statm;
 use stacks::StackReader;
 
@@ -241,14 +240,8 @@ impl Sampler {
             if f.file.is_empty() || f.file.starts_with('<') {
                 continue;
             }
-            let path = target_path(self.pid, &f.file);
             let budget = MAX_SOURCE_BYTES.min(MAX_SOURCE_TOTAL.saturating_sub(self.source_bytes));
-            let text = std::fs::File::open(&path).ok().and_then(|file| {
-                use std::io::Read;
-                let mut s = String::new();
-                file.take(budget).read_to_string(&mut s).ok()?;
-                Some(s)
-            });
+            let text = crate::target::read_target_file(self.pid, &f.file, budget);
             self.source_bytes += text.as_ref().map_or(0, |t| t.len() as u64);
             out.push(Event::Source {
                 file: f.file.clone(),

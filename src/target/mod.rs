@@ -592,6 +592,16 @@ impl TargetRoot {
 
 /// The path under which the target's own filesystem view of `file` can be read
 /// (containers and chroots included).
+/// The text of a file as the target sees it (see [`target_path`]), at most `budget` bytes;
+/// None when it cannot be read or is not text.
+pub fn read_target_file(pid: i32, file: &str, budget: u64) -> Option<String> {
+    use std::io::Read;
+    let f = std::fs::File::open(target_path(pid, file)).ok()?;
+    let mut s = String::new();
+    f.take(budget).read_to_string(&mut s).ok()?;
+    Some(s)
+}
+
 pub fn target_path(pid: i32, file: &str) -> PathBuf {
     if file.starts_with('/') {
         PathBuf::from(format!("/proc/{pid}/root{file}"))
