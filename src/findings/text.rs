@@ -29,9 +29,15 @@ pub fn explain_container(
         .contains(".__closure__[")
         .then(|| row.aliases.iter().find_map(|a| a.rsplit_once(".<locals>.")))
         .flatten();
-    let var = match closure_var {
-        Some((_, v)) => v.to_string(),
-        None => short(name).to_string(),
+    // bound in a `functools.partial` (`module.handler.args[0]`, `.keywords['k']`)
+    let partial = name
+        .rsplit_once(".args[")
+        .or_else(|| name.rsplit_once(".keywords["))
+        .map(|(p, _)| p);
+    let var = match (closure_var, partial) {
+        (Some((_, v)), _) => v.to_string(),
+        (None, Some(_)) => "bound".to_string(),
+        (None, None) => short(name).to_string(),
     };
     match f.kind {
         Kind::MutableDefault => {
@@ -83,6 +89,11 @@ pub fn explain_container(
         Kind::GlobalAccumulation => {
             f.title = "Global State Accumulation".into();
             let what = match (closure_var, row.origin) {
+                _ if partial.is_some() => format!(
+                    "The {} bound in the `functools.partial` `{}` (`{name}`), which lives as long as the partial does,",
+                    row.type_name,
+                    partial.unwrap_or_default()
+                ),
                 (Some((scope, v)), _) => {
                     let func = name.split(".__closure__").next().map(short).unwrap_or("");
                     let outer = scope.rsplit('.').find(|p| *p != "<locals>").unwrap_or("");
@@ -100,9 +111,15 @@ pub fn explain_container(
             f.issue = format!("{what} only ever grows: nothing removes what is added to it.");
             f.impact = "Memory grows with the number of events for the lifetime of the process, until it runs out.".into();
             f.fix_title = "Bounded Global".into();
-            f.fix = format!(
-                "from collections import deque\n\n{var} = deque(maxlen=1000)  # keeps the newest 1000; or send them to logging"
-            );
+            f.fix = match partial {
+                Some(p) => format!(
+                    "from collections import deque\n\n{} = functools.partial(…, deque(maxlen=1000))  # bind a bounded container; or send them to logging",
+                    short(p)
+                ),
+                None => format!(
+                    "from collections import deque\n\n{var} = deque(maxlen=1000)  # keeps the newest 1000; or send them to logging"
+                ),
+            };
             f.why = "`deque(maxlen=…)` evicts the oldest entry on every append past the bound; logging hands the data off instead of keeping it.".into();
             f.verification = verification(name, "stop growing at its bound (verdict \"plateau\")");
         }

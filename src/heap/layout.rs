@@ -278,6 +278,9 @@ pub struct Layout {
     /// `functools._lru_cache_wrapper`: the cache dict and maxsize.
     pub lru_cache: u64,
     pub lru_maxsize: u64,
+    /// `functools.partial`: its bound positional arguments (a tuple) and keywords (a dict).
+    pub partial_args: u64,
+    pub partial_kw: u64,
     /// `_io.Buffered*`: the buffer pointer and its size.
     pub buffered_buffer: u64,
     pub buffered_size: u64,
@@ -511,6 +514,8 @@ impl Layout {
             odict_fast_nodes_size: 72,
             lru_cache: 72,
             lru_maxsize: 96,
+            partial_args: 24,
+            partial_kw: 32,
             buffered_buffer: 56,
             buffered_size: 120,
         })

@@ -389,6 +389,35 @@ impl<'w, 'a, M: Memory + ?Sized> Namer<'w, 'a, M> {
                     }
                 }
             }
+            // a partial's bound arguments live as long as it does: a list or dict among them
+            // is a holder (`module.handler.args[0]`, `module.handler.keywords['seen']`)
+            Kind::Other if t.name == "functools.partial" => {
+                if let Some(args) = m.ptr_at(obj + l.partial_args)
+                    && self.type_info(args).is_some_and(|a| a.kind == Kind::Tuple)
+                    && let Some(n) = objects::ob_size(m, args)
+                {
+                    for i in 0..n.min(64) {
+                        if let Some(v) = m.ptr_at(args + l.tuple_items + 8 * i)
+                            && self.type_info(v).is_some_and(|t| t.kind.is_container())
+                        {
+                            self.note(v, format!("{name}.args[{i}]"), order, file, origin);
+                        }
+                    }
+                }
+                if let Some(kw) = m.ptr_at(obj + l.partial_kw)
+                    && let Some(table) = Table::of_dict(m, l, kw)
+                {
+                    let mut items = Vec::new();
+                    table.for_each(m, |k, v| items.push((k, v)));
+                    for (k, v) in items.into_iter().take(256) {
+                        if self.type_info(v).is_some_and(|t| t.kind.is_container())
+                            && let Some(key) = self.str_at(k)
+                        {
+                            self.note(v, format!("{name}.keywords['{key}']"), order, file, origin);
+                        }
+                    }
+                }
+            }
             // a weak container's `data` holds weak references only
             Kind::Other if WEAK_CONTAINERS.contains(&t.name.as_str()) => {}
             Kind::Other if t.heap && depth < MAX_DEPTH => {

@@ -1858,6 +1858,13 @@ def check_lru(c):
     c.expect("lru_maxsize", "maxsize", M.i64(id(square) + c["lru_maxsize"]), 33)
 
 
+@covers("partial_args", "partial_kw")
+def check_partial(c):
+    p = functools.partial(max, [1], [2], key=len)
+    c.expect("partial_args", "the args tuple", M.u64(id(p) + c["partial_args"]), id(p.args))
+    c.expect("partial_kw", "the keywords dict", M.u64(id(p) + c["partial_kw"]), id(p.keywords))
+
+
 @covers("buffered_buffer", "buffered_size")
 def check_buffered(c):
     content = bytes(range(256)) * 200
