@@ -375,7 +375,12 @@ fn container_lengths_between_censuses_name_a_leak_with_a_single_census() {
     .arg(py.script("growing_list.py"));
     let out = output_within(cmd, Duration::from_secs(60));
     assert!(out.status.success(), "{}", stderr_of(&out));
-    assert_eq!(count_rows(&session, "censuses"), 1);
+    // (a census that failed is tried again within seconds, whatever the heap interval)
+    assert!(
+        (1..=2).contains(&count_rows(&session, "censuses")),
+        "notes: {}",
+        report_json(&session, &[])["notes"]
+    );
     let c = rusqlite::Connection::open(&session).unwrap();
     let lens: Vec<i64> = c
         .prepare(

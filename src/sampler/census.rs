@@ -33,6 +33,11 @@ const IDLE_WAIT: Duration = Duration::from_millis(100);
 /// When the first census is taken after the watch starts.
 const FIRST_CENSUS: Duration = Duration::from_secs(1);
 
+/// A census that failed (a thread that did not stop in time, a map that could not be read) is
+/// tried again after this, doubled at each failure in a row, whatever `--heap-interval` is: a
+/// watch with a long interval must not go without any census because its first try failed.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+
 /// Share of one core the census work of one watched process may take on average (or the
 /// pause budget, if larger).
 const CPU_BUDGET: f64 = 0.05;
@@ -306,7 +311,7 @@ impl CensusClock {
                         let _ = tx.send(vec![Event::Note { t, text }]);
                         return;
                     }
-                    next = Instant::now() + self.interval * 2u32.pow(failures);
+                    next = Instant::now() + self.interval.min(RETRY_AFTER) * 2u32.pow(failures);
                 }
             }
         }
