@@ -112,7 +112,20 @@ impl HeapHistory {
                 self.censuses_garbage = kept;
             }
             self.censuses_garbage.push((t, cy.objects));
-            self.last_cycles = Some((t, cy.clone(), c.gc.clone()));
+            // a look that found no garbage (the gc had just run) keeps the patterns of the
+            // last look that did: garbage collected as it comes is still churn to tell of
+            let keep_patterns = cy.patterns.is_empty()
+                && self
+                    .last_cycles
+                    .as_ref()
+                    .is_some_and(|(_, was, _)| !was.patterns.is_empty());
+            if keep_patterns {
+                if let Some((_, _, gc)) = self.last_cycles.as_mut() {
+                    *gc = c.gc.clone();
+                }
+            } else {
+                self.last_cycles = Some((t, cy.clone(), c.gc.clone()));
+            }
         }
         if self.first.is_none() {
             self.first = Some(c.clone());

@@ -22,6 +22,10 @@ use crate::heap::{CensusOptions, HeapTarget};
 
 /// Shortest time between two object-graph analyses (cycles, why-alive chains).
 const GRAPH_EVERY: Duration = Duration::from_secs(10);
+/// The same in a watch's first [`EARLY`]: verdicts on cycles come from at least two looks, and
+/// a look can fall just after a collection, so a short watch looks more often.
+const GRAPH_EVERY_EARLY: Duration = Duration::from_secs(4);
+const EARLY: Duration = Duration::from_secs(30);
 
 /// How many of the types that grew most get a why-alive chain at the next census (the chains
 /// also tell which growing types a reported holder keeps alive).
@@ -236,7 +240,12 @@ impl CensusClock {
             let t = micros(began - start);
             // the object graph (cycles, why-alive) costs about as much again as the census:
             // at most every GRAPH_EVERY
-            let mut graph = last_graph.is_none_or(|g: Instant| g.elapsed() >= GRAPH_EVERY);
+            let every = if began.duration_since(start) < EARLY {
+                GRAPH_EVERY_EARLY
+            } else {
+                GRAPH_EVERY
+            };
+            let mut graph = last_graph.is_none_or(|g: Instant| g.elapsed() >= every);
             if self.sharing.is_some() {
                 // in a tree, the graph of a heap that stands still is not looked at again,
                 // and the first census of each process only counts (cheaper: the next one
