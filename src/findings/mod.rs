@@ -1210,7 +1210,7 @@ fn cycles(a: &Analyzer, out: &mut Vec<Finding>) {
     // leftovers) is the same few objects at every census; churn shows as garbage that comes
     // and goes. Until two censuses have looked, or while the garbage stands still and is
     // small, there is nothing to suggest
-    let comes_and_goes = garbage.len() >= 2 && garbage.windows(2).any(|w| w[0].1 != w[1].1);
+    let comes_and_goes = comes_and_goes(&garbage);
     if !accumulating && !comes_and_goes && cy.objects < ONE_OFF_GARBAGE_MAX {
         return;
     }
@@ -1261,6 +1261,25 @@ fn cycles(a: &Analyzer, out: &mut Vec<Finding>) {
     }
 }
 
+/// Does cyclic garbage come and go between the graph's looks: two different non-zero counts,
+/// or garbage again after a look that found none? One-off garbage (the same few objects at
+/// every look until a collection takes them) does neither.
+fn comes_and_goes(garbage: &[(Micros, f64)]) -> bool {
+    let mut nonzero: Option<f64> = None;
+    let mut seen_zero = false;
+    for &(_, n) in garbage {
+        if n <= 0.0 {
+            seen_zero |= nonzero.is_some();
+            continue;
+        }
+        if seen_zero || nonzero.is_some_and(|was| was != n) {
+            return true;
+        }
+        nonzero = Some(n);
+    }
+    false
+}
+
 /// The line where the first attribute edge of a cycle pattern is assigned.
 fn class_attribute_line(
     a: &Analyzer,
@@ -1303,6 +1322,23 @@ mod tests {
             evidence: evidence.into(),
             ..Finding::blank(kind)
         }
+    }
+
+    #[test]
+    fn garbage_comes_and_goes_only_when_it_comes_back_or_changes() {
+        let g = |v: &[f64]| -> Vec<(Micros, f64)> {
+            v.iter()
+                .enumerate()
+                .map(|(i, &n)| (i as Micros, n))
+                .collect()
+        };
+        // churn: collected, then back; or different amounts at two looks
+        assert!(comes_and_goes(&g(&[240.0, 0.0, 180.0])));
+        assert!(comes_and_goes(&g(&[0.0, 240.0, 180.0])));
+        // one-off: the same objects until a collection takes them, or none before
+        assert!(!comes_and_goes(&g(&[40.0, 40.0, 0.0, 0.0])));
+        assert!(!comes_and_goes(&g(&[0.0, 0.0, 40.0, 40.0])));
+        assert!(!comes_and_goes(&g(&[40.0])));
     }
 
     #[test]
