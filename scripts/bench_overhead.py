@@ -64,13 +64,14 @@ def cpu_ticks(pid):
         return None
 
 
-def watch(pid, seconds, rate, session, extra=(), settle=None):
+def watch(pid, seconds, rate, session, extra=(), settle=None, binary=None):
     """Watch `pid` for `seconds`; memwatch's CPU from 2 s after its start (attaching reads
     the interpreter's binaries, a one-off cost) to 0.5 s before its end, and, with `settle`,
     also from `settle` s on (a watch that keeps running)."""
     t0 = time.monotonic()
     mw = subprocess.Popen(
-        [MEMWATCH, "--pid", str(pid), "--rate", str(rate), "--no-tui", "--duration", str(seconds),
+        [binary or MEMWATCH, "--pid", str(pid), "--rate", str(rate), "--no-tui", "--duration",
+         str(seconds),
          "--record", session, "--status-interval", "3600", *extra],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -113,9 +114,17 @@ def main():
                     help="tree case: also measure from this many seconds into each watch "
                          "(a watch that keeps running), when the phase is long enough")
     ap.add_argument("--case", choices=["single", "tree", "both"], default="both")
+    ap.add_argument("--memwatch", help="the memwatch binary to measure (default: this checkout's "
+                                       "release build, built first)")
+    ap.add_argument("--against", help="tree case: a second memwatch binary, watched in phases "
+                                      "of its own interleaved with the first's (an A/B in one run)")
     args = ap.parse_args()
 
-    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+    global MEMWATCH
+    if args.memwatch:
+        MEMWATCH = os.path.abspath(args.memwatch)
+    else:
+        subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
     python = subprocess.run(
         [args.python, "-c", "import sys; print(sys.executable)"],
         capture_output=True, text=True, check=True,
@@ -208,14 +217,27 @@ def tree(args, python):
         assert target.stdout.readline().strip() == "ready"
         time.sleep(1.0)
         on_phases, off_phases, cpus, settled_cpus = [], [], [], []
+        b_phases, b_cpus = [], []
         try:
             for i in range(args.pairs):
                 t0 = time.monotonic()
                 time.sleep(args.phase)
                 off_phases.append((t0, time.monotonic()))
+                if args.against:
+                    # B's phase first in odd pairs, second in even ones: drift hits both alike
+                    def run_b():
+                        session = os.path.join(tmp, "b%d.db" % i)
+                        got = watch(target.pid, args.phase, args.rate, session,
+                                    ["--subprocesses"], binary=args.against)
+                        b_phases.append(got[:2])
+                        b_cpus.append(got[2])
+                    if i % 2:
+                        run_b()
                 session = os.path.join(tmp, "t%d.db" % i)
                 got = watch(target.pid, args.phase, args.rate, session, ["--subprocesses"],
                             settle=settle)
+                if args.against and not i % 2:
+                    run_b()
                 a, b, cpu, size, samples = got[:5]
                 con = sqlite3.connect(session)
                 procs = con.execute(
@@ -238,6 +260,17 @@ def tree(args, python):
     # the workers are found by the first scan (0.5 s) after attach: a wider margin
     margin = 1.0
     settled = [(a + settle, b) for a, b in on_phases] if settle else None
+    if args.against:
+        print("  A = %s, B = %s" % (MEMWATCH, args.against))
+        print("  worker      A ratio  A slowdown    B ratio  B slowdown   A/B")
+        for name, w in per_worker:
+            m_off = statistics.median(inside(w, off_phases, args.window, margin))
+            ra = statistics.median(inside(w, on_phases, args.window, margin)) / m_off
+            rb = statistics.median(inside(w, b_phases, args.window, margin)) / m_off
+            print("  %-9s   %.4f   %6.2f %%     %.4f   %6.2f %%   %.4f"
+                  % (name[:-4], ra, (1 - ra) * 100, rb, (1 - rb) * 100, ra / rb))
+        print("  memwatch CPU: A median %.2f %%, B median %.2f %% of one core"
+              % (statistics.median(cpus) * 100, statistics.median(b_cpus) * 100))
     head = "  worker     off median   on median   ratio   slowdown"
     if settle:
         head += "   from %.0f s: ratio  slowdown" % settle

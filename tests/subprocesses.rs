@@ -220,9 +220,10 @@ fn fork_pool_workers_leak_named_once_for_both_workers() {
                         .any(|g| g["alike"] == true && g["grew"].as_array().unwrap().len() == 2),
                     "{groups:#?}"
                 );
-                // every sampled process has its own full report, with its own samples
+                // every sampled process has its own full report, with its own samples (a
+                // process whose RSS stands still, the parent, is sampled at a quarter rate)
                 for p in r["reports"].as_array().unwrap() {
-                    assert!(p["report"]["summary"]["samples"].as_u64().unwrap() > 100);
+                    assert!(p["report"]["summary"]["samples"].as_u64().unwrap() > 20, "{p}");
                 }
                 // the text report and the replay (no terminal here) say the same
                 let text = memwatch().arg("report").arg(&session).output().unwrap();
@@ -455,9 +456,10 @@ fn kill_9_mid_watch_leaves_the_tree_running_and_the_session_readable() {
     assert!(sampled(&r).len() >= 3, "{}", dump(&r));
     let warnings = r["warnings"].to_string();
     assert!(warnings.contains("no end record"), "{warnings}");
+    // (a process whose RSS stands still, the parent, is sampled at a quarter rate)
     for p in r["reports"].as_array().unwrap() {
         assert!(
-            p["report"]["summary"]["samples"].as_u64().unwrap() > 50,
+            p["report"]["summary"]["samples"].as_u64().unwrap() > 20,
             "{p}"
         );
     }

@@ -34,6 +34,12 @@ const MAX_SOURCE_TOTAL: u64 = 64 << 20;
 const MAX_FDS_GROUPED: usize = 100_000;
 /// How long a started target may take to exit after Ctrl-C before memwatch stops anyway.
 const CHILD_EXIT_GRACE: Duration = Duration::from_secs(2);
+/// In a process tree, a process whose RSS stood still for this many ticks in a row has its
+/// stacks read at every [`STILL_EVERY`]th tick only (and no sample sent in between), until its
+/// RSS moves again: with no memory moving there is nothing to charge to a line, and the tree's
+/// stack reads (py-spy's, about 150 µs each) go where memory moves.
+const STILL_AFTER: u32 = 20;
+const STILL_EVERY: u32 = 4;
 /// Batches the channel holds before the sampler starts dropping.
 pub const CHANNEL_BATCHES: usize = 1024;
 
@@ -258,6 +264,10 @@ impl Sampler {
         let mut next_fd = start;
         let mut next_rollup = start;
         let mut stop_grace: Option<Instant> = None;
+        // ticks in a row whose RSS was the previous tick's
+        let mut still_ticks = 0u32;
+        let mut last_rss: Option<u64> = None;
+        let mut told_still = false;
         let reason = loop {
             let now = Instant::now();
             if now < next_tick {
@@ -286,18 +296,40 @@ impl Sampler {
                 Ok(r) => r,
                 Err(_) => break self.await_exit(),
             };
+            still_ticks = if last_rss == Some(rss_kib) {
+                still_ticks.saturating_add(1)
+            } else {
+                0
+            };
+            last_rss = Some(rss_kib);
             let mut batch = Vec::new();
-            let threads = self.stacks.read(&mut batch).unwrap_or_default();
-            if !batch.is_empty() {
-                let defs = std::mem::take(&mut batch);
-                self.read_new_sources(&defs, &mut batch);
-                batch.splice(0..0, defs);
+            let skip = self.cfg.shared_rate.is_some()
+                && still_ticks >= STILL_AFTER
+                && !still_ticks.is_multiple_of(STILL_EVERY);
+            if skip && !told_still {
+                told_still = true;
+                batch.push(Event::Note {
+                    t,
+                    text: format!(
+                        "RSS stood still for {STILL_AFTER} samples in a row: while it does, this \
+                         process's stacks are read at every {STILL_EVERY}th tick only (the tree's \
+                         stack reads go where memory moves)"
+                    ),
+                });
             }
-            batch.push(Event::Sample(Sample {
-                t,
-                rss_kib,
-                threads,
-            }));
+            if !skip {
+                let threads = self.stacks.read(&mut batch).unwrap_or_default();
+                if !batch.is_empty() {
+                    let defs = std::mem::take(&mut batch);
+                    self.read_new_sources(&defs, &mut batch);
+                    batch.splice(0..0, defs);
+                }
+                batch.push(Event::Sample(Sample {
+                    t,
+                    rss_kib,
+                    threads,
+                }));
+            }
             if now >= next_fd {
                 if let Some(count) = proc::fd_count(self.pid) {
                     batch.push(Event::Fds { t, count });
@@ -313,7 +345,9 @@ impl Sampler {
                 }
                 next_rollup = now + self.cfg.rollup_interval;
             }
-            self.out.offer(batch, t);
+            if !batch.is_empty() {
+                self.out.offer(batch, t);
+            }
             if let Some(r) = &self.cfg.shared_rate {
                 period = period_of(f64::from_bits(r.load(Ordering::Relaxed)));
             }
