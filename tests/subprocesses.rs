@@ -223,7 +223,10 @@ fn fork_pool_workers_leak_named_once_for_both_workers() {
                 // every sampled process has its own full report, with its own samples (a
                 // process whose RSS stands still, the parent, is sampled at a quarter rate)
                 for p in r["reports"].as_array().unwrap() {
-                    assert!(p["report"]["summary"]["samples"].as_u64().unwrap() > 20, "{p}");
+                    assert!(
+                        p["report"]["summary"]["samples"].as_u64().unwrap() > 20,
+                        "{p}"
+                    );
                 }
                 // the text report and the replay (no terminal here) say the same
                 let text = memwatch().arg("report").arg(&session).output().unwrap();

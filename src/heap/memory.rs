@@ -271,6 +271,11 @@ impl HeapCopy {
         self.regions.iter().map(|r| r.data.len() as u64).sum()
     }
 
+    /// The copy's regions, given back (for their buffers to be used again).
+    pub fn into_regions(self) -> Vec<Region> {
+        self.regions
+    }
+
     #[inline]
     fn region(&self, addr: u64) -> Option<&Region> {
         if let Some(r) = self.regions.get(self.last.get())

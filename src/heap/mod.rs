@@ -274,7 +274,7 @@ impl HeapTarget {
                 .u32_at(interp.gcstate + l.gc_collecting)
                 .is_some_and(|c| c != 0);
             if collecting && attempt < opts.attempts.max(1) {
-                drop(mem);
+                copy::keep(mem.into_regions());
                 std::thread::sleep(Duration::from_millis(20 * attempt as u64));
                 continue;
             }
@@ -287,12 +287,14 @@ impl HeapTarget {
             // a thread stopped half-way through linking an object leaves a list torn: copy again
             let consistent = lists_consistent(&mem, l, &interp);
             if !opts.nonblocking && attempt < opts.attempts.max(1) && !consistent {
-                drop(mem);
+                copy::keep(mem.into_regions());
                 std::thread::sleep(Duration::from_millis(10 * attempt as u64));
                 continue;
             }
             let walk_start = Instant::now();
             let mut census = self.walk(&mem, &interp, opts, &mut notes);
+            census.live_reads = mem.fallback_reads.get();
+            copy::keep(mem.into_regions());
             census_verdict(
                 &self.interpreter_name(),
                 census.gc_objects,
@@ -305,7 +307,6 @@ impl HeapTarget {
             census.pause_us = pause.as_micros() as u64;
             census.copy_bytes = copied;
             census.attempts = attempt;
-            census.live_reads = mem.fallback_reads.get();
             census.approximate = opts.nonblocking || collecting || census.approximate;
             if opts.nonblocking {
                 notes.insert(
