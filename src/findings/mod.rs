@@ -1200,7 +1200,20 @@ fn cycles(a: &Analyzer, out: &mut Vec<Finding>) {
         .map(|&(t, n)| (t, n as f64))
         .collect();
     let tr = trend::analyze(&garbage, 100.0);
-    let accumulating = tr.verdict.is_leak() || (!gc.enabled && cy.objects > 0);
+    // With the gc collecting (enabled, a first threshold above 0), cyclic garbage piles up
+    // between full collections by design: a full collection waits until the objects that
+    // survived the younger ones reach a quarter of the old generation, so over a short watch
+    // garbage can rise at every look and still be collected. It accumulates only if it never
+    // fell between two looks and outgrew that allowance, with room for the youngest
+    // generation's own garbage: half the GC's objects.
+    let collecting = gc.enabled && gc.thresholds[0] > 0;
+    let never_fell = garbage.windows(2).all(|w| w[1].1 >= w[0].1);
+    let tracked: u64 = gc.generation_objects[..3].iter().sum();
+    let accumulating = if collecting {
+        tr.verdict.is_leak() && never_fell && cy.objects.saturating_mul(2) > tracked
+    } else {
+        cy.objects > 0
+    };
     let severity = if accumulating {
         Severity::Important
     } else {
