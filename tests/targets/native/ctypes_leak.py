@@ -3,7 +3,7 @@
 usage: ctypes_leak.py [--seconds SECS]
 
 Prints "ready", then leaks 1 MiB 8 times a second (until --seconds pass; default: until
-killed). Python objects stay flat. Each frame is decoded in passes over its buffer (about 1 ms
+killed). Python objects stay flat. Each frame is decoded in passes over its buffer (about 3 ms
 in C, like a real decoder's work), so that samples can catch the line at work: a call of a few
 microseconds between sleeps is too quick for any sampler to name.
 """
@@ -20,7 +20,7 @@ libc.memset.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t]
 
 def decode_frame(n):
     p = libc.malloc(n)
-    for _ in range(16): libc.memset(p, 1, n)  # LEAK:native
+    for _ in range(32): libc.memset(p, 1, n)  # LEAK:native
     return p is not None
 
 
