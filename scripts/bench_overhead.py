@@ -1,36 +1,49 @@
 #!/usr/bin/env python3
 """Overhead of watching: the target's slowdown, memwatch's CPU and the session's size.
 
-One steady CPU-bound Python workload (tests/targets/steady_counter.py, which logs its loop
-iterations every --window seconds) runs for the whole benchmark. memwatch attaches to it with
-`--pid` for a phase, detaches, and so on: "off" and "on" phases alternate, so machine drift and
-the run-to-run variance of a Python process (memory layout) hit both alike. Windows that
-straddle a phase change are left out. Printed side by side:
+Steady CPU-bound Python workloads log their loop iterations every --window seconds for the whole
+benchmark; memwatch attaches to them for a phase, detaches, and so on. The phases run in
+cycles, each phase kind bracketed by phases without memwatch ("off"):
 
-  * iterations per window, median on vs off, and their ratio   goal: slowdown <= 1 %
-  * memwatch CPU, % of one core while it watches (from 2 s after attach to its end: the
+    off  ON  off  SHAM  off  [B  off]  ON  off  SHAM ...     (the kinds' order rotates)
+
+  ON    memwatch (this checkout's release build, or --memwatch) watches at the defaults
+  SHAM  nothing runs: measured exactly like ON, it is the A/A pair that shows the noise
+  B     a second memwatch binary (--against), for an A/B in one run
+
+Estimator, the same for every kind: per phase and worker the median iterations per window (a
+window counts when it lies wholly inside the phase, with a margin for attaching); per ON
+(SHAM, B) phase the ratio of its median to the mean of the two off phases around it, which
+cancels the machine's slow drift (this VM's speed wanders by several % over minutes, so
+comparing all on windows with all off windows mixed drift into the answer); the result is the
+median of those ratios, with a bootstrap 95 % interval. "Pooled" adds all workers' medians
+per phase: the tree's throughput.
+
+Printed side by side, with PASS/MISSED against the goals:
+
+  * slowdown of each worker (ON vs off), and SHAM's (the noise)      goal: <= 1 %
+  * memwatch's CPU, % of one core while it watches (from 2 s after attach to its end; the
     one-off cost of attaching, reading the interpreter's binary, is left out)   goal: <= 5 %
-  * session size per hour at the rate: marginal bytes per sample x rate x 3600, from one short
-    and one long session of the same target (the fixed ~75 KB of any session excluded)
+  * single case: the session's size per hour at the rate (marginal bytes per sample x rate x
+    3600, from one short and one long session; the fixed ~75 KB of any session excluded)
     goal: <= 10 MB
 
-Tree case (--case tree or both): four steady CPU-bound fork workers under a sleeping parent
-(tests/targets/tree/steady_workers.py), watched with `memwatch --pid PARENT --subprocesses` at
-the defaults in alternating phases; printed per worker: its slowdown (median on vs off), and
-memwatch's CPU for the whole tree (goal: each worker within the same 1 % as one process;
-memwatch within 5 % of a core). On 2 cores the 4 workers share the CPU with memwatch, so its
-CPU is taken from them directly: memwatch's governor (src/tree/governor.rs) scales it down
-while every CPU is busy. With phases of at least --settle + 5 s, the slowdown and CPU are also
-printed from --settle s into each watch (after attaching and the first censuses: what a watch
-that keeps running costs).
+Both are also printed from --settle s into each watch (after attaching and the first
+censuses: what a watch that keeps running costs) when phases are long enough.
 
-An A/A pair shows the noise: the off phases split in two (odd and even), compared the same way.
+Single case: tests/targets/steady_counter.py, one process, `memwatch --pid PID`.
+Tree case: four CPU-bound fork workers under a sleeping parent (tests/targets/tree/
+steady_workers.py), `memwatch --pid PARENT --subprocesses`. On 2 cores the 4 workers share the
+CPUs with memwatch, so each cycle memwatch uses is a worker's: memwatch's governor
+(src/tree/governor.rs) holds it to 1 % of the machine while every CPU is busy.
 
-usage: scripts/bench_overhead.py [--case single|tree|both] [--pairs 8] [--phase 5] [--rate 100]
-                                 [--size-seconds 30] [--python python3] [--settle 10]
+usage: scripts/bench_overhead.py [--case single|tree|both] [--cycles 6] [--phase 12]
+                                 [--settle 6] [--rate 100] [--python python3]
+                                 [--memwatch BIN] [--against BIN] [--size-seconds 30]
 """
 import argparse
 import os
+import random
 import sqlite3
 import statistics
 import subprocess
@@ -42,6 +55,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORKLOAD = os.path.join(ROOT, "tests", "targets", "steady_counter.py")
 TREE_WORKLOAD = os.path.join(ROOT, "tests", "targets", "tree", "steady_workers.py")
 MEMWATCH = os.path.join(ROOT, "target", "release", "memwatch")
+
+# a window counts if it lies inside its phase with this margin at the start (attaching, and in
+# a tree the first scan that finds the workers) and END_MARGIN at the end (detaching)
+START_MARGIN = 1.0
+END_MARGIN = 0.2
 
 
 def windows(path):
@@ -64,14 +82,13 @@ def cpu_ticks(pid):
         return None
 
 
-def watch(pid, seconds, rate, session, extra=(), settle=None, binary=None):
-    """Watch `pid` for `seconds`; memwatch's CPU from 2 s after its start (attaching reads
-    the interpreter's binaries, a one-off cost) to 0.5 s before its end, and, with `settle`,
-    also from `settle` s on (a watch that keeps running)."""
+def watch(binary, pid, seconds, rate, session, extra=(), settle=None):
+    """Watch `pid` for `seconds`. Returns memwatch's CPU share of a core from 2 s after its
+    start to 0.5 s before its end, and (None without `settle`) from `settle` s on, and the
+    session's size and samples."""
     t0 = time.monotonic()
     mw = subprocess.Popen(
-        [binary or MEMWATCH, "--pid", str(pid), "--rate", str(rate), "--no-tui", "--duration",
-         str(seconds),
+        [binary, "--pid", str(pid), "--rate", str(rate), "--no-tui", "--duration", str(seconds),
          "--record", session, "--status-interval", "3600", *extra],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -84,8 +101,7 @@ def watch(pid, seconds, rate, session, extra=(), settle=None, binary=None):
         cpu_at.append((cpu_ticks(mw.pid), time.monotonic()))
     time.sleep(max(t0 + seconds - 0.5 - time.monotonic(), 0.1))
     c1, w1 = cpu_ticks(mw.pid), time.monotonic()
-    _, status, usage = os.wait4(mw.pid, 0)
-    t1 = time.monotonic()
+    _, status, _ = os.wait4(mw.pid, 0)
 
     def share(c0, w0):
         return (c1 - c0) / tick / (w1 - w0) if c0 is not None and c1 is not None else float("nan")
@@ -95,29 +111,226 @@ def watch(pid, seconds, rate, session, extra=(), settle=None, binary=None):
         sys.exit("memwatch failed: %s" % mw.stderr.read().decode())
     con = sqlite3.connect(session)
     samples = con.execute("SELECT count(*) FROM samples").fetchone()[0]
+    procs = con.execute("SELECT count(*) FROM processes WHERE python IS NOT NULL").fetchone()[0] \
+        if con.execute("SELECT count(*) FROM sqlite_master WHERE name = 'processes'").fetchone()[0] \
+        else 1
     con.close()
-    if settle:
-        return t0, t1, cpus[0], os.path.getsize(session), samples, cpus[1]
-    return t0, t1, cpus[0], os.path.getsize(session), samples
+    return {"cpu": cpus[0], "settled_cpu": cpus[1] if settle else None,
+            "size": os.path.getsize(session), "samples": samples, "procs": procs}
+
+
+class Phases:
+    """The phase schedule of one run, and the estimator over it."""
+
+    def __init__(self, kinds, cycles, seed=1):
+        self.schedule = []  # (kind, t0, t1); kind "off" between all others
+        self.kinds = kinds
+        self.cycles = cycles
+        self.rng = random.Random(seed)
+
+    def run(self, phase, do):
+        """Runs the cycles: off, then each kind (rotated per cycle) followed by off.
+        `do(kind, i)` runs one phase of `kind` and returns when it is over."""
+        def off():
+            t0 = time.monotonic()
+            time.sleep(phase)
+            self.schedule.append(("off", t0, time.monotonic()))
+        off()
+        for c in range(self.cycles):
+            order = self.kinds[c % len(self.kinds):] + self.kinds[:c % len(self.kinds)]
+            for kind in order:
+                t0 = time.monotonic()
+                do(kind, c)
+                self.schedule.append((kind, t0, time.monotonic()))
+                off()
+
+    def medians(self, w, settle=None):
+        """Per phase, the median window count of `w` inside it (None: no window)."""
+        out = []
+        for kind, a, b in self.schedule:
+            start = a + (settle if settle is not None and kind != "off" else START_MARGIN)
+            inside = [n for (t, n) in w if start <= t - WINDOW and t <= b - END_MARGIN]
+            out.append(statistics.median(inside) if inside else None)
+        return out
+
+    def ratios(self, meds, kind):
+        """Per phase of `kind`, its median over the mean of the off phases around it."""
+        out = []
+        for i, (k, _, _) in enumerate(self.schedule):
+            if k != kind or i == 0 or i + 1 >= len(self.schedule):
+                continue
+            m, before, after = meds[i], meds[i - 1], meds[i + 1]
+            if None not in (m, before, after):
+                out.append(m / ((before + after) / 2))
+        return out
+
+    def estimate(self, ratios):
+        """Median ratio and its bootstrap 95 % interval."""
+        if not ratios:
+            return float("nan"), float("nan"), float("nan")
+        boot = sorted(statistics.median(self.rng.choices(ratios, k=len(ratios)))
+                      for _ in range(2000))
+        return statistics.median(ratios), boot[50], boot[1949]
+
+
+WINDOW = 0.25
+
+
+def verdict(ok):
+    return "PASS" if ok else "MISSED"
+
+
+def slowdown(est):
+    m, lo, hi = est
+    return "%6.2f %% [%5.2f, %5.2f]" % ((1 - m) * 100, (1 - hi) * 100, (1 - lo) * 100)
+
+
+def print_table(phases, series, kinds, settle):
+    """One row per series (a worker, or pooled): the slowdown per kind, with its interval;
+    returns {kind: worst point estimate over the series} (settled too, when given)."""
+    cols = [(k, None) for k in kinds] + ([(k, settle) for k in kinds] if settle else [])
+    head = "  %-9s" % "" + "".join(
+        "  %-27s" % ("%s%s" % (k.upper(), " from %g s" % s if s else "")) for k, s in cols)
+    print(head)
+    worst = {}
+    for name, w in series:
+        row = "  %-9s" % name
+        for k, s in cols:
+            meds = phases.medians(w, s)
+            est = phases.estimate(phases.ratios(meds, k))
+            row += "  %-27s" % slowdown(est)
+            # ON and B: the worst slowdown; SHAM: the largest deviation either way (noise)
+            dev = abs(1 - est[0]) if k == "sham" else 1 - est[0]
+            worst[(k, s)] = max(worst.get((k, s), -1.0), dev)
+        print(row)
+    return worst
+
+
+def report(phases, series, kinds, settle, cpus, against):
+    """The slowdown table, the pooled row, memwatch's CPU; PASS/MISSED."""
+    print()
+    print("slowdown = 1 - (phase median / mean of the off phases around it); median over "
+          "%d phases of each kind, [bootstrap 95 %% interval]" % phases.cycles)
+    worst = print_table(phases, series, kinds, settle)
+    if len(series) > 1:
+        # pooled: the sum of the workers' per-phase medians
+        row = "  %-9s" % "pooled"
+        cols = [(k, None) for k in kinds] + ([(k, settle) for k in kinds] if settle else [])
+        for k, s in cols:
+            per = [phases.medians(w, s) for _, w in series]
+            meds = [None if None in col else sum(col) for col in zip(*per)]
+            row += "  %-27s" % slowdown(phases.estimate(phases.ratios(meds, k)))
+        print(row)
+    print()
+    what = "each worker" if len(series) > 1 else "the target"
+    for s in (None, settle) if settle else (None,):
+        when = "from %g s into each watch" % s if s else "over whole watches"
+        w_on, w_sham = worst[("on", s)], worst[("sham", s)]
+        print("slowdown of %s %s: worst %.2f %% (goal <= 1 %%): %s   [SHAM, the noise: largest %.2f %%]"
+              % (what, when, w_on * 100, verdict(w_on <= 0.01), w_sham * 100))
+        if against:
+            print("  B (%s): worst %.2f %%" % (against, worst[("b", s)] * 100))
+    for kind, label in (("on", "memwatch"), ("b", "B")):
+        if cpus.get(kind):
+            c = statistics.median(x["cpu"] for x in cpus[kind])
+            line = "%s CPU: median %.2f %% of one core (goal <= 5 %%): %s" % (label, c * 100,
+                                                                             verdict(c <= 0.05))
+            if settle:
+                line += "; from %g s on %.2f %%" % (
+                    settle, statistics.median(x["settled_cpu"] for x in cpus[kind]) * 100)
+            print(line)
+
+
+def run_case(args, cmd, logs_of, extra, label):
+    """Starts the workload `cmd`, runs the phases, returns (phases, series, cpus, tmp results)."""
+    kinds = ["on", "sham"] + (["b"] if args.against else [])
+    settle = args.settle if args.phase >= args.settle + 4 else None
+    print("%s; %d cycles of %s, %g-s phases, memwatch at %g Hz%s"
+          % (label, args.cycles, "/".join(k.upper() for k in kinds), args.phase, args.rate,
+             "" if settle else " (phases too short for --settle %g)" % args.settle))
+    with tempfile.TemporaryDirectory() as tmp:
+        target = subprocess.Popen(cmd(tmp), stdout=subprocess.PIPE, text=True,
+                                  start_new_session=True)
+        assert target.stdout.readline().strip() == "ready"
+        time.sleep(1.0)  # warm up
+        phases = Phases(kinds, args.cycles)
+        cpus = {"on": [], "b": []}
+        extra_runs = {}
+
+        def do(kind, c):
+            if kind == "sham":
+                time.sleep(args.phase)
+                return
+            binary = MEMWATCH if kind == "on" else args.against
+            got = watch(binary, target.pid, args.phase, args.rate,
+                        os.path.join(tmp, "%s%d.db" % (kind, c)), extra, settle)
+            cpus[kind].append(got)
+            print("  cycle %d %s: memwatch CPU %.2f %% of a core%s, %d process(es) sampled, "
+                  "%d samples" % (c + 1, kind.upper(), got["cpu"] * 100,
+                                  "; from %g s on %.2f %%" % (settle, got["settled_cpu"] * 100)
+                                  if settle else "", got["procs"], got["samples"]))
+        try:
+            phases.run(args.phase, do)
+            if args.size_seconds and not extra:
+                extra_runs["short"] = watch(MEMWATCH, target.pid, 3.0, args.rate,
+                                            os.path.join(tmp, "short.db"))
+                extra_runs["long"] = watch(MEMWATCH, target.pid, args.size_seconds, args.rate,
+                                           os.path.join(tmp, "long.db"))
+        finally:
+            os.killpg(target.pid, 9)
+            target.wait()
+        series = [(name, windows(path)) for name, path in logs_of(tmp)]
+    report(phases, series, kinds, settle, cpus, args.against)
+    return extra_runs
+
+
+def single(args, python):
+    version = subprocess.run([python, "--version"], capture_output=True, text=True).stdout.strip()
+    got = run_case(
+        args,
+        lambda tmp: [python, WORKLOAD, os.path.join(tmp, "windows.txt"), "--window", str(WINDOW)],
+        lambda tmp: [("target", os.path.join(tmp, "windows.txt"))],
+        (),
+        "single case: %s (%s), memwatch --pid" % (os.path.relpath(WORKLOAD, ROOT), version))
+    if got:
+        s, l = got["short"], got["long"]
+        per_sample = (l["size"] - s["size"]) / max(l["samples"] - s["samples"], 1)
+        mb = per_sample * args.rate * 3600 / 1e6
+        print("session: %d bytes for %d samples, %d bytes for %d samples -> %.1f bytes per sample"
+              % (s["size"], s["samples"], l["size"], l["samples"], per_sample))
+        print("         -> %.2f MB per hour at %g Hz (goal <= 10 MB/hour): %s"
+              % (mb, args.rate, verdict(mb <= 10)))
+
+
+def tree(args, python):
+    def logs(tmp):
+        return sorted((f[:-4], os.path.join(tmp, f)) for f in os.listdir(tmp)
+                      if f.startswith("worker-"))
+    run_case(
+        args,
+        lambda tmp: [python, TREE_WORKLOAD, tmp, "--window", str(WINDOW)],
+        logs,
+        ("--subprocesses",),
+        "tree case: %s, 4 fork workers, memwatch --pid PARENT --subprocesses"
+        % os.path.relpath(TREE_WORKLOAD, ROOT))
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--pairs", type=int, default=8, help="off/on phase pairs")
-    ap.add_argument("--phase", type=float, default=5.0, help="seconds per phase")
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--cycles", type=int, default=6, help="cycles of ON/SHAM(/B) phases")
+    ap.add_argument("--phase", type=float, default=12.0, help="seconds per phase")
+    ap.add_argument("--settle", type=float, default=6.0,
+                    help="also measure from this many seconds into each watch")
     ap.add_argument("--rate", type=float, default=100.0)
-    ap.add_argument("--window", type=float, default=0.25)
     ap.add_argument("--size-seconds", type=float, default=30.0,
-                    help="length of the long session used to measure the size per sample")
+                    help="single case: the long session that measures the size per sample "
+                         "(0: skip)")
     ap.add_argument("--python", default="python3")
-    ap.add_argument("--settle", type=float, default=10.0,
-                    help="tree case: also measure from this many seconds into each watch "
-                         "(a watch that keeps running), when the phase is long enough")
     ap.add_argument("--case", choices=["single", "tree", "both"], default="both")
-    ap.add_argument("--memwatch", help="the memwatch binary to measure (default: this checkout's "
-                                       "release build, built first)")
-    ap.add_argument("--against", help="tree case: a second memwatch binary, watched in phases "
-                                      "of its own interleaved with the first's (an A/B in one run)")
+    ap.add_argument("--memwatch", help="the memwatch binary to measure (default: this "
+                                       "checkout's release build, built first)")
+    ap.add_argument("--against", help="a second memwatch binary, in phases of its own (B)")
     args = ap.parse_args()
 
     global MEMWATCH
@@ -125,6 +338,8 @@ def main():
         MEMWATCH = os.path.abspath(args.memwatch)
     else:
         subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+    if args.against:
+        args.against = os.path.abspath(args.against)
     python = subprocess.run(
         [args.python, "-c", "import sys; print(sys.executable)"],
         capture_output=True, text=True, check=True,
@@ -132,173 +347,8 @@ def main():
     if args.case in ("single", "both"):
         single(args, python)
     if args.case in ("tree", "both"):
+        print()
         tree(args, python)
-
-
-def single(args, python):
-    version = subprocess.run([python, "--version"], capture_output=True, text=True).stdout.strip()
-    print("workload %s (%s); %d off/on pairs of %.0f s; memwatch --pid at %.0f Hz"
-          % (os.path.relpath(WORKLOAD, ROOT), version, args.pairs, args.phase, args.rate))
-    with tempfile.TemporaryDirectory() as tmp:
-        log = os.path.join(tmp, "windows.txt")
-        target = subprocess.Popen([python, WORKLOAD, log, "--window", str(args.window)],
-                                  stdout=subprocess.PIPE, text=True)
-        assert target.stdout.readline().strip() == "ready"
-        time.sleep(1.0)  # warm up
-        on_phases, off_phases, cpus, sessions = [], [], [], []
-        try:
-            for i in range(args.pairs):
-                t0 = time.monotonic()
-                time.sleep(args.phase)
-                off_phases.append((t0, time.monotonic()))
-                session = os.path.join(tmp, "s%d.db" % i)
-                a, b, cpu, size, samples = watch(target.pid, args.phase, args.rate, session)
-                on_phases.append((a, b))
-                cpus.append(cpu)
-                sessions.append((size, samples))
-                print("  pair %d: memwatch CPU %.2f %% of a core, session %d bytes for %d samples"
-                      % (i + 1, cpu * 100, size, samples))
-            # session size: a short and a long session, for the marginal bytes per sample
-            short = watch(target.pid, 3.0, args.rate, os.path.join(tmp, "short.db"))
-            long_ = watch(target.pid, args.size_seconds, args.rate, os.path.join(tmp, "long.db"))
-        finally:
-            target.kill()
-            target.wait()
-        w = windows(log)
-
-    # a window [t - window, t] counts if it lies wholly inside a phase (with a margin for
-    # attaching and detaching)
-    on, off = inside(w, on_phases, args.window, 0.2), inside(w, off_phases, args.window, 0.2)
-    m_on, m_off = statistics.median(on), statistics.median(off)
-    ratio = m_on / m_off
-    print()
-    print("iterations per %.2f s window: off median %d (%d windows), on median %d (%d windows)"
-          % (args.window, m_off, len(off), m_on, len(on)))
-    print("ratio on/off: %.4f  -> slowdown %.2f %%  (goal <= 1 %%): %s; A/A ratio %.4f"
-          % (ratio, (1 - ratio) * 100, verdict(ratio >= 0.99), aa(w, off_phases, args.window, 0.2)))
-    cpu = statistics.median(cpus)
-    print("memwatch CPU: median %.2f %% of one core  (goal <= 5 %%): %s" % (cpu * 100, verdict(cpu <= 0.05)))
-    (_, _, _, size_s, n_s), (_, _, _, size_l, n_l) = short, long_
-    per_sample = (size_l - size_s) / max(n_l - n_s, 1)
-    print("session: %d bytes for %d samples, %d bytes for %d samples -> %.1f bytes per sample"
-          % (size_s, n_s, size_l, n_l, per_sample))
-    print("         -> %.2f MB per hour at %.0f Hz  (goal <= 10 MB/hour)"
-          % (per_sample * args.rate * 3600 / 1e6, args.rate))
-
-
-def inside(w, phases, window, margin):
-    """Window counts of `w` that lie wholly inside a phase (with a margin at its ends)."""
-    return [n for (t, n) in w
-            if any(a + margin <= t - window and t <= b - margin for a, b in phases)]
-
-
-def verdict(ok):
-    return "PASS" if ok else "MISSED"
-
-
-def aa(w, off_phases, window, margin):
-    """The A/A ratio: odd off phases against even ones."""
-    a = inside(w, off_phases[0::2], window, margin)
-    b = inside(w, off_phases[1::2], window, margin)
-    if not a or not b:
-        return float("nan")
-    return statistics.median(a) / statistics.median(b)
-
-
-def tree(args, python):
-    print()
-    settle = args.settle if args.phase >= args.settle + 5 else None
-    print("tree case: %s, 4 fork workers; %d off/on pairs of %.0f s; memwatch --pid PARENT "
-          "--subprocesses at %.0f Hz" % (os.path.relpath(TREE_WORKLOAD, ROOT), args.pairs,
-                                         args.phase, args.rate))
-    with tempfile.TemporaryDirectory() as tmp:
-        target = subprocess.Popen([python, TREE_WORKLOAD, tmp, "--window", str(args.window)],
-                                  stdout=subprocess.PIPE, text=True, start_new_session=True)
-        assert target.stdout.readline().strip() == "ready"
-        time.sleep(1.0)
-        on_phases, off_phases, cpus, settled_cpus = [], [], [], []
-        b_phases, b_cpus = [], []
-        try:
-            for i in range(args.pairs):
-                t0 = time.monotonic()
-                time.sleep(args.phase)
-                off_phases.append((t0, time.monotonic()))
-                if args.against:
-                    # B's phase first in odd pairs, second in even ones: drift hits both alike
-                    def run_b():
-                        session = os.path.join(tmp, "b%d.db" % i)
-                        got = watch(target.pid, args.phase, args.rate, session,
-                                    ["--subprocesses"], binary=args.against)
-                        b_phases.append(got[:2])
-                        b_cpus.append(got[2])
-                    if i % 2:
-                        run_b()
-                session = os.path.join(tmp, "t%d.db" % i)
-                got = watch(target.pid, args.phase, args.rate, session, ["--subprocesses"],
-                            settle=settle)
-                if args.against and not i % 2:
-                    run_b()
-                a, b, cpu, size, samples = got[:5]
-                con = sqlite3.connect(session)
-                procs = con.execute(
-                    "SELECT count(*) FROM processes WHERE python IS NOT NULL").fetchone()[0]
-                con.close()
-                on_phases.append((a, b))
-                cpus.append(cpu)
-                line = ("  pair %d: memwatch CPU %.2f %% of a core, %d processes sampled, %d samples"
-                        % (i + 1, cpu * 100, procs, samples))
-                if settle:
-                    settled_cpus.append(got[5])
-                    line += "; from %.0f s on %.2f %%" % (settle, got[5] * 100)
-                print(line)
-        finally:
-            os.killpg(target.pid, 9)
-            target.wait()
-        logs = sorted(f for f in os.listdir(tmp) if f.startswith("worker-"))
-        per_worker = [(f, windows(os.path.join(tmp, f))) for f in logs]
-    print()
-    # the workers are found by the first scan (0.5 s) after attach: a wider margin
-    margin = 1.0
-    settled = [(a + settle, b) for a, b in on_phases] if settle else None
-    if args.against:
-        print("  A = %s, B = %s" % (MEMWATCH, args.against))
-        print("  worker      A ratio  A slowdown    B ratio  B slowdown   A/B")
-        for name, w in per_worker:
-            m_off = statistics.median(inside(w, off_phases, args.window, margin))
-            ra = statistics.median(inside(w, on_phases, args.window, margin)) / m_off
-            rb = statistics.median(inside(w, b_phases, args.window, margin)) / m_off
-            print("  %-9s   %.4f   %6.2f %%     %.4f   %6.2f %%   %.4f"
-                  % (name[:-4], ra, (1 - ra) * 100, rb, (1 - rb) * 100, ra / rb))
-        print("  memwatch CPU: A median %.2f %%, B median %.2f %% of one core"
-              % (statistics.median(cpus) * 100, statistics.median(b_cpus) * 100))
-    head = "  worker     off median   on median   ratio   slowdown"
-    if settle:
-        head += "   from %.0f s: ratio  slowdown" % settle
-    print(head + "   A/A ratio")
-    worst, worst_settled = 0.0, 0.0
-    for name, w in per_worker:
-        on = inside(w, on_phases, args.window, margin)
-        off = inside(w, off_phases, args.window, margin)
-        m_on, m_off = statistics.median(on), statistics.median(off)
-        ratio = m_on / m_off
-        worst = max(worst, 1 - ratio)
-        row = "  %-9s %11d %11d  %.4f   %6.2f %%" % (name[:-4], m_off, m_on, ratio, (1 - ratio) * 100)
-        if settle:
-            r2 = statistics.median(inside(w, settled, args.window, 0.2)) / m_off
-            worst_settled = max(worst_settled, 1 - r2)
-            row += "             %.4f  %6.2f %%" % (r2, (1 - r2) * 100)
-        print(row + "     %.4f" % aa(w, off_phases, args.window, margin))
-    print("worst worker slowdown %.2f %% over whole watches (goal <= 1 %%): %s"
-          % (worst * 100, verdict(worst <= 0.01)))
-    if settle:
-        print("worst worker slowdown %.2f %% from %.0f s into a watch on (goal <= 1 %%): %s"
-              % (worst_settled * 100, settle, verdict(worst_settled <= 0.01)))
-    cpu = statistics.median(cpus)
-    print("memwatch CPU for the tree: median %.2f %% of one core (goal <= 5 %%): %s"
-          % (cpu * 100, verdict(cpu <= 0.05)))
-    if settle:
-        print("memwatch CPU for the tree from %.0f s on: median %.2f %% of one core"
-              % (settle, statistics.median(settled_cpus) * 100))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -322,29 +322,6 @@ fn a_leaking_parent_is_named_and_its_steady_workers_are_not() {
     }
 }
 
-/// The test venv with gunicorn (scripts/test-venv.sh, run by .ci/run).
-fn venv() -> Option<PathBuf> {
-    let dir = std::env::var_os("MEMWATCH_TEST_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-venv"));
-    if !dir.join("bin/gunicorn").exists() {
-        eprintln!(
-            "skip: no gunicorn in {} (make it with scripts/test-venv.sh, as .ci/run does)",
-            dir.display()
-        );
-        return None;
-    }
-    Some(dir)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn get(port: u16, path: &str) -> Option<String> {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
@@ -362,7 +339,7 @@ fn get(port: u16, path: &str) -> Option<String> {
 fn gunicorn_sync_workers_leak_named_in_the_dashboard_and_the_report() {
     // one tree at a time: a tree is many processes on a 2-core machine
     let _one = heavy();
-    let Some(venv) = venv() else { return };
+    let Some(venv) = gunicorn_venv() else { return };
     let port = free_port();
     let dir = tempfile::tempdir().unwrap();
     let session = dir.path().join("gunicorn.db");

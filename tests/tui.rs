@@ -557,3 +557,107 @@ fn scopeguard(f: impl FnOnce()) -> impl Drop {
     }
     Guard(Some(f))
 }
+
+/// The README's process-tree demo as a new user runs it: `python3 demo/load.py ADDR &` and
+/// `memwatch run --subprocesses --duration 40 -- gunicorn -w 4 -b ADDR --chdir demo app:app`
+/// (a real gunicorn from the test venv, `gunicorn` found on PATH). Within 30 s of the start
+/// the dashboard's process list shows workers with a finding, and the finding, in a worker's
+/// view, names the module-level dict `app._RECENT`; when the duration is up the report names
+/// it as one finding of the 4 workers.
+#[test]
+fn readme_gunicorn_demo_names_a_worker_leak_in_the_dashboard_and_the_report() {
+    let Some(venv) = common::gunicorn_venv() else {
+        return;
+    };
+    let Some(tmux) = Tmux::new("gunicorn") else {
+        return;
+    };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let session = dir.path().join("gunicorn.db");
+    let addr = format!("127.0.0.1:{}", common::free_port());
+    let mut load = Command::new(python())
+        .arg(root.join("demo/load.py"))
+        .args([&addr, "--seconds", "60"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let _stop_load = scopeguard(move || {
+        let _ = load.kill();
+        let _ = load.wait();
+    });
+    let cmd = format!(
+        "cd {} && PATH={}:$PATH {} run --subprocesses --duration 40 --record {} -- gunicorn -w 4 -b {addr} --chdir demo app:app",
+        root.display(),
+        venv.join("bin").display(),
+        memwatch(),
+        session.display()
+    );
+    let started = Instant::now();
+    tmux.start("gunicorn", 140, 36, &script(&cmd, dir.path(), "gunicorn"));
+    // the process list (open at the start): a worker row whose Findings column is not 0
+    let worker_with_finding = |screen: &str| {
+        screen.lines().any(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            w.windows(3).any(|x| {
+                x[1] == "grew" && x[2] == "worker" && x[0].parse::<u32>().is_ok_and(|n| n > 0)
+            })
+        })
+    };
+    let list = loop {
+        let screen = tmux.capture("gunicorn");
+        if screen.contains("Processes (5)") && worker_with_finding(&screen) {
+            break screen;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no worker with a finding within 30 s:\n{screen}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    // workers with findings head the list: Enter focuses the first, view 5 shows the finding
+    let first = list
+        .lines()
+        .find(|l| l.contains(" worker ") || l.contains(" main "))
+        .unwrap_or_default();
+    assert!(first.contains(" worker "), "first row: {first}\n{list}");
+    tmux.keys("gunicorn", &["Enter", "5"]);
+    tmux.wait_for(
+        "gunicorn",
+        &["app._RECENT", "Unbounded Cache"],
+        Duration::from_secs(10),
+    );
+    let end = tmux.wait_for("gunicorn", &["gunicorn-exit="], Duration::from_secs(60));
+    assert!(end.contains("gunicorn-exit=0"), "{end}");
+    let all = tmux.capture_all("gunicorn");
+    assert!(all.contains("(process tree)"), "{all}");
+    let r = report_json(&session, &[]);
+    let found: Vec<&serde_json::Value> = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["name"] == "app._RECENT")
+        .collect();
+    assert_eq!(found.len(), 1, "one finding for the 4 workers: {r:#}");
+    let procs = found[0]["processes"].as_array().unwrap();
+    assert_eq!(procs.len(), 4, "{procs:?}");
+    assert!(
+        procs
+            .iter()
+            .all(|p| p.as_str().unwrap().starts_with("worker "))
+    );
+    assert!(
+        found[0]["first_seen"].as_u64().unwrap() < 30_000_000,
+        "named after 30 s: {}",
+        found[0]["first_seen"]
+    );
+    // the tree's total RSS at the end still counts the workers gunicorn took down as the
+    // watch stopped it (not the master's alone)
+    let total = r["total_rss"].as_array().unwrap();
+    let last = total.last().unwrap()[1].as_u64().unwrap();
+    let peak = r["total_rss_peak_bytes"].as_u64().unwrap();
+    assert!(
+        last * 2 > peak,
+        "total RSS at the end {last} of peak {peak}"
+    );
+}

@@ -244,7 +244,9 @@ pub fn processes_phrase(f: &Finding) -> Option<String> {
 }
 
 /// The tree's total RSS over time, KiB: at each step, the sum over processes of each one's
-/// latest RSS at or before that time (a process that ended counts no more).
+/// latest RSS at or before that time. A process that ended counts no more from one step after
+/// its end: the workers a server takes down as the watch stops it (a few ms before the
+/// session's end) still count at the last point, which would otherwise show the master alone.
 pub fn total_rss(t: &TreeAnalyzer, step: Micros) -> Vec<(Micros, u64)> {
     let step = step.max(1);
     let end = t.now;
@@ -262,7 +264,7 @@ pub fn total_rss(t: &TreeAnalyzer, step: Micros) -> Vec<(Micros, u64)> {
     while at <= end {
         let mut sum = 0u64;
         for (i, (s, ended)) in procs.iter().enumerate() {
-            if ended.is_some_and(|e| e < at) {
+            if ended.is_some_and(|e| e.saturating_add(step) < at) {
                 continue;
             }
             let pts = s.points();

@@ -92,10 +92,21 @@ impl Focus {
     }
 }
 
-/// The list's rows: sampled processes first (those that grew on top), then the listed ones.
+/// The list's rows: sampled processes first (those with Important findings on top, then those
+/// with any, then those that grew: a gunicorn master whose RSS stepped up at start-up comes
+/// after the workers that leak), then the listed ones.
 pub fn list_rows(t: &TreeAnalyzer) -> Vec<ProcRow> {
+    use std::cmp::Reverse;
     let mut rows: Vec<ProcRow> = t.procs.iter().map(group::proc_row).collect();
-    rows.sort_by_key(|r| (r.not_sampled.is_some(), !r.grew, r.proc));
+    rows.sort_by_key(|r| {
+        (
+            r.not_sampled.is_some(),
+            Reverse(r.important),
+            Reverse(r.findings),
+            !r.grew,
+            r.proc,
+        )
+    });
     rows
 }
 

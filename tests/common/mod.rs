@@ -531,3 +531,27 @@ pub fn numpy_path(py: &Interp) -> Option<PathBuf> {
     }
     Some(inside)
 }
+
+/// The test venv with gunicorn (scripts/test-venv.sh, run by .ci/run).
+pub fn gunicorn_venv() -> Option<PathBuf> {
+    let dir = std::env::var_os("MEMWATCH_TEST_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-venv"));
+    if !dir.join("bin/gunicorn").exists() {
+        eprintln!(
+            "skip: no gunicorn in {} (make it with scripts/test-venv.sh, as .ci/run does)",
+            dir.display()
+        );
+        return None;
+    }
+    Some(dir)
+}
+
+/// A TCP port on loopback that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
