@@ -37,8 +37,8 @@ steady_workers.py), `memwatch --pid PARENT --subprocesses`. On 2 cores the 4 wor
 CPUs with memwatch, so each cycle memwatch uses is a worker's: memwatch's governor
 (src/tree/governor.rs) holds it to 1 % of the machine while every CPU is busy.
 
-usage: scripts/bench_overhead.py [--case single|tree|both] [--cycles 6] [--phase 12]
-                                 [--settle 6] [--rate 100] [--python python3]
+usage: scripts/bench_overhead.py [--case single|tree|both] [--cycles 6] [--phase 30]
+                                 [--settle 15] [--rate 100] [--python python3]
                                  [--memwatch BIN] [--against BIN] [--size-seconds 30]
 """
 import argparse
@@ -319,8 +319,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cycles", type=int, default=6, help="cycles of ON/SHAM(/B) phases")
-    ap.add_argument("--phase", type=float, default=12.0, help="seconds per phase")
-    ap.add_argument("--settle", type=float, default=6.0,
+    ap.add_argument("--phase", type=float, default=30.0, help="seconds per phase")
+    ap.add_argument("--settle", type=float, default=15.0,
                     help="also measure from this many seconds into each watch")
     ap.add_argument("--rate", type=float, default=100.0)
     ap.add_argument("--size-seconds", type=float, default=30.0,

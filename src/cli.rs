@@ -23,7 +23,8 @@ watches several processes.",
     after_help = "Exit codes: 0 ok, 1 internal error, 2 usage, 10 no such process, 11 not a Python \
 process, 12 permission denied, 13 unsupported interpreter, 14 target exited during attach, \
 15 command could not be started, 16 heap layout not understood, 20 session file not found, 21 not a session file, \
-22 session file not writable."
+22 session file not writable, 23 report file not writable, 30 findings at or above --fail-on \
+(with --fail-on, otherwise the exit code of the command `run` started)."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -36,6 +37,13 @@ pub struct Cli {
 
     #[command(flatten)]
     pub watch: WatchOpts,
+
+    /// Permission bits of the files memwatch creates (sessions, reports, exports), octal.
+    /// They hold the target's source, paths, command line and heap names: owner-only by
+    /// default, whatever the umask.
+    #[arg(long, global = true, value_name = "MODE", default_value = "600",
+          value_parser = crate::share::file::parse_mode)]
+    pub file_mode: u32,
 }
 
 /// Options of a live watch (`--pid` and `run`).
@@ -95,6 +103,33 @@ pub struct WatchOpts {
     /// Most processes sampled at once with --subprocesses; further ones are listed only.
     #[arg(long, value_name = "N", default_value_t = 32)]
     pub max_processes: usize,
+
+    /// CI mode: when the watch ends with a finding of this severity or above, exit with code
+    /// 30 (else with the command's own exit code, for `memwatch run`).
+    #[arg(long, value_enum, value_name = "SEVERITY")]
+    pub fail_on: Option<FailOn>,
+
+    /// Also write the report to FILE when the watch ends (for a CI artifact).
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+
+    /// The format of --report (default: from its extension, .md markdown, .json, .html; else
+    /// text).
+    #[arg(long, short = 'f', value_enum, requires = "report")]
+    pub format: Option<Format>,
+
+    /// Leave the program's source lines out of --report (for a report meant for sharing).
+    #[arg(long)]
+    pub no_source: bool,
+}
+
+/// The lowest severity that fails a CI run (`--fail-on`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    /// Important findings (leaks) only.
+    Important,
+    /// Any finding, Suggestions too.
+    Suggestion,
 }
 
 #[derive(Debug, Subcommand)]
@@ -144,12 +179,19 @@ pub enum Command {
         /// The session file.
         file: PathBuf,
     },
-    /// Postmortem of a recorded session: header, top lines, memory_profiler tables.
+    /// Postmortem of a recorded session: header, top lines, memory_profiler tables. Also as
+    /// one self-contained HTML file, a flamegraph (SVG) or a speedscope profile.
     Report {
         /// The session file.
         file: PathBuf,
         #[arg(long, short = 'f', value_enum, default_value_t = Format::Text)]
         format: Format,
+        /// Write to FILE (owner-only, see --file-mode) instead of standard output.
+        #[arg(long, short = 'o', value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Leave the program's source lines out (a report meant for sharing).
+        #[arg(long)]
+        no_source: bool,
         /// How many lines to list.
         #[arg(long, short = 'n', default_value_t = 10)]
         top: usize,
@@ -165,6 +207,25 @@ pub enum Format {
     Json,
     /// The findings in the Recommendations Format (report only).
     Markdown,
+    /// One self-contained HTML file: charts, findings, line tables (report only).
+    Html,
+    /// A flamegraph SVG of the sampled memory increments per stack (report only).
+    Flamegraph,
+    /// A speedscope profile: bytes charged per stack, and samples (report only).
+    Speedscope,
+}
+
+impl Format {
+    /// The format a report file's name asks for: .md, .json, .html, .svg; else text.
+    pub fn from_extension(path: &std::path::Path) -> Format {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("md" | "markdown") => Format::Markdown,
+            Some("json") => Format::Json,
+            Some("html" | "htm") => Format::Html,
+            Some("svg") => Format::Flamegraph,
+            _ => Format::Text,
+        }
+    }
 }
 
 impl WatchOpts {

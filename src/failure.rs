@@ -50,6 +50,20 @@ pub enum Failure {
         path: String,
         detail: String,
     },
+    /// A report or export file (`-o`, `--report`) cannot be written.
+    OutputWrite {
+        path: String,
+        detail: String,
+    },
+    /// CI mode (`--fail-on`): the watch found `count` findings at or above `severity`. The
+    /// report was printed and written; this only sets the exit code.
+    FindingsFound {
+        severity: String,
+        count: usize,
+    },
+    /// CI mode (`--fail-on`): no finding failed the run, but the command `memwatch run`
+    /// started exited with this code (128 + signal when a signal killed it): passed on.
+    CommandFailed(i32),
 }
 
 impl Failure {
@@ -67,6 +81,9 @@ impl Failure {
             Failure::SessionNotFound { .. } => 20,
             Failure::NotASession { .. } => 21,
             Failure::SessionWrite { .. } => 22,
+            Failure::OutputWrite { .. } => 23,
+            Failure::FindingsFound { .. } => 30,
+            Failure::CommandFailed(code) => *code,
         }
     }
 
@@ -115,6 +132,17 @@ impl fmt::Display for Failure {
             Failure::SessionWrite { path, detail } => {
                 write!(f, "cannot write session file {path}: {detail}")
             }
+            Failure::OutputWrite { path, detail } => {
+                write!(f, "cannot write {path}: {detail}")
+            }
+            Failure::FindingsFound { severity, count } => write!(
+                f,
+                "{count} finding(s) at or above {severity} (--fail-on {severity}): exit code 30"
+            ),
+            Failure::CommandFailed(code) => write!(
+                f,
+                "no finding failed the run; the command exited with code {code}, passed on"
+            ),
         }
     }
 }
@@ -165,6 +193,14 @@ mod tests {
             Failure::SessionWrite {
                 path: String::new(),
                 detail: String::new(),
+            },
+            Failure::OutputWrite {
+                path: String::new(),
+                detail: String::new(),
+            },
+            Failure::FindingsFound {
+                severity: String::new(),
+                count: 1,
             },
         ];
         let mut codes: Vec<i32> = all.iter().map(Failure::exit_code).collect();

@@ -7,6 +7,7 @@
 //! ([`heap`]) reads the target's objects from a copy of its memory.
 
 pub mod analyzer;
+pub mod ci;
 pub mod cli;
 pub mod event;
 pub mod failure;
@@ -16,6 +17,7 @@ pub mod interrupt;
 pub mod report;
 pub mod sampler;
 pub mod session;
+pub mod share;
 pub mod status;
 pub mod target;
 pub mod timefmt;

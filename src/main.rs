@@ -2,7 +2,8 @@
 //! codes. Everything else is in the library (`src/lib.rs`).
 
 use memwatch::{
-    analyzer, cli, failure, heap, interrupt, report, sampler, session, target, tree, tui, watch,
+    analyzer, ci, cli, failure, heap, interrupt, report, sampler, session, share, target, tree,
+    tui, watch,
 };
 
 use std::io::Write;
@@ -29,6 +30,7 @@ fn main() {
         eprintln!("memwatch: internal error (a bug, please report it): {msg}{at}");
     }));
     let cli = Cli::parse();
+    share::file::set_mode(cli.file_mode);
     // Ctrl-Z waits for a target's pause to end (src/interrupt.rs)
     interrupt::install_job_control();
     let code = match run(cli) {
@@ -56,9 +58,21 @@ fn run(cli: Cli) -> Result<()> {
         Some(Command::Report {
             file,
             format,
+            output,
+            no_source,
             top,
             function,
-        }) => report_command(&file, format, top, function),
+        }) => report_command(
+            &file,
+            format,
+            output.as_deref(),
+            share::RenderOpts {
+                top,
+                function,
+                no_source,
+                ..Default::default()
+            },
+        ),
         Some(Command::Replay { file }) => replay_command(&file),
         Some(Command::Layout { pid, format }) => layout_command(pid, format),
         None => match cli.pid.as_slice() {
@@ -78,6 +92,19 @@ fn check_watch_opts(opts: &WatchOpts) -> Result<()> {
     if let (Some(path), false) = (&opts.record, opts.no_record) {
         session::writer::SessionWriter::check_path(path, opts.force)?;
     }
+    // a report that could not be written at the end would lose a CI run's artifact
+    if let Some(path) = &opts.report {
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        if !dir.is_dir() {
+            return Err(Failure::OutputWrite {
+                path: path.display().to_string(),
+                detail: format!("no such folder {}", dir.display()),
+            });
+        }
+    }
     Ok(())
 }
 
@@ -96,8 +123,41 @@ fn watch_pid(pid: i32, opts: &WatchOpts) -> Result<()> {
     } else {
         watch::watch(target, Liveness::Pid, opts)?
     };
+    conclude(outcome, opts)
+}
+
+/// The end of a single process's watch: the report printed, then CI mode's files and exit
+/// code (an internal error of memwatch's own comes first).
+fn conclude(outcome: watch::Outcome, opts: &WatchOpts) -> Result<()> {
     watch::print_summary(&outcome);
-    outcome.into_result()
+    let ci = ci::finish(
+        share::View::Single(&outcome.analyzer),
+        opts,
+        outcome.session.as_deref(),
+        outcome.analyzer.end.as_ref().map(|e| &e.1),
+    );
+    outcome.into_result()?;
+    ci
+}
+
+/// The end of a tree's watch: as [`conclude`]; the command's exit code is the root's.
+fn conclude_tree(outcome: tree::watch::TreeOutcome, opts: &WatchOpts) -> Result<()> {
+    tree_summary(&outcome);
+    let root_end = outcome
+        .tree
+        .procs
+        .iter()
+        .find(|p| p.is_root())
+        .and_then(|p| p.analyzer.as_ref())
+        .and_then(|a| a.end.as_ref().map(|e| e.1.clone()));
+    let ci = ci::finish(
+        share::View::Tree(&outcome.tree),
+        opts,
+        outcome.session.as_deref(),
+        root_end.as_ref(),
+    );
+    outcome.into_result()?;
+    ci
 }
 
 /// Several PIDs, or `--subprocesses`: one session for the tree.
@@ -146,8 +206,7 @@ fn watch_pids(pids: &[i32], opts: &WatchOpts) -> Result<()> {
         follow: opts.subprocesses,
     };
     let outcome = tui::live::watch_tree(roots, opts, None, dashboard)?;
-    tree_summary(&outcome);
-    outcome.into_result()
+    conclude_tree(outcome, opts)
 }
 
 /// The report printed when a tree's watch ends.
@@ -215,8 +274,7 @@ fn run_command(opts: &WatchOpts, command: &[String]) -> Result<()> {
             command.join(" ")
         );
     }
-    watch::print_summary(&outcome);
-    outcome.into_result()
+    conclude(outcome, opts)
 }
 
 fn snapshot_command(
@@ -227,6 +285,7 @@ fn snapshot_command(
     no_graph: bool,
     hold_pause_ms: u64,
 ) -> Result<()> {
+    text_or_json(format, "snapshot")?;
     let target = target::attach(pid)?;
     let heap = target.heap().map_err(|e| match e {
         heap::HeapError::NoLayout(e) => Failure::UnsupportedInterpreter {
@@ -263,18 +322,27 @@ fn snapshot_command(
             pid,
             top,
         ),
-        Format::Json | Format::Markdown => {
-            serde_json::to_string_pretty(&census).map_err(Failure::internal)? + "\n"
-        }
+        _ => serde_json::to_string_pretty(&census).map_err(Failure::internal)? + "\n",
     };
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes());
     Ok(())
 }
 
+/// `snapshot` and `layout` print text or JSON (Markdown, as before, is JSON).
+fn text_or_json(format: Format, command: &str) -> Result<()> {
+    match format {
+        Format::Text | Format::Json | Format::Markdown => Ok(()),
+        _ => Err(Failure::Usage(format!(
+            "memwatch {command} prints --format text or json; html, flamegraph and speedscope are formats of `memwatch report`"
+        ))),
+    }
+}
+
 /// `memwatch layout --pid PID`: the layout memwatch uses for the target, and what the checks
 /// at attach found; when they refuse it, the table as it stands and why (exit 16).
 fn layout_command(pid: i32, format: Format) -> Result<()> {
+    text_or_json(format, "layout")?;
     let target = target::attach(pid)?;
     let v = &target.version;
     let (layout, refused) = match target.heap() {
@@ -299,9 +367,7 @@ fn layout_command(pid: i32, format: Format) -> Result<()> {
     };
     let text = match format {
         Format::Text => report::layout::render(&view),
-        Format::Json | Format::Markdown => {
-            serde_json::to_string_pretty(&view).map_err(Failure::internal)? + "\n"
-        }
+        _ => serde_json::to_string_pretty(&view).map_err(Failure::internal)? + "\n",
     };
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes());
@@ -363,8 +429,7 @@ fn run_tree(
     };
     let outcome = tui::live::watch_tree(roots, opts, output, dashboard)?;
     stop_tree_started(pid, command);
-    tree_summary(&outcome);
-    outcome.into_result()
+    conclude_tree(outcome, opts)
 }
 
 /// A command memwatch started with its workers does not outlive the watch: the command is
@@ -399,71 +464,56 @@ fn replay_command(file: &Path) -> Result<()> {
     eprintln!(
         "memwatch: not a terminal: printing the report (memwatch report) instead of the dashboard"
     );
-    report_command(file, Format::Text, 10, None)
+    report_command(
+        file,
+        Format::Text,
+        None,
+        share::RenderOpts {
+            top: 10,
+            ..Default::default()
+        },
+    )
 }
 
-fn report_command(file: &Path, format: Format, top: usize, function: Option<String>) -> Result<()> {
-    let mut reader = session::reader::SessionReader::open(file)?;
-    if reader.is_tree() {
-        return tree_report_command(reader, file, format, top, function);
-    }
-    let mut analyzer = analyzer::Analyzer::new();
-    reader.replay(&mut |ev| analyzer.apply(ev));
-    let mut warnings = reader.warnings.clone();
-    let local = report::source::fill_missing_sources(&mut analyzer);
-    // the findings as of the last event (a session cut short has no end to prompt them), with
-    // the sources just filled in
-    analyzer.update_findings();
-    if !local.is_empty() {
-        warnings.push(format!(
-            "source text of {} file(s) read from this machine, not from the session (it may have changed since)",
-            local.len()
-        ));
-    }
-    let r = report::build(
-        &analyzer,
-        &report::Options { top, function },
-        Some(file.display().to_string()),
-        warnings,
-    );
-    let text = match format {
-        Format::Text => report::text::render(&r),
-        Format::Json => serde_json::to_string_pretty(&r).map_err(Failure::internal)? + "\n",
-        Format::Markdown => report::markdown::render(&r),
-    };
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(text.as_bytes());
-    Ok(())
-}
-
-/// `memwatch report` of a process tree's session.
-fn tree_report_command(
-    mut reader: session::reader::SessionReader,
+/// `memwatch report FILE`: the session read back through the analyzer, rendered in `format`,
+/// to standard output or to `output` (owner-only).
+fn report_command(
     file: &Path,
     format: Format,
-    top: usize,
-    function: Option<String>,
+    output: Option<&Path>,
+    opts: share::RenderOpts,
 ) -> Result<()> {
-    let mut t = tree::TreeAnalyzer::new();
-    tree::replay(&mut reader, &mut t);
-    for p in t.procs.iter_mut() {
-        if let Some(a) = p.analyzer.as_mut() {
-            report::source::fill_missing_sources(a);
-        }
-    }
-    let warnings = reader.warnings.clone();
-    let r = report::tree::build(
-        &t,
-        &report::Options { top, function },
-        Some(file.display().to_string()),
-        warnings,
-    );
-    let text = match format {
-        Format::Text => report::tree::render_text(&r),
-        Format::Json => serde_json::to_string_pretty(&r).map_err(Failure::internal)? + "\n",
-        Format::Markdown => report::tree::render_markdown(&r),
+    let mut reader = session::reader::SessionReader::open(file)?;
+    let mut opts = share::RenderOpts {
+        session_file: Some(file.display().to_string()),
+        warnings: reader.warnings.clone(),
+        ..opts
     };
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(text.as_bytes());
-    Ok(())
+    let bytes = if reader.is_tree() {
+        let mut t = tree::TreeAnalyzer::new();
+        tree::replay(&mut reader, &mut t);
+        for p in t.procs.iter_mut() {
+            if let Some(a) = p.analyzer.as_mut() {
+                report::source::fill_missing_sources(a);
+            }
+        }
+        opts.warnings = reader.warnings.clone();
+        share::render(share::View::Tree(&t), format, &opts)?
+    } else {
+        let mut analyzer = analyzer::Analyzer::new();
+        reader.replay(&mut |ev| analyzer.apply(ev));
+        opts.warnings = reader.warnings.clone();
+        let local = report::source::fill_missing_sources(&mut analyzer);
+        // the findings as of the last event (a session cut short has no end to prompt them),
+        // with the sources just filled in
+        analyzer.update_findings();
+        if !local.is_empty() {
+            opts.warnings.push(format!(
+                "source text of {} file(s) read from this machine, not from the session (it may have changed since)",
+                local.len()
+            ));
+        }
+        share::render(share::View::Single(&analyzer), format, &opts)?
+    };
+    share::file::write_output(output.unwrap_or(Path::new("-")), &bytes)
 }

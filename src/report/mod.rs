@@ -555,3 +555,21 @@ pub fn build(
         warnings,
     }
 }
+
+/// Leave the program's source out of `r` (`--no-source`, for a report meant for sharing):
+/// the contents of every line row and table row, and the findings' current code. Names,
+/// files and line numbers stay: they are what the report is about.
+pub fn strip_source(r: &mut Report) {
+    for row in r.top_lines.iter_mut().chain(r.top_user_lines.iter_mut()) {
+        row.contents = None;
+    }
+    for t in r.functions.iter_mut() {
+        t.source_available = false;
+        for row in t.lines.iter_mut() {
+            row.contents = None;
+        }
+    }
+    for f in r.findings.iter_mut() {
+        f.current_code = None;
+    }
+}

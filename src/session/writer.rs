@@ -108,6 +108,9 @@ impl SessionWriter {
                 let _ = std::fs::remove_file(PathBuf::from(p));
             }
         }
+        // owner-only (crate::share::file): SQLite opens the empty file as a new database and
+        // gives its -wal and -shm files the same mode
+        crate::share::file::create_new(path).map_err(|e| write_err(path, e))?;
         let conn = Connection::open(path).map_err(|e| write_err(path, e))?;
         // 8 KiB pages: the whole schema fits in page 1, so a file cut short keeps it
         conn.execute_batch(
