@@ -2,7 +2,8 @@
 # The test venv and packages: real packages the tests run under memwatch, installed from the
 # package index. Made once and reused; .ci/run calls it before the tests. Prints what it made.
 #
-# - target/test-venv (or $MEMWATCH_TEST_VENV), with the machine's python3: gunicorn.
+# - target/test-venv (or $MEMWATCH_TEST_VENV), with the machine's python3: gunicorn (the
+#   process-tree tests) and pytest (CI mode: `memwatch run --fail-on important -- pytest`).
 # - numpy for every interpreter of the test matrix that numpy ships wheels for, each in a
 #   directory of its own that the tests put on the target's PYTHONPATH:
 #   target/numpy/X.Y/site-packages for pyenv's interpreters and python3 (installed by each
@@ -14,13 +15,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${MEMWATCH_TEST_VENV:-$PWD/target/test-venv}"
 PIP=(--quiet --disable-pip-version-check --no-input)
-if [[ -x "$VENV/bin/python" ]] && "$VENV/bin/python" -c "import gunicorn" 2>/dev/null; then
-    echo "test venv: $VENV (reused; $("$VENV/bin/python" -V), gunicorn $("$VENV/bin/python" -c 'import gunicorn; print(gunicorn.__version__)'))"
+versions() {
+    "$VENV/bin/python" -c 'import sys, gunicorn, pytest; print(sys.version.split()[0], "gunicorn", gunicorn.__version__, "pytest", pytest.__version__)'
+}
+if [[ -x "$VENV/bin/python" ]] && "$VENV/bin/python" -c "import gunicorn, pytest" 2>/dev/null; then
+    echo "test venv: $VENV (reused; Python $(versions))"
 else
     mkdir -p "$(dirname "$VENV")"
-    python3 -m venv "$VENV"
-    "$VENV/bin/python" -m pip install "${PIP[@]}" gunicorn
-    echo "test venv: $VENV (made; $("$VENV/bin/python" -V), gunicorn $("$VENV/bin/python" -c 'import gunicorn; print(gunicorn.__version__)'))"
+    [[ -x "$VENV/bin/python" ]] || python3 -m venv "$VENV"
+    "$VENV/bin/python" -m pip install "${PIP[@]}" gunicorn pytest
+    echo "test venv: $VENV (made; Python $(versions))"
 fi
 
 # numpy into DIR for interpreter PY (words), checked by importing it with PY

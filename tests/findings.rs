@@ -5,7 +5,8 @@
 //! tests/targets/smells/expected.json (shared with scripts/eval_findings.py). Run on the
 //! oldest installed interpreter and on Debian sid's newest releases (3.13.x, whose patch
 //! releases moved the GC lists, 3.14.x, 3.15.x and the 3.15 debug build); every interpreter of
-//! the matrix at once: scripts/eval_findings.py.
+//! the matrix at once: scripts/eval_findings.py. Every watch runs in CI mode (`--fail-on
+//! important`): it exits 30 on each leak (an Important finding) and 0 on each control.
 
 mod common;
 
@@ -25,7 +26,8 @@ fn expected() -> Value {
     serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
 }
 
-/// Watch one smell target; its findings (the report's JSON array).
+/// Watch one smell target in CI mode (`--fail-on important`); its findings (the report's JSON
+/// array), checked against the exit code: 30 when an Important finding is there, else 0.
 fn findings_of(
     py: &Interp,
     program: &str,
@@ -47,15 +49,24 @@ fn findings_of(
         "--duration",
         WATCH_SECS,
     ])
-    .arg("--record")
+    .args(["--fail-on", "important", "--record"])
     .arg(&session);
     let out = output_within(cmd, Duration::from_secs(90));
     drop(target);
-    if !out.status.success() {
+    let code = out.status.code();
+    if code != Some(0) && code != Some(30) {
         return Err(format!("memwatch failed: {}", stderr_of(&out)));
     }
     let r = report_json(&session, &[]);
-    Ok(r["findings"].as_array().cloned().unwrap_or_default())
+    let found = r["findings"].as_array().cloned().unwrap_or_default();
+    let important = found.iter().any(|f| f["severity"] == "important");
+    if (code == Some(30)) != important {
+        return Err(format!(
+            "--fail-on important exited {code:?} with findings [{}]",
+            found.iter().map(describe).collect::<Vec<_>>().join("; ")
+        ));
+    }
+    Ok(found)
 }
 
 fn describe(f: &Value) -> String {
