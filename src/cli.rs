@@ -23,7 +23,7 @@ watches several processes.",
     after_help = "Exit codes: 0 ok, 1 internal error, 2 usage, 10 no such process, 11 not a Python \
 process, 12 permission denied, 13 unsupported interpreter, 14 target exited during attach, \
 15 command could not be started, 16 heap layout not understood, 20 session file not found, 21 not a session file, \
-22 session file not writable, 23 report file not writable, 30 findings at or above --fail-on \
+22 session file not writable, 23 report file not writable, 24 --serve address unusable, 30 findings at or above --fail-on \
 (with --fail-on, otherwise the exit code of the command `run` started)."
 )]
 pub struct Cli {
@@ -121,6 +121,11 @@ pub struct WatchOpts {
     /// Leave the program's source lines out of --report (for a report meant for sharing).
     #[arg(long)]
     pub no_source: bool,
+
+    /// Serve Prometheus/OpenMetrics metrics at http://ADDR/metrics while watching: PORT
+    /// (loopback) or HOST:PORT. The endpoint shows names from the target's heap.
+    #[arg(long, value_name = "[HOST:]PORT", value_parser = crate::export::parse_addr)]
+    pub serve: Option<std::net::SocketAddr>,
 }
 
 /// The lowest severity that fails a CI run (`--fail-on`).

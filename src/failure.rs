@@ -55,6 +55,11 @@ pub enum Failure {
         path: String,
         detail: String,
     },
+    /// `--serve`: the metrics endpoint cannot listen on this address.
+    Serve {
+        addr: String,
+        detail: String,
+    },
     /// CI mode (`--fail-on`): the watch found `count` findings at or above `severity`. The
     /// report was printed and written; this only sets the exit code.
     FindingsFound {
@@ -82,6 +87,7 @@ impl Failure {
             Failure::NotASession { .. } => 21,
             Failure::SessionWrite { .. } => 22,
             Failure::OutputWrite { .. } => 23,
+            Failure::Serve { .. } => 24,
             Failure::FindingsFound { .. } => 30,
             Failure::CommandFailed(code) => *code,
         }
@@ -135,6 +141,10 @@ impl fmt::Display for Failure {
             Failure::OutputWrite { path, detail } => {
                 write!(f, "cannot write {path}: {detail}")
             }
+            Failure::Serve { addr, detail } => write!(
+                f,
+                "cannot serve metrics on {addr}: {detail} (choose another --serve port)"
+            ),
             Failure::FindingsFound { severity, count } => write!(
                 f,
                 "{count} finding(s) at or above {severity} (--fail-on {severity}): exit code 30"
@@ -196,6 +206,10 @@ mod tests {
             },
             Failure::OutputWrite {
                 path: String::new(),
+                detail: String::new(),
+            },
+            Failure::Serve {
+                addr: String::new(),
                 detail: String::new(),
             },
             Failure::FindingsFound {

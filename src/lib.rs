@@ -10,6 +10,7 @@ pub mod analyzer;
 pub mod ci;
 pub mod cli;
 pub mod event;
+pub mod export;
 pub mod failure;
 pub mod findings;
 pub mod heap;

@@ -100,6 +100,7 @@ pub fn watch_shared(
             .unwrap_or_else(|| session::default_path(target.pid, info.start_unix));
         Some(SessionWriter::create(&path, opts.force)?)
     };
+    let mut exporter = opts.serve.map(crate::export::Exporter::start).transpose()?;
 
     let (tx, rx) = sync_channel::<Vec<Event>>(CHANNEL_BATCHES);
     let cfg = SamplerConfig {
@@ -166,6 +167,9 @@ pub fn watch_shared(
             let a = lock(shared);
             status.tick(&a);
             status.new_findings(&a);
+        }
+        if let Some(e) = exporter.as_mut() {
+            e.refresh(shared);
         }
     }
     let _ = handle.join();

@@ -454,6 +454,7 @@ pub fn watch_tree(
             .unwrap_or_else(|| session::default_path(first, crate::timefmt::now_unix()));
         Some(SessionWriter::create(&path, opts.force)?)
     };
+    let mut exporter = opts.serve.map(crate::export::Exporter::start).transpose()?;
     // the governor's scale is the one the clocks read
     let governor = Governor::default();
     let mut hub = Hub {
@@ -552,6 +553,9 @@ pub fn watch_tree(
         }
         if let Some(s) = status.as_mut() {
             s.tick(&lock(shared));
+        }
+        if let Some(e) = exporter.as_mut() {
+            e.refresh_tree(shared);
         }
         let duration_over = opts
             .duration
