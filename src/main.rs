@@ -92,6 +92,13 @@ fn check_watch_opts(opts: &WatchOpts) -> Result<()> {
     if let (Some(path), false) = (&opts.record, opts.no_record) {
         session::writer::SessionWriter::check_path(path, opts.force)?;
     }
+    // a metrics address that cannot be had is said before anything is attached or started
+    if let Some(addr) = opts.serve {
+        std::net::TcpListener::bind(addr).map_err(|e| Failure::Serve {
+            addr: addr.to_string(),
+            detail: e.to_string(),
+        })?;
+    }
     // a report that could not be written at the end would lose a CI run's artifact
     if let Some(path) = &opts.report {
         let dir = match path.parent() {
