@@ -122,6 +122,13 @@ pub struct WatchOpts {
     #[arg(long)]
     pub no_source: bool,
 
+    /// Keep every row of the session file for this long (seconds, or 90s, 30m, 1h, 2d); older
+    /// ones are thinned: samples to 1 a second (to 1 a minute past 24 × this), censuses to 1 a
+    /// minute (1 per 10 minutes), so a watch of days stays small and quick to read.
+    #[arg(long, value_name = "DURATION", default_value = "1h",
+          value_parser = crate::session::retention::parse_window)]
+    pub retention: f64,
+
     /// Serve Prometheus/OpenMetrics metrics at http://ADDR/metrics while watching: PORT
     /// (loopback) or HOST:PORT. The endpoint shows names from the target's heap.
     #[arg(long, value_name = "[HOST:]PORT", value_parser = crate::export::parse_addr)]

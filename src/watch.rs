@@ -98,7 +98,9 @@ pub fn watch_shared(
             .record
             .clone()
             .unwrap_or_else(|| session::default_path(target.pid, info.start_unix));
-        Some(SessionWriter::create(&path, opts.force)?)
+        let mut w = SessionWriter::create(&path, opts.force)?;
+        w.set_retention(opts.retention);
+        Some(w)
     };
     let mut exporter = opts.serve.map(crate::export::Exporter::start).transpose()?;
 

@@ -2,6 +2,7 @@
 //! as the same event stream by [`reader::SessionReader`].
 
 pub mod reader;
+pub mod retention;
 pub mod salvage;
 pub mod schema;
 pub mod writer;

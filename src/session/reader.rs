@@ -266,6 +266,27 @@ impl SessionReader {
         rows.into_values().take(MAX_PROCS as usize).collect()
     }
 
+    /// What retention thinned in this file (`meta.thinned`, [`super::retention`]), as a note.
+    fn thinned_note(&self) -> Option<String> {
+        let v: serde_json::Value = serde_json::from_str(&self.meta("thinned")?).ok()?;
+        let second = v["second_until_us"].as_f64().unwrap_or(0.0) / 1e6;
+        let minute = v["minute_until_us"].as_f64().unwrap_or(0.0) / 1e6;
+        let window = v["window_s"].as_f64().unwrap_or(0.0);
+        let mut text = format!(
+            "rows older than the retention window ({}) were thinned: samples before {} are kept at 1 a second, censuses at 1 a minute",
+            crate::units::duration(window),
+            crate::units::duration(second)
+        );
+        if minute > 0.0 {
+            text.push_str(&format!(
+                "; before {}, samples at 1 a minute, censuses at 1 per 10 minutes",
+                crate::units::duration(minute)
+            ));
+        }
+        text.push_str(" (line occurrences there count the samples kept)");
+        Some(text)
+    }
+
     fn meta(&self, key: &str) -> Option<String> {
         self.meta.get(key).cloned()
     }
@@ -350,6 +371,9 @@ impl SessionReader {
             return warnings;
         };
         sink(&Event::Start(Box::new(info)));
+        if let Some(note) = self.thinned_note() {
+            sink(&Event::Note { t: 0, text: note });
+        }
         let p = proc as i64;
         // rows of other processes are skipped; a version 1 file has no proc column (all 0)
         let mine = move |v: &[Value], col: usize| v.get(col).and_then(Value::int).unwrap_or(0) == p;

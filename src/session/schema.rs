@@ -186,6 +186,11 @@ CREATE TABLE container_lengths (
     len       INTEGER NOT NULL,
     proc      INTEGER NOT NULL DEFAULT 0
 );
+CREATE INDEX census_types_census ON census_types(census);
+CREATE INDEX census_containers_census ON census_containers(census);
+CREATE INDEX thread_states_t ON thread_states(t_us);
+CREATE INDEX container_lengths_t ON container_lengths(t_us);
+CREATE INDEX fd_targets_t ON fd_targets(t_us);
 CREATE TABLE modules (
     name TEXT PRIMARY KEY,
     file TEXT NOT NULL

@@ -37,6 +37,10 @@ pub struct SessionWriter {
     sources_due: Instant,
     /// Set once a write failed; the watch goes on without recording.
     pub failed: Option<String>,
+    /// Thinning of rows older than the window (None: every row kept).
+    retention: Option<super::retention::Retention>,
+    /// The latest sample time written, µs.
+    latest_t: u64,
 }
 
 /// The writer's memory of one process's stream (only changes are written).
@@ -137,7 +141,19 @@ impl SessionWriter {
             pending_sources: Vec::new(),
             sources_due: Instant::now() + SOURCES_AFTER,
             failed: None,
+            retention: None,
+            latest_t: 0,
         })
+    }
+
+    /// Keep every row for the last `window_s` seconds and thin older ones
+    /// ([`super::retention`]); recorded in the file (`meta.retention_s`).
+    pub fn set_retention(&mut self, window_s: f64) {
+        let r = super::retention::Retention::new(window_s);
+        if let Err(e) = self.meta("retention_s", &r.window_s().to_string()) {
+            self.failed = Some(e.to_string());
+        }
+        self.retention = Some(r);
     }
 
     pub fn path(&self) -> &Path {
@@ -207,13 +223,21 @@ impl SessionWriter {
         }
     }
 
-    /// Commit if a second has passed since the last commit.
+    /// Commit if a second has passed since the last commit; thin what aged past the
+    /// retention window (in the transaction the next tick commits).
     pub fn tick(&mut self) {
         if self.failed.is_none()
             && self.last_commit.elapsed() >= COMMIT_EVERY
             && let Err(e) = self.commit()
         {
             self.failed = Some(e.to_string());
+        }
+        if self.failed.is_none()
+            && let Some(r) = self.retention.as_mut()
+            && r.due(self.latest_t)
+            && let Err(e) = r.step(&self.conn, self.latest_t)
+        {
+            self.failed = Some(format!("thinning old rows: {e}"));
         }
     }
 
@@ -313,6 +337,7 @@ impl SessionWriter {
                 self.pending_sources.push((file.clone(), text.clone()));
             }
             Event::Sample(s) => {
+                self.latest_t = self.latest_t.max(s.t);
                 let attributed = s.attributed().copied();
                 let mut st = self.conn.prepare_cached(
                     "INSERT INTO samples(t_us, rss_kib, thread, stack, flags, proc)

@@ -452,7 +452,9 @@ pub fn watch_tree(
             .record
             .clone()
             .unwrap_or_else(|| session::default_path(first, crate::timefmt::now_unix()));
-        Some(SessionWriter::create(&path, opts.force)?)
+        let mut w = SessionWriter::create(&path, opts.force)?;
+        w.set_retention(opts.retention);
+        Some(w)
     };
     let mut exporter = opts.serve.map(crate::export::Exporter::start).transpose()?;
     // the governor's scale is the one the clocks read
