@@ -2,8 +2,8 @@
 //! codes. Everything else is in the library (`src/lib.rs`).
 
 use memwatch::{
-    analyzer, ci, cli, failure, heap, interrupt, report, sampler, session, share, target, tree,
-    tui, watch,
+    ci, cli, failure, heap, interrupt, report, sampler, session, share, target, timefmt, tree, tui,
+    watch,
 };
 
 use std::io::Write;
@@ -322,7 +322,20 @@ fn snapshot_command(
             pid,
             top,
         ),
-        _ => serde_json::to_string_pretty(&census).map_err(Failure::internal)? + "\n",
+        _ => report::census::render_json(
+            &census,
+            &report::census::SnapshotTarget {
+                pid,
+                command_line: target.command_line.clone(),
+                python_version: target.version.to_string(),
+                taken_unix: timefmt::now_unix(),
+                rss_bytes: sampler::proc::Statm::open(pid)
+                    .ok()
+                    .and_then(|s| s.rss_kib().ok())
+                    .map(|kib| kib * 1024),
+            },
+        )
+        .map_err(Failure::internal)?,
     };
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes());
@@ -483,37 +496,13 @@ fn report_command(
     output: Option<&Path>,
     opts: share::RenderOpts,
 ) -> Result<()> {
-    let mut reader = session::reader::SessionReader::open(file)?;
-    let mut opts = share::RenderOpts {
+    let read = share::read_session(file)?;
+    let opts = share::RenderOpts {
         session_file: Some(file.display().to_string()),
-        warnings: reader.warnings.clone(),
+        warnings: read.warnings.clone(),
         ..opts
     };
-    let bytes = if reader.is_tree() {
-        let mut t = tree::TreeAnalyzer::new();
-        tree::replay(&mut reader, &mut t);
-        for p in t.procs.iter_mut() {
-            if let Some(a) = p.analyzer.as_mut() {
-                report::source::fill_missing_sources(a);
-            }
-        }
-        opts.warnings = reader.warnings.clone();
-        share::render(share::View::Tree(&t), format, &opts)?
-    } else {
-        let mut analyzer = analyzer::Analyzer::new();
-        reader.replay(&mut |ev| analyzer.apply(ev));
-        opts.warnings = reader.warnings.clone();
-        let local = report::source::fill_missing_sources(&mut analyzer);
-        // the findings as of the last event (a session cut short has no end to prompt them),
-        // with the sources just filled in
-        analyzer.update_findings();
-        if !local.is_empty() {
-            opts.warnings.push(format!(
-                "source text of {} file(s) read from this machine, not from the session (it may have changed since)",
-                local.len()
-            ));
-        }
-        share::render(share::View::Single(&analyzer), format, &opts)?
-    };
+    let bytes = share::render(read.view(), format, &opts)?;
     share::file::write_output(output.unwrap_or(Path::new("-")), &bytes)
 }
+
