@@ -74,6 +74,13 @@ fn run(cli: Cli) -> Result<()> {
             },
         ),
         Some(Command::Replay { file }) => replay_command(&file),
+        Some(Command::Diff {
+            a,
+            b,
+            format,
+            output,
+            top,
+        }) => diff_command(&a, &b, format, output.as_deref(), top),
         Some(Command::Layout { pid, format }) => layout_command(pid, format),
         None => match cli.pid.as_slice() {
             [pid] if !cli.watch.subprocesses => watch_pid(*pid, &cli.watch),
@@ -506,3 +513,33 @@ fn report_command(
     share::file::write_output(output.unwrap_or(Path::new("-")), &bytes)
 }
 
+/// `memwatch diff A B`: what changed from A to B (sessions or snapshot JSONs), in `format`,
+/// to standard output or to `output` (owner-only).
+fn diff_command(
+    a: &Path,
+    b: &Path,
+    format: Format,
+    output: Option<&Path>,
+    top: usize,
+) -> Result<()> {
+    if !matches!(format, Format::Text | Format::Json | Format::Markdown) {
+        return Err(Failure::Usage(
+            "memwatch diff writes --format text, json or markdown; html, flamegraph and speedscope are formats of `memwatch report`".into(),
+        ));
+    }
+    if !(1..=share::diff::MAX_TOP).contains(&top) {
+        return Err(Failure::Usage(format!(
+            "--top must be between 1 and {}, not {top}",
+            share::diff::MAX_TOP
+        )));
+    }
+    let side_a = share::diff::load(a)?;
+    let side_b = share::diff::load(b)?;
+    let d = share::diff::compare(&side_a, &side_b, top);
+    let text = match format {
+        Format::Json => serde_json::to_string_pretty(&d).map_err(Failure::internal)? + "\n",
+        Format::Markdown => share::diff::render::markdown(&d),
+        _ => share::diff::render::text(&d),
+    };
+    share::file::write_output(output.unwrap_or(Path::new("-")), text.as_bytes())
+}

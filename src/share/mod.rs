@@ -6,8 +6,10 @@
 //!
 //! Every format reads the same analyzer state a live watch, `report` and `replay` build
 //! (a [`View`]): text, JSON and Markdown through [`crate::report`]. A recorded session is read
-//! back into that state once, here ([`read_session`]).
+//! back into that state once, here ([`read_session`]), for `report` and `diff` alike; what
+//! changed between two sessions or snapshots is [`diff`]'s.
 
+pub mod diff;
 pub mod file;
 
 use std::path::Path;
