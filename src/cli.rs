@@ -215,7 +215,7 @@ pub enum Command {
         /// Write to FILE (owner-only, see --file-mode) instead of standard output.
         #[arg(long, short = 'o', value_name = "FILE")]
         output: Option<PathBuf>,
-        /// Rows per table (the most grown first).
+        /// Rows per table (the most grown first), 1 to 10,000.
         #[arg(long, short = 'n', default_value_t = 20)]
         top: usize,
     },

@@ -1,7 +1,8 @@
 //! `memwatch diff A B` against real recordings of tests/targets/diff_service.py (a module-level
 //! dict that grows, another that stays the same) on the machine's `python3`: two sessions of
-//! 6 s and 12 s, a session against a snapshot of a live process, a side against itself, and
-//! files that are neither a session nor a snapshot.
+//! 6 s and 12 s, a 10-s session of the service with 2 forked workers (a tree, summed), a
+//! session against a snapshot of a live process, a side against itself, and files that are
+//! neither a session nor a snapshot.
 
 mod common;
 
@@ -110,11 +111,11 @@ fn a_growing_service_diffs_against_its_shorter_run() {
     let dir = tempfile::tempdir().unwrap();
     let a = dir.path().join("a-6s.db");
     let b = dir.path().join("b-12s.db");
-    let tree = dir.path().join("tree-6s.db");
+    let tree = dir.path().join("tree-10s.db");
     // all at once: the dicts grow with wall time, whatever else runs beside them
     std::thread::scope(|s| {
         s.spawn(|| record(&py, &a, 6));
-        s.spawn(|| record_with(&py, &tree, 6, &["--subprocesses"], &["--workers", "2"]));
+        s.spawn(|| record_with(&py, &tree, 10, &["--subprocesses"], &["--workers", "2"]));
         record(&py, &b, 12);
     });
 
