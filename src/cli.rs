@@ -22,7 +22,8 @@ watches several processes.",
     args_conflicts_with_subcommands = true,
     after_help = "Exit codes: 0 ok, 1 internal error, 2 usage, 10 no such process, 11 not a Python \
 process, 12 permission denied, 13 unsupported interpreter, 14 target exited during attach, \
-15 command could not be started, 16 heap layout not understood, 20 session file not found, 21 not a session file, \
+15 command could not be started, 16 heap layout not understood, 20 session file not found, 21 not a session file \
+(for diff: not a session or snapshot), \
 22 session file not writable, 23 report file not writable, 24 --serve address unusable, 30 findings at or above --fail-on \
 (with --fail-on, otherwise the exit code of the command `run` started)."
 )]
@@ -211,13 +212,32 @@ pub enum Command {
         #[arg(long, value_name = "NAME")]
         function: Option<String>,
     },
+    /// What changed between two sessions, or a session and a snapshot (`memwatch snapshot
+    /// --format json`), each at its end: named containers and types of the last census, the
+    /// sampled increment per line (two sessions), RSS. A process tree's session is summed
+    /// over its processes.
+    Diff {
+        /// The earlier side: a session file or a snapshot JSON.
+        a: PathBuf,
+        /// The later side: a session file or a snapshot JSON.
+        b: PathBuf,
+        /// text, json or markdown (tables for a GitHub job summary).
+        #[arg(long, short = 'f', value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Write to FILE (owner-only, see --file-mode) instead of standard output.
+        #[arg(long, short = 'o', value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Rows per table (the most grown first), 1 to 10,000.
+        #[arg(long, short = 'n', default_value_t = 20)]
+        top: usize,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     Text,
     Json,
-    /// The findings in the Recommendations Format (report only).
+    /// The findings in the Recommendations Format (report); tables (diff).
     Markdown,
     /// One self-contained HTML file: charts, findings, line tables (report only).
     Html,

@@ -45,6 +45,13 @@ pub enum Failure {
         path: String,
         detail: String,
     },
+    /// `memwatch diff`: a JSON file that is not a `memwatch snapshot --format json` (so
+    /// neither a session nor a snapshot). Shares code 21 with [`Failure::NotASession`]: both
+    /// say "not a file memwatch reads".
+    NotASnapshot {
+        path: String,
+        detail: String,
+    },
     /// The session file could not be created or written.
     SessionWrite {
         path: String,
@@ -84,7 +91,7 @@ impl Failure {
             Failure::CannotStart { .. } => 15,
             Failure::LayoutNotUnderstood { .. } => 16,
             Failure::SessionNotFound { .. } => 20,
-            Failure::NotASession { .. } => 21,
+            Failure::NotASession { .. } | Failure::NotASnapshot { .. } => 21,
             Failure::SessionWrite { .. } => 22,
             Failure::OutputWrite { .. } => 23,
             Failure::Serve { .. } => 24,
@@ -134,6 +141,9 @@ impl fmt::Display for Failure {
             }
             Failure::NotASession { path, detail } => {
                 write!(f, "{path} is not a memwatch session file ({detail})")
+            }
+            Failure::NotASnapshot { path, detail } => {
+                write!(f, "{path} is not a memwatch session or snapshot ({detail})")
             }
             Failure::SessionWrite { path, detail } => {
                 write!(f, "cannot write session file {path}: {detail}")
@@ -221,7 +231,13 @@ mod tests {
         codes.sort();
         codes.dedup();
         assert_eq!(codes.len(), all.len());
-        for f in &all {
+        // a JSON file `diff` cannot read is "not a file memwatch reads", as a foreign session is
+        let not_snapshot = Failure::NotASnapshot {
+            path: String::new(),
+            detail: String::new(),
+        };
+        assert_eq!(not_snapshot.exit_code(), 21);
+        for f in all.iter().chain([&not_snapshot]) {
             assert!(!f.to_string().contains('\n'), "one line: {f}");
         }
     }

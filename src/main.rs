@@ -2,8 +2,8 @@
 //! codes. Everything else is in the library (`src/lib.rs`).
 
 use memwatch::{
-    analyzer, ci, cli, failure, heap, interrupt, report, sampler, session, share, target, tree,
-    tui, watch,
+    ci, cli, failure, heap, interrupt, report, sampler, session, share, target, timefmt, tree, tui,
+    watch,
 };
 
 use std::io::Write;
@@ -74,6 +74,13 @@ fn run(cli: Cli) -> Result<()> {
             },
         ),
         Some(Command::Replay { file }) => replay_command(&file),
+        Some(Command::Diff {
+            a,
+            b,
+            format,
+            output,
+            top,
+        }) => diff_command(&a, &b, format, output.as_deref(), top),
         Some(Command::Layout { pid, format }) => layout_command(pid, format),
         None => match cli.pid.as_slice() {
             [pid] if !cli.watch.subprocesses => watch_pid(*pid, &cli.watch),
@@ -329,7 +336,20 @@ fn snapshot_command(
             pid,
             top,
         ),
-        _ => serde_json::to_string_pretty(&census).map_err(Failure::internal)? + "\n",
+        _ => report::census::render_json(
+            &census,
+            &report::census::SnapshotTarget {
+                pid,
+                command_line: target.command_line.clone(),
+                python_version: target.version.to_string(),
+                taken_unix: timefmt::now_unix(),
+                rss_bytes: sampler::proc::Statm::open(pid)
+                    .ok()
+                    .and_then(|s| s.rss_kib().ok())
+                    .map(|kib| kib * 1024),
+            },
+        )
+        .map_err(Failure::internal)?,
     };
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes());
@@ -490,37 +510,43 @@ fn report_command(
     output: Option<&Path>,
     opts: share::RenderOpts,
 ) -> Result<()> {
-    let mut reader = session::reader::SessionReader::open(file)?;
-    let mut opts = share::RenderOpts {
+    let read = share::read_session(file)?;
+    let opts = share::RenderOpts {
         session_file: Some(file.display().to_string()),
-        warnings: reader.warnings.clone(),
+        warnings: read.warnings.clone(),
         ..opts
     };
-    let bytes = if reader.is_tree() {
-        let mut t = tree::TreeAnalyzer::new();
-        tree::replay(&mut reader, &mut t);
-        for p in t.procs.iter_mut() {
-            if let Some(a) = p.analyzer.as_mut() {
-                report::source::fill_missing_sources(a);
-            }
-        }
-        opts.warnings = reader.warnings.clone();
-        share::render(share::View::Tree(&t), format, &opts)?
-    } else {
-        let mut analyzer = analyzer::Analyzer::new();
-        reader.replay(&mut |ev| analyzer.apply(ev));
-        opts.warnings = reader.warnings.clone();
-        let local = report::source::fill_missing_sources(&mut analyzer);
-        // the findings as of the last event (a session cut short has no end to prompt them),
-        // with the sources just filled in
-        analyzer.update_findings();
-        if !local.is_empty() {
-            opts.warnings.push(format!(
-                "source text of {} file(s) read from this machine, not from the session (it may have changed since)",
-                local.len()
-            ));
-        }
-        share::render(share::View::Single(&analyzer), format, &opts)?
-    };
+    let bytes = share::render(read.view(), format, &opts)?;
     share::file::write_output(output.unwrap_or(Path::new("-")), &bytes)
+}
+
+/// `memwatch diff A B`: what changed from A to B (sessions or snapshot JSONs), in `format`,
+/// to standard output or to `output` (owner-only).
+fn diff_command(
+    a: &Path,
+    b: &Path,
+    format: Format,
+    output: Option<&Path>,
+    top: usize,
+) -> Result<()> {
+    if !matches!(format, Format::Text | Format::Json | Format::Markdown) {
+        return Err(Failure::Usage(
+            "memwatch diff writes --format text, json or markdown; html, flamegraph and speedscope are formats of `memwatch report`".into(),
+        ));
+    }
+    if !(1..=share::diff::MAX_TOP).contains(&top) {
+        return Err(Failure::Usage(format!(
+            "--top must be between 1 and {}, not {top}",
+            share::diff::MAX_TOP
+        )));
+    }
+    let side_a = share::diff::load(a)?;
+    let side_b = share::diff::load(b)?;
+    let d = share::diff::compare(&side_a, &side_b, top);
+    let text = match format {
+        Format::Json => serde_json::to_string_pretty(&d).map_err(Failure::internal)? + "\n",
+        Format::Markdown => share::diff::render::markdown(&d),
+        _ => share::diff::render::text(&d),
+    };
+    share::file::write_output(output.unwrap_or(Path::new("-")), text.as_bytes())
 }

@@ -1,9 +1,37 @@
-//! Text rendering of one heap census (`memwatch snapshot`).
+//! One heap census as `memwatch snapshot` writes it: text, or JSON (the census, with the
+//! process it was taken of under `target`, so that `memwatch diff` can say what it compares).
 
 use std::fmt::Write;
 
+use serde::{Deserialize, Serialize};
+
 use crate::heap::census::Census;
 use crate::units;
+
+/// The process a snapshot was taken of: the `target` field of `memwatch snapshot --format
+/// json`, beside the census's own fields. Snapshots of older memwatch versions lack it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotTarget {
+    pub pid: i32,
+    pub command_line: String,
+    pub python_version: String,
+    /// Wall clock when the census was taken, seconds since the Unix epoch.
+    pub taken_unix: f64,
+    /// RSS right after the census (None: unreadable).
+    pub rss_bytes: Option<u64>,
+}
+
+/// The JSON of `memwatch snapshot --format json`: the census's fields and `target`.
+#[derive(Serialize)]
+struct SnapshotJson<'a> {
+    #[serde(flatten)]
+    census: &'a Census,
+    target: &'a SnapshotTarget,
+}
+
+pub fn render_json(c: &Census, target: &SnapshotTarget) -> serde_json::Result<String> {
+    serde_json::to_string_pretty(&SnapshotJson { census: c, target }).map(|s| s + "\n")
+}
 
 fn ms(us: u64) -> String {
     format!("{:.1} ms", us as f64 / 1000.0)

@@ -5,14 +5,20 @@
 //! and heap names.
 //!
 //! Every format reads the same analyzer state a live watch, `report` and `replay` build
-//! (a [`View`]): text, JSON and Markdown through [`crate::report`].
+//! (a [`View`]): text, JSON and Markdown through [`crate::report`]. A recorded session is read
+//! back into that state once, here ([`read_session`]), for `report` and `diff` alike; what
+//! changed between two sessions or snapshots is [`diff`]'s.
 
+pub mod diff;
 pub mod file;
+
+use std::path::Path;
 
 use crate::analyzer::Analyzer;
 use crate::cli::Format;
 use crate::failure::{Failure, Result};
 use crate::report;
+use crate::session::reader::SessionReader;
 use crate::tree::TreeAnalyzer;
 
 /// What a report is made from: one process's analyzer, or a tree's.
@@ -20,6 +26,67 @@ use crate::tree::TreeAnalyzer;
 pub enum View<'a> {
     Single(&'a Analyzer),
     Tree(&'a TreeAnalyzer),
+}
+
+/// A recorded session read back through the analyzer: one process's state, or a tree's.
+pub enum Session {
+    Single(Box<Analyzer>),
+    Tree(Box<TreeAnalyzer>),
+}
+
+/// A session as [`read_session`] returns it, with what was damaged or read from elsewhere.
+pub struct ReadSession {
+    pub session: Session,
+    /// Damaged or missing parts, and sources read from this machine (`warning:` lines).
+    pub warnings: Vec<String>,
+}
+
+impl ReadSession {
+    pub fn view(&self) -> View<'_> {
+        match &self.session {
+            Session::Single(a) => View::Single(a),
+            Session::Tree(t) => View::Tree(t),
+        }
+    }
+}
+
+/// Read the session in `file` through the analyzer (a tree's through one analyzer per
+/// process), its findings as of its last event and the sources it lacks filled in from this
+/// machine where the same path exists: the state `memwatch report` renders. A missing file is
+/// [`Failure::SessionNotFound`], a file that is not a session [`Failure::NotASession`]; a
+/// damaged one is read as far as it is intact, with warnings.
+pub fn read_session(file: &Path) -> Result<ReadSession> {
+    let mut reader = SessionReader::open(file)?;
+    if reader.is_tree() {
+        let mut t = TreeAnalyzer::new();
+        crate::tree::replay(&mut reader, &mut t);
+        for p in t.procs.iter_mut() {
+            if let Some(a) = p.analyzer.as_mut() {
+                report::source::fill_missing_sources(a);
+            }
+        }
+        return Ok(ReadSession {
+            session: Session::Tree(Box::new(t)),
+            warnings: reader.warnings.clone(),
+        });
+    }
+    let mut analyzer = Analyzer::new();
+    reader.replay(&mut |ev| analyzer.apply(ev));
+    let mut warnings = reader.warnings.clone();
+    let local = report::source::fill_missing_sources(&mut analyzer);
+    // the findings as of the last event (a session cut short has no end to prompt them),
+    // with the sources just filled in
+    analyzer.update_findings();
+    if !local.is_empty() {
+        warnings.push(format!(
+            "source text of {} file(s) read from this machine, not from the session (it may have changed since)",
+            local.len()
+        ));
+    }
+    Ok(ReadSession {
+        session: Session::Single(Box::new(analyzer)),
+        warnings,
+    })
 }
 
 /// How to render.

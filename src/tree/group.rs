@@ -11,16 +11,22 @@ use crate::analyzer::Analyzer;
 use crate::event::{Micros, ProcId};
 use crate::findings::Finding;
 
-/// The command line as a person names it: the interpreter's path shortened to its file name,
-/// at most 60 characters.
-pub fn short_command(cmd: &str) -> String {
+/// The command line with the program's path shortened to its file name
+/// (`/usr/bin/python3 app.py` → `python3 app.py`), whitespace made single spaces.
+pub fn without_program_dir(cmd: &str) -> String {
     let mut words = cmd.split_whitespace();
     let first = words.next().unwrap_or("");
     let first = first.rsplit('/').next().unwrap_or(first);
-    let mut s = std::iter::once(first)
+    std::iter::once(first)
         .chain(words)
         .collect::<Vec<_>>()
-        .join(" ");
+        .join(" ")
+}
+
+/// The command line as a person names it: the interpreter's path shortened to its file name,
+/// at most 60 characters.
+pub fn short_command(cmd: &str) -> String {
+    let mut s = without_program_dir(cmd);
     if s.chars().count() > 60 {
         s = s.chars().take(59).collect::<String>() + "…";
     }
