@@ -121,7 +121,8 @@ fn header(out: &mut String, s: &Summary) {
     }
 }
 
-fn location(file: &str, line: u32) -> String {
+/// `app.py:45`: a line as every report names it (the file's name, not its path).
+pub(crate) fn location(file: &str, line: u32) -> String {
     let short = std::path::Path::new(file)
         .file_name()
         .map(|f| f.to_string_lossy().to_string())
