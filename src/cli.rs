@@ -114,8 +114,8 @@ pub struct WatchOpts {
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
 
-    /// The format of --report (default: from its extension, .md markdown, .json, .html; else
-    /// text).
+    /// The format of --report (default: from its extension, .md markdown, .json, .html, .svg
+    /// flamegraph; else text).
     #[arg(long, short = 'f', value_enum, requires = "report")]
     pub format: Option<Format>,
 

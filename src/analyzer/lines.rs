@@ -88,6 +88,18 @@ pub struct FunctionStat {
     pub lines: Option<(u32, u32)>,
 }
 
+/// What one sample did to the table: the stack it counted a sample on, and the stack charged
+/// with the RSS change since the previous sample. The per-stack totals
+/// ([`super::stacks::StackTotals`]) are fed from this, so that they follow the attribution
+/// rules above without repeating them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Attribution {
+    /// The attributed thread's stack, when it has a known frame (its lines were counted).
+    pub seen: Option<StackId>,
+    /// The stack charged with the change, and the change in KiB (never 0).
+    pub charged: Option<(StackId, i64)>,
+}
+
 /// Where the previous sample left off.
 #[derive(Debug, Clone, Copy)]
 struct Previous {
@@ -125,15 +137,19 @@ fn see(c: &mut Counter, rss: u64) {
 
 impl LineTable {
     /// Record one sample. `stacks` and `frames` resolve ids (unknown ids are skipped).
+    /// Returns what was counted and charged, for the per-stack totals.
     pub fn apply_sample(
         &mut self,
         s: &Sample,
         stacks: &HashMap<StackId, Vec<FrameId>>,
         frames: &HashMap<FrameId, FrameDef>,
-    ) {
+    ) -> Attribution {
+        let mut done = Attribution::default();
         let cur = s.attributed().map(|t| (t.stack, t.active));
-        if let Some((stack, _)) = cur {
-            let _ = self.visit(stack, stacks, frames, |c| see(c, s.rss_kib));
+        if let Some((stack, _)) = cur
+            && self.visit(stack, stacks, frames, |c| see(c, s.rss_kib))
+        {
+            done.seen = Some(stack);
         }
         let recent_active = self
             .last_active
@@ -169,8 +185,9 @@ impl LineTable {
                         }
                     })
                 });
-                if !charged {
-                    self.unattributed_kib += delta;
+                match target {
+                    Some(st) if charged => done.charged = Some((st, delta)),
+                    _ => self.unattributed_kib += delta,
                 }
             }
         }
@@ -181,6 +198,7 @@ impl LineTable {
             rss_kib: s.rss_kib,
             stack: cur,
         });
+        done
     }
 
     /// Record an open-fd count reading (slow clock).

@@ -8,6 +8,7 @@
 pub mod heap;
 pub mod lines;
 pub mod series;
+pub mod stacks;
 pub mod trend;
 
 use std::collections::HashMap;
@@ -46,6 +47,8 @@ pub struct Analyzer {
     /// Session time the findings were last computed at.
     findings_at: Option<Micros>,
     pub lines: LineTable,
+    /// What the line table charged to each whole stack (flamegraph, speedscope).
+    pub stack_totals: stacks::StackTotals,
     pub heap: heap::HeapHistory,
     /// Notes about the watch itself, newest last (bounded).
     pub notes: Vec<(Micros, String)>,
@@ -120,7 +123,8 @@ impl Analyzer {
                 if let Some(t) = main.or_else(|| s.attributed()) {
                     self.last_stack = Some(t.stack);
                 }
-                self.lines.apply_sample(s, &self.stacks, &self.frames);
+                let done = self.lines.apply_sample(s, &self.stacks, &self.frames);
+                self.stack_totals.apply(&done);
             }
             Event::Fds { t, count } => {
                 self.fds.push(*t, *count as f64);

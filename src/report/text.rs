@@ -121,7 +121,7 @@ fn header(out: &mut String, s: &Summary) {
     }
 }
 
-/// `app.py:45`: a line's place, its file's name without the folder.
+/// `app.py:45`: a line as every report names it (the file's name, not its path).
 pub fn location(file: &str, line: u32) -> String {
     let short = std::path::Path::new(file)
         .file_name()

@@ -5,12 +5,17 @@
 //! and heap names.
 //!
 //! Every format reads the same analyzer state a live watch, `report` and `replay` build
-//! (a [`View`]): text, JSON and Markdown through [`crate::report`]. A recorded session is read
-//! back into that state once, here ([`read_session`]), for `report` and `diff` alike; what
-//! changed between two sessions or snapshots is [`diff`]'s.
+//! (a [`View`]): text, JSON and Markdown through [`crate::report`]; the memory charged to
+//! whole stacks as a flamegraph ([`flame`]) or a speedscope profile ([`speedscope`]), both
+//! from the stacks of [`folded`]. A recorded session is read back into that state once, here
+//! ([`read_session`]), for `report` and `diff` alike; what changed between two sessions or
+//! snapshots is [`diff`]'s.
 
 pub mod diff;
 pub mod file;
+pub mod flame;
+pub mod folded;
+pub mod speedscope;
 
 use std::path::Path;
 
@@ -161,23 +166,27 @@ impl Built {
 
 /// The report of `view` in `format`, as the bytes to write.
 pub fn render(view: View, format: Format, opts: &RenderOpts) -> Result<Vec<u8>> {
-    let built = Built::new(view, opts);
-    let text = match (format, &built) {
-        (Format::Text, Built::Single(r)) => report::text::render(r),
-        (Format::Text, Built::Tree(r)) => report::tree::render_text(r),
-        (Format::Json, Built::Single(r)) => {
-            serde_json::to_string_pretty(r).map_err(Failure::internal)? + "\n"
-        }
-        (Format::Json, Built::Tree(r)) => {
-            serde_json::to_string_pretty(r).map_err(Failure::internal)? + "\n"
-        }
-        (Format::Markdown, Built::Single(r)) => report::markdown::render(r),
-        (Format::Markdown, Built::Tree(r)) => report::tree::render_markdown(r),
-        (Format::Html | Format::Flamegraph | Format::Speedscope, _) => {
-            return Err(Failure::Usage(format!(
-                "--format {} is not available yet",
-                format!("{format:?}").to_lowercase()
-            )));
+    let built = || Built::new(view, opts);
+    let text = match format {
+        Format::Text => match built() {
+            Built::Single(r) => report::text::render(&r),
+            Built::Tree(r) => report::tree::render_text(&r),
+        },
+        Format::Json => match built() {
+            Built::Single(r) => serde_json::to_string_pretty(&r).map_err(Failure::internal)? + "\n",
+            Built::Tree(r) => serde_json::to_string_pretty(&r).map_err(Failure::internal)? + "\n",
+        },
+        Format::Markdown => match built() {
+            Built::Single(r) => report::markdown::render(&r),
+            Built::Tree(r) => report::tree::render_markdown(&r),
+        },
+        // the stack formats read the analyzer's per-stack totals, not the report
+        Format::Flamegraph => return flame::render(view),
+        Format::Speedscope => return speedscope::render(view),
+        Format::Html => {
+            return Err(Failure::Usage(
+                "--format html is not available yet".to_string(),
+            ));
         }
     };
     Ok(text.into_bytes())

@@ -132,6 +132,7 @@ pub fn approx_bytes(a: &Analyzer) -> usize {
     n += a.heap.first.as_ref().map_or(0, census) + a.heap.last.as_ref().map_or(0, census);
     n += (a.lines.lines.len() + a.frames.len()) * 128;
     n += a.stacks.values().map(|s| s.len() * 4 + 64).sum::<usize>();
+    n += a.stack_totals.len() * 40;
     n += a.findings.len() * 2048 + a.notes.len() * 128;
     n
 }
