@@ -172,3 +172,36 @@ fn prometheus_scrapes_the_leak_as_a_rising_series_and_a_finding() {
     // and the scrape was healthy
     assert_eq!(query(web, r#"up{job="memwatch"}"#), vec![1.0]);
 }
+
+/// The alerting rules the README gives are valid Prometheus rules.
+#[test]
+fn the_readme_alerting_rules_pass_promtool() {
+    if Command::new("promtool").arg("--version").output().is_err() {
+        eprintln!("skip: no promtool (Debian's `prometheus` package; .ci/run installs it)");
+        return;
+    }
+    let readme =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+            .unwrap();
+    let start = readme
+        .find("```yaml\n")
+        .expect("a yaml block in the README")
+        + 8;
+    let end = start + readme[start..].find("```").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.yml");
+    std::fs::write(&rules, &readme[start..end]).unwrap();
+    let out = Command::new("promtool")
+        .args(["check", "rules"])
+        .arg(&rules)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("SUCCESS: 2 rules found"), "{said}");
+}
