@@ -5,9 +5,12 @@
 //! and heap names.
 //!
 //! Every format reads the same analyzer state a live watch, `report` and `replay` build
-//! (a [`View`]): text, JSON and Markdown through [`crate::report`].
+//! (a [`View`]): text, JSON and Markdown through [`crate::report`]; one self-contained HTML
+//! page through [`html`] (its charts drawn by [`svg`]).
 
 pub mod file;
+pub mod html;
+pub mod svg;
 
 use crate::analyzer::Analyzer;
 use crate::cli::Format;
@@ -106,7 +109,8 @@ pub fn render(view: View, format: Format, opts: &RenderOpts) -> Result<Vec<u8>> 
         }
         (Format::Markdown, Built::Single(r)) => report::markdown::render(r),
         (Format::Markdown, Built::Tree(r)) => report::tree::render_markdown(r),
-        (Format::Html | Format::Flamegraph | Format::Speedscope, _) => {
+        (Format::Html, _) => html::render(view, &built, opts.no_source)?,
+        (Format::Flamegraph | Format::Speedscope, _) => {
             return Err(Failure::Usage(format!(
                 "--format {} is not available yet",
                 format!("{format:?}").to_lowercase()
