@@ -62,7 +62,9 @@ impl Built {
                     opts.warnings.clone(),
                 );
                 if opts.no_source {
-                    report::strip_source(&mut r);
+                    report::strip_source(&mut r, &|file, n| {
+                        a.line_text(file, n).map(str::to_string)
+                    });
                 }
                 Built::Single(Box::new(r))
             }
@@ -74,11 +76,17 @@ impl Built {
                     opts.warnings.clone(),
                 );
                 if opts.no_source {
+                    // a line as any process that ran the file saw it
+                    let line_text = |file: &str, n: u32| {
+                        t.sampled()
+                            .find_map(|(_, a)| a.line_text(file, n))
+                            .map(str::to_string)
+                    };
                     for f in r.findings.iter_mut() {
-                        f.current_code = None;
+                        report::strip_finding_source(f, &line_text);
                     }
                     for p in r.reports.iter_mut() {
-                        report::strip_source(&mut p.report);
+                        report::strip_source(&mut p.report, &line_text);
                     }
                 }
                 Built::Tree(r)
