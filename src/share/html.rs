@@ -351,7 +351,7 @@ fn single(a: &Analyzer, r: &Report, src: Missing) -> String {
     );
     facts(&mut b, s, r.heap.as_ref());
     let _ = writeln!(b, "</header>");
-    callouts(&mut b, &r.warnings, &[]);
+    warnings(&mut b, &r.warnings);
     verdict(
         &mut b,
         &r.findings,
@@ -469,7 +469,8 @@ fn facts(b: &mut String, s: &Summary, heap: Option<&HeapReport>) {
     b.push_str("</dl>\n");
 }
 
-fn callouts(b: &mut String, warnings: &[String], notes: &[String]) {
+/// The session reader's warnings, where they are seen first.
+fn warnings(b: &mut String, warnings: &[String]) {
     for w in warnings.iter().take(MAX_LIST) {
         let _ = writeln!(
             b,
@@ -478,9 +479,6 @@ fn callouts(b: &mut String, warnings: &[String], notes: &[String]) {
         );
     }
     more(b, warnings.len(), warnings.len().min(MAX_LIST), "warnings");
-    for n in notes.iter().take(MAX_LIST) {
-        let _ = writeln!(b, "<p class=\"callout\">{}</p>", text(n));
-    }
 }
 
 /// The one-line verdict, then a table of the findings linking to their full text.
@@ -1054,6 +1052,12 @@ fn heap_section(b: &mut String, a: &Analyzer, h: &HeapReport, prefix: &str) {
             );
         }
         b.push_str("</tbody></table></div>\n");
+        more(
+            b,
+            containers.len(),
+            containers.len().min(MAX_ROWS),
+            "containers",
+        );
     }
 
     let mut types: Vec<_> = h.types.iter().collect();
@@ -1104,6 +1108,7 @@ fn heap_section(b: &mut String, a: &Analyzer, h: &HeapReport, prefix: &str) {
             );
         }
         b.push_str("</tbody></table></div>\n");
+        more(b, types.len(), types.len().min(MAX_ROWS), "types");
 
         // why the types that grew are alive: the census history's latest chain for each
         let chains: Vec<(&str, &String)> = types
@@ -1154,6 +1159,12 @@ fn heap_section(b: &mut String, a: &Analyzer, h: &HeapReport, prefix: &str) {
             );
         }
         b.push_str("</tbody></table></div>\n");
+        more(
+            b,
+            cy.patterns.len(),
+            cy.patterns.len().min(MAX_ROWS),
+            "patterns",
+        );
     }
 
     if !h.largest.is_empty() {
@@ -1172,6 +1183,7 @@ fn heap_section(b: &mut String, a: &Analyzer, h: &HeapReport, prefix: &str) {
             );
         }
         b.push_str("</tbody></table></div>\n");
+        more(b, h.largest.len(), h.largest.len().min(MAX_ROWS), "objects");
     }
 }
 
@@ -1228,7 +1240,7 @@ fn tree(t: &TreeAnalyzer, r: &TreeReport, src: Missing) -> String {
         let _ = writeln!(b, "<dt>Session</dt><dd><code>{}</code></dd>", text(f));
     }
     b.push_str("</dl>\n</header>\n");
-    callouts(&mut b, &r.warnings, &[]);
+    warnings(&mut b, &r.warnings);
     // the tree's total RSS: its first point is the origin of the tree's times
     let step = (t.now / TREE_POINTS).max(100_000);
     let total = group::total_rss(t, step);
