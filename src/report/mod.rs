@@ -14,6 +14,7 @@ use serde::Serialize;
 use crate::analyzer::Analyzer;
 use crate::analyzer::lines::{Counter, FunctionKey, LineStat};
 use crate::event::EndReason;
+use crate::findings::Finding;
 
 /// How sampled figures are to be read; printed under every line table.
 pub const LEGEND: &str = "Sampled figures, not a trace: RSS is read at every sample and each change \
@@ -557,9 +558,10 @@ pub fn build(
 }
 
 /// Leave the program's source out of `r` (`--no-source`, for a report meant for sharing):
-/// the contents of every line row and table row, and the findings' current code. Names,
-/// files and line numbers stay: they are what the report is about.
-pub fn strip_source(r: &mut Report) {
+/// the contents of every line row and table row, and of the findings what
+/// [`strip_finding_source`] removes. Names, files and line numbers stay: they are what the
+/// report is about. `line_text` gives the text of a line of the program (the analyzer's).
+pub fn strip_source(r: &mut Report, line_text: &dyn Fn(&str, u32) -> Option<String>) {
     for row in r.top_lines.iter_mut().chain(r.top_user_lines.iter_mut()) {
         row.contents = None;
     }
@@ -570,6 +572,105 @@ pub fn strip_source(r: &mut Report) {
         }
     }
     for f in r.findings.iter_mut() {
-        f.current_code = None;
+        strip_finding_source(f, line_text);
+    }
+}
+
+/// A finding without the program's source: no current code, and its line's text, which some
+/// findings quote (`data = f.read()` in a large allocation's issue, the line where native
+/// memory grows), replaced by `line N`; a resource finding's fix, made from the `open(…)`
+/// call on its line, is the generic one.
+pub fn strip_finding_source(f: &mut Finding, line_text: &dyn Fn(&str, u32) -> Option<String>) {
+    f.current_code = None;
+    let (Some(file), Some(n)) = (&f.file, f.line) else {
+        return;
+    };
+    let Some(code) = line_text(file, n) else {
+        return;
+    };
+    let code = code.trim();
+    if code.is_empty() {
+        return;
+    }
+    let quoted = format!("`{code}`");
+    let stand_in = format!("line {n}");
+    for s in [
+        &mut f.issue,
+        &mut f.impact,
+        &mut f.evidence,
+        &mut f.fix,
+        &mut f.why,
+        &mut f.verification,
+    ]
+    .into_iter()
+    .chain(f.details.iter_mut())
+    {
+        if s.contains(code) {
+            *s = s.replace(&quoted, &stand_in).replace(code, &stand_in);
+        }
+    }
+    if f.kind == crate::findings::Kind::UnclosedResource {
+        crate::findings::text::explain_resource(f, None);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::findings::{Kind, Severity};
+
+    fn finding(kind: Kind, line: &str) -> Finding {
+        let mut f = Finding {
+            id: "x".into(),
+            kind,
+            severity: Severity::Important,
+            name: "app.py:12".into(),
+            title: String::new(),
+            file: Some("/srv/app.py".into()),
+            line: Some(12),
+            evidence: "RSS rose".into(),
+            details: Vec::new(),
+            trend: None,
+            first_seen: 0,
+            issue: String::new(),
+            impact: String::new(),
+            current_code: Some(format!("def load():\n    {line}\n")),
+            fix_title: String::new(),
+            fix: String::new(),
+            why: String::new(),
+            verification: String::new(),
+            processes: Vec::new(),
+        };
+        match kind {
+            Kind::LargeAllocation => {
+                crate::findings::text::explain_large_line(&mut f, Some(line), "load")
+            }
+            Kind::UnclosedResource => crate::findings::text::explain_resource(&mut f, Some(line)),
+            _ => {
+                crate::findings::text::explain_native_growth(&mut f, Some(line), Some("load"), 0.0)
+            }
+        }
+        f
+    }
+
+    #[test]
+    fn no_source_removes_the_line_findings_quote() {
+        for (kind, line) in [
+            (Kind::LargeAllocation, "data = secret_feed.read()"),
+            (
+                Kind::UnclosedResource,
+                "conn = secret_open('/srv/secret.log')",
+            ),
+            (Kind::NativeGrowth, "buf = secret_decode(frame)"),
+        ] {
+            let mut f = finding(kind, line);
+            let all = |f: &Finding| serde_json::to_string(f).unwrap();
+            assert!(all(&f).contains("secret"), "{kind:?} quotes its line");
+            strip_finding_source(&mut f, &|file, n| {
+                (file == "/srv/app.py" && n == 12).then(|| format!("    {line}"))
+            });
+            assert!(!all(&f).contains("secret"), "{kind:?}: {}", all(&f));
+            assert!(f.current_code.is_none());
+        }
     }
 }

@@ -95,6 +95,38 @@ pub fn build(
 /// Most process rows in the text report.
 const MAX_ROWS: usize = 40;
 
+/// The process rows a report lists, and those it only counts: a long list (a pool recycling
+/// its workers, a fork storm) is cut to the roots and what grew first, then the others, up
+/// to `max`.
+pub fn listed_rows(r: &TreeReport, max: usize) -> (Vec<&ProcRow>, Vec<&ProcRow>) {
+    let mut order: Vec<&ProcRow> = r.processes.iter().collect();
+    order.sort_by_key(|p| (!(p.grew || p.proc == 0), p.not_sampled.is_some(), p.proc));
+    let rest = order.split_off(order.len().min(max));
+    (order, rest)
+}
+
+/// The processes a report only counts, by (listed only, short command line).
+pub fn rest_by_command(rest: &[&ProcRow]) -> std::collections::BTreeMap<(bool, String), usize> {
+    let mut by: std::collections::BTreeMap<(bool, String), usize> = Default::default();
+    for p in rest {
+        *by.entry((
+            p.not_sampled.is_some(),
+            group::short_command(&p.command_line),
+        ))
+        .or_default() += 1;
+    }
+    by
+}
+
+/// The processes whose report is shown in full: each that grew; if none grew, the first.
+pub fn full_reports(r: &TreeReport) -> Vec<&ProcReport> {
+    let any_grew = r.reports.iter().any(|p| p.grew);
+    r.reports
+        .iter()
+        .filter(|p| p.grew || (!any_grew && p.proc == 0))
+        .collect()
+}
+
 fn opt_bytes(v: Option<u64>) -> String {
     v.map(|b| units::bytes(b as f64))
         .unwrap_or_else(|| "n/a".into())
@@ -182,11 +214,7 @@ pub fn render_text(r: &TreeReport) -> String {
         "  {:>7} {:>7}  {:>10} → {:<10} {:>11}  {:>8}  Process",
         "PID", "PPID", "RSS start", "end", "Δ/min", "Findings"
     );
-    // a long list (a pool recycling its workers, a fork storm) is cut: the roots and what
-    // grew first, then the others up to MAX_ROWS, then the rest counted by command
-    let mut order: Vec<&ProcRow> = r.processes.iter().collect();
-    order.sort_by_key(|p| (!(p.grew || p.proc == 0), p.not_sampled.is_some(), p.proc));
-    let (shown, rest) = order.split_at(order.len().min(MAX_ROWS));
+    let (shown, rest) = listed_rows(r, MAX_ROWS);
     for p in shown {
         let state = match (&p.not_sampled, p.ended_at_s) {
             (Some(why), _) => format!("  [{why}]"),
@@ -218,14 +246,7 @@ pub fn render_text(r: &TreeReport) -> String {
         );
     }
     if !rest.is_empty() {
-        let mut by: std::collections::BTreeMap<(bool, String), usize> = Default::default();
-        for p in rest {
-            *by.entry((
-                p.not_sampled.is_some(),
-                group::short_command(&p.command_line),
-            ))
-            .or_default() += 1;
-        }
+        let by = rest_by_command(&rest);
         let _ = writeln!(
             out,
             "  … and {} more (steady or listed only; --format json lists them all):",
@@ -249,17 +270,13 @@ pub fn render_text(r: &TreeReport) -> String {
     }
     let heap_examined = r.reports.iter().any(|p| p.report.heap.is_some());
     super::text::findings_section(&mut out, &r.findings, heap_examined);
-    // each process that grew in full; if none grew, the first one
-    let mut shown = 0;
-    for p in &r.reports {
-        if p.grew || (shown == 0 && !r.reports.iter().any(|q| q.grew) && p.proc == 0) {
-            let _ = writeln!(out, "════ {} ════", p.label);
-            out.push_str(&super::text::render(&p.report));
-            let _ = writeln!(out);
-            shown += 1;
-        }
+    let full = full_reports(r);
+    for p in &full {
+        let _ = writeln!(out, "════ {} ════", p.label);
+        out.push_str(&super::text::render(&p.report));
+        let _ = writeln!(out);
     }
-    let steady = r.reports.len() - shown;
+    let steady = r.reports.len() - full.len();
     if steady > 0 {
         let _ = writeln!(
             out,

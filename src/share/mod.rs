@@ -5,9 +5,10 @@
 //! and heap names.
 //!
 //! Every format reads the same analyzer state a live watch, `report` and `replay` build
-//! (a [`View`]): text, JSON and Markdown through [`crate::report`]; the memory charged to
-//! whole stacks as a flamegraph ([`flame`]) or a speedscope profile ([`speedscope`]), both
-//! from the stacks of [`folded`]. A recorded session is read back into that state once, here
+//! (a [`View`]): text, JSON and Markdown through [`crate::report`]; one self-contained HTML
+//! page through [`html`] (its charts drawn by [`svg`]); the memory charged to whole stacks as
+//! a flamegraph ([`flame`]) or a speedscope profile ([`speedscope`]), both from the stacks of
+//! [`folded`]. A recorded session is read back into that state once, here
 //! ([`read_session`]), for `report` and `diff` alike; what changed between two sessions or
 //! snapshots is [`diff`]'s.
 
@@ -15,7 +16,9 @@ pub mod diff;
 pub mod file;
 pub mod flame;
 pub mod folded;
+pub mod html;
 pub mod speedscope;
+pub mod svg;
 
 use std::path::Path;
 
@@ -131,7 +134,9 @@ impl Built {
                     opts.warnings.clone(),
                 );
                 if opts.no_source {
-                    report::strip_source(&mut r);
+                    report::strip_source(&mut r, &|file, n| {
+                        a.line_text(file, n).map(str::to_string)
+                    });
                 }
                 Built::Single(Box::new(r))
             }
@@ -143,11 +148,17 @@ impl Built {
                     opts.warnings.clone(),
                 );
                 if opts.no_source {
+                    // a line as any process that ran the file saw it
+                    let line_text = |file: &str, n: u32| {
+                        t.sampled()
+                            .find_map(|(_, a)| a.line_text(file, n))
+                            .map(str::to_string)
+                    };
                     for f in r.findings.iter_mut() {
-                        f.current_code = None;
+                        report::strip_finding_source(f, &line_text);
                     }
                     for p in r.reports.iter_mut() {
-                        report::strip_source(&mut p.report);
+                        report::strip_source(&mut p.report, &line_text);
                     }
                 }
                 Built::Tree(r)
@@ -180,14 +191,10 @@ pub fn render(view: View, format: Format, opts: &RenderOpts) -> Result<Vec<u8>> 
             Built::Single(r) => report::markdown::render(&r),
             Built::Tree(r) => report::tree::render_markdown(&r),
         },
+        Format::Html => html::render(view, &built(), opts.no_source)?,
         // the stack formats read the analyzer's per-stack totals, not the report
         Format::Flamegraph => return flame::render(view),
         Format::Speedscope => return speedscope::render(view),
-        Format::Html => {
-            return Err(Failure::Usage(
-                "--format html is not available yet".to_string(),
-            ));
-        }
     };
     Ok(text.into_bytes())
 }
