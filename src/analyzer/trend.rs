@@ -106,17 +106,24 @@ fn mann_kendall(v: &[f64]) -> (f64, f64) {
 
 /// One-sided p-value that the series increases (or decreases, with `down`).
 fn mk_p(v: &[f64], down: bool) -> f64 {
+    mk_both(v).map_or(1.0, |(up, dn)| if down { dn } else { up })
+}
+
+/// Both one-sided p-values from one Mann–Kendall pass (None: fewer than 3 points).
+fn mk_both(v: &[f64]) -> Option<(f64, f64)> {
     if v.len() < 3 {
-        return 1.0;
+        return None;
     }
     let (s, var) = mann_kendall(v);
-    let s = if down { -s } else { s };
-    if var <= 0.0 || s <= 0.0 {
-        return 1.0;
-    }
-    // continuity correction
-    let z = (s - 1.0) / var.sqrt();
-    1.0 - normal_cdf(z)
+    let p = |s: f64| {
+        if var <= 0.0 || s <= 0.0 {
+            return 1.0;
+        }
+        // continuity correction
+        let z = (s - 1.0) / var.sqrt();
+        1.0 - normal_cdf(z)
+    };
+    Some((p(s), p(-s)))
 }
 
 /// Φ(z), Abramowitz–Stegun 7.1.26 (error < 1.5e-7).
@@ -183,13 +190,18 @@ pub fn analyze(points: &[(Micros, f64)], min_change: f64) -> Trend {
     if n < 4 {
         return trend;
     }
-    trend.slope_per_s = theil_sen(&t, &v);
     let range = max - min;
-    let p_up = mk_p(&v, false);
+    if range == 0.0 {
+        // a constant series (most containers and many types): nothing to test, O(n)
+        trend.verdict = Verdict::Stable;
+        return trend;
+    }
+    trend.slope_per_s = theil_sen(&t, &v);
+    let (p_up, p_down) = mk_both(&v).unwrap_or((1.0, 1.0));
     trend.confidence = 1.0 - p_up;
     if range < min_change {
         trend.verdict = Verdict::Stable;
-        trend.confidence = 1.0 - mk_p(&v, false).min(mk_p(&v, true));
+        trend.confidence = 1.0 - p_up.min(p_down);
         return trend;
     }
 
@@ -327,6 +339,16 @@ mod tests {
         let pts = series(|t| 1000.0 + t, 50, 1.0);
         assert_eq!(analyze(&pts, 100.0).verdict, Verdict::Stable);
         assert_eq!(analyze(&pts[..3], 1.0).verdict, Verdict::Unknown);
+    }
+
+    #[test]
+    fn a_constant_series_is_stable_without_a_slope() {
+        let pts = series(|_| 4096.0, 240, 2.0);
+        let tr = analyze(&pts, 100.0);
+        assert_eq!(tr.verdict, Verdict::Stable);
+        assert_eq!(tr.slope_per_s, 0.0);
+        assert_eq!(tr.confidence, 0.0);
+        assert_eq!(tr.points, 240);
     }
 
     #[test]

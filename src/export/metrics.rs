@@ -295,7 +295,7 @@ pub fn encode_text(s: &Snapshot) -> String {
             || Info::new(Vec::new()),
         );
     r.register(
-        "memwatch_target",
+        "memwatch",
         "a watched process: its command line and Python version, and memwatch's version",
         info.clone(),
     );
@@ -607,7 +607,7 @@ mod tests {
             "memwatch_container_length{pid=\"4242\",name=\"orders._CACHE\",type=\"dict\"} 48210",
             "memwatch_findings{pid=\"4242\",kind=\"unbounded_container\",severity=\"important\"} 1",
             "memwatch_samples_total{pid=\"4242\",role=\"main\"} 1000",
-            "memwatch_target_info{pid=\"4242\",role=\"main\",command=\"python3 app.py\"",
+            "memwatch_info{pid=\"4242\",role=\"main\",command=\"python3 app.py\"",
             "process_resident_memory_bytes 20971520",
             "process_cpu_seconds_total 1.25",
             "# EOF",
@@ -648,7 +648,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("# TYPE memwatch_target_info gauge\n"),
+            text.contains("# TYPE memwatch_info gauge\n"),
             "{text}"
         );
         assert!(
