@@ -647,10 +647,7 @@ mod tests {
             text.contains("# HELP memwatch_samples_total samples"),
             "{text}"
         );
-        assert!(
-            text.contains("# TYPE memwatch_info gauge\n"),
-            "{text}"
-        );
+        assert!(text.contains("# TYPE memwatch_info gauge\n"), "{text}");
         assert!(
             text.contains("# TYPE process_cpu_seconds_total counter\n"),
             "{text}"
