@@ -1,8 +1,9 @@
 //! Installing memwatch the way Python developers install profilers: `pip install .` into a
 //! fresh venv (the maturin backend of pyproject.toml, `bindings = "bin"`) puts `memwatch` on
 //! the venv's PATH, and it runs. maturin comes from the package index, as pip fetches any
-//! build backend; the build uses a target folder of its own (target/pip-build) so it never
-//! rebuilds a binary other tests are running.
+//! build backend. The build uses this checkout's target folder, where `cargo test` has just
+//! built the same release binary (cargo runs one test binary at a time and holds no lock
+//! while tests run), so it costs seconds, not a second build of every dependency.
 
 use std::path::Path;
 use std::process::Command;
@@ -30,7 +31,7 @@ fn pip_install_puts_memwatch_on_the_venv_path() {
             "--quiet",
         ])
         .arg(root)
-        .env("CARGO_TARGET_DIR", root.join("target/pip-build"))
+        .env("CARGO_TARGET_DIR", root.join("target"))
         .output()
         .unwrap();
     assert!(
