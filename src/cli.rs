@@ -92,6 +92,14 @@ pub struct WatchOpts {
     #[arg(long)]
     pub nonblocking: bool,
 
+    /// Copy a census's memory while the target runs, and during the pause only the pages it
+    /// wrote meanwhile (the kernel's soft-dirty bits, /proc/PID/clear_refs and pagemap; needs
+    /// CONFIG_MEM_SOFT_DIRTY): shorter pauses, a minor fault in the target at its first write
+    /// to each page after every census. Not for targets another tool also tracks that way
+    /// (CRIU).
+    #[arg(long)]
+    pub soft_dirty: bool,
+
     /// No heap censuses: RSS, stacks and fds only.
     #[arg(long)]
     pub no_heap: bool,
@@ -168,6 +176,10 @@ pub enum Command {
         /// Do not pause the target: copy its memory while it runs (figures are approximate).
         #[arg(long)]
         nonblocking: bool,
+        /// Copy while the target runs, and during the pause only the pages it wrote meanwhile
+        /// (soft-dirty page bits; see `memwatch --help`).
+        #[arg(long)]
+        soft_dirty: bool,
         /// Skip the object-graph analysis (cyclic garbage, why-alive chains): counts only.
         #[arg(long)]
         no_graph: bool,

@@ -52,9 +52,18 @@ fn run(cli: Cli) -> Result<()> {
             format,
             top,
             nonblocking,
+            soft_dirty,
             no_graph,
             hold_pause_ms,
-        }) => snapshot_command(pid, format, top, nonblocking, no_graph, hold_pause_ms),
+        }) => snapshot_command(
+            pid,
+            format,
+            top,
+            nonblocking,
+            soft_dirty,
+            no_graph,
+            hold_pause_ms,
+        ),
         Some(Command::Report {
             file,
             format,
@@ -296,6 +305,7 @@ fn snapshot_command(
     format: Format,
     top: usize,
     nonblocking: bool,
+    soft_dirty: bool,
     no_graph: bool,
     hold_pause_ms: u64,
 ) -> Result<()> {
@@ -313,6 +323,8 @@ fn snapshot_command(
     })?;
     let opts = heap::CensusOptions {
         nonblocking,
+        soft_dirty,
+        keep_buffers: false,
         top,
         hold_pause: std::time::Duration::from_millis(hold_pause_ms),
         why_alive_top: if no_graph { 0 } else { 3 },

@@ -240,6 +240,7 @@ pub fn census_clock(
                 heap,
                 opts: CensusOptions {
                     nonblocking: opts.nonblocking,
+                    soft_dirty: opts.soft_dirty,
                     ..CensusOptions::default()
                 },
                 interval: Duration::from_secs_f64(opts.heap_interval),

@@ -147,9 +147,21 @@ pub struct Census {
     /// How long the target was stopped (0 in non-blocking mode).
     pub pause_us: u64,
     pub copy_bytes: u64,
+    /// Of `copy_bytes`, copied again during the pause: pages the target wrote while the rest
+    /// was copied (soft-dirty), or everything if the copy was made in the pause.
+    #[serde(default)]
+    pub rewritten_bytes: u64,
     /// Reads that fell outside the copy (read-only data such as type names) and were read live.
     #[serde(default)]
     pub live_reads: u64,
+    /// Bytes of the heap not copied during the pause but read after it, when the walk needed
+    /// them (memory new since the last census that was not copied).
+    #[serde(default)]
+    pub late_bytes: u64,
+    /// The copy was planned by a first walk of the running target (a heap too big to copy
+    /// whole, with no census before to learn from).
+    #[serde(default)]
+    pub discovered: bool,
     pub walk_us: u64,
     pub total_us: u64,
     /// Attempts it took (a collection in progress makes memwatch retry).

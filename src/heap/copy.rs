@@ -1,51 +1,46 @@
-//! Copying the target's writable memory in a few large `process_vm_readv` calls (GB/s),
-//! instead of the millions of small reads a walk makes (1–2 µs each).
+//! Copying the target's memory in a few large `process_vm_readv` calls (GB/s) while it is
+//! paused, instead of the millions of small reads a walk makes (1–2 µs each).
 //!
 //! What is copied: private writable mappings (pymalloc arenas, the malloc heap, the
-//! interpreter's data and bss); not shared mappings, not guard pages. The total is capped;
-//! what is left out is read live by the fallback.
+//! interpreter's data and bss); not shared mappings, not guard pages. A census learns which
+//! 64 KiB chunks its walk read (the memory that holds objects) and the next one copies only
+//! those, and memory new since; a chunk the walk needs that was not copied is read then, while
+//! the target runs ("late", counted). So memwatch's memory follows the object heap, not the
+//! target's RSS: gigabytes of array data beside a few hundred MB of objects are not copied.
+//! Without anything learned, a heap of up to [`FULL_COPY_MAX`] is copied whole; past it, a
+//! first walk of the running target finds where the objects are (see [`Mode::Discover`]).
+//!
+//! The buffers are kept from one census to the next (their pages are faulted in and charged
+//! already), within [`KEEP_MAX`] for all the targets of a tree.
 
 use std::io::IoSliceMut;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use nix::sys::uio::{RemoteIoVec, process_vm_readv};
 use nix::unistd::Pid;
 
-use memmap2::{Advice, MmapMut, MmapOptions};
+use memmap2::{Advice, MmapMut, MmapOptions, RemapOptions, UncheckedAdvice};
 
-use super::memory::{Region, RegionData};
+use super::memory::{CHUNK, CHUNK_SHIFT, Region, RegionData};
 
 /// Largest single `process_vm_readv`.
-const CHUNK: usize = 64 << 20;
+const READ_MAX: u64 = 64 << 20;
 
-/// Copy buffers kept from one census to the next, at most this much in all: their pages are
-/// faulted in and charged already, so a census of a small heap does not pay again for making
-/// its buffers ready (zeroing and charging 10 MB was a fifth of a small census's CPU). Shared
-/// by the census clocks of a tree (forked workers have mappings of the same sizes).
-const KEEP_MAX: u64 = 32 << 20;
-static KEPT: Mutex<Vec<MmapMut>> = Mutex::new(Vec::new());
+/// Mappings at most this large are copied whole in every mode (the interpreter's and the
+/// extensions' data and bss: static types, the runtime state).
+const SMALL_MAPPING: u64 = 1 << 20;
 
-/// A kept buffer of exactly `len` bytes, if there is one.
-fn take_kept(len: u64) -> Option<MmapMut> {
-    let mut kept = KEPT.lock().unwrap_or_else(|e| e.into_inner());
-    let i = kept.iter().position(|m| m.len() as u64 == len)?;
-    Some(kept.swap_remove(i))
-}
+/// Without a previous census to learn from, writable memory up to this much is copied whole
+/// (also within half the machine's available memory); past it, [`Mode::Discover`].
+pub const FULL_COPY_MAX: u64 = 1 << 30;
 
-/// Keep the buffers of a census's copy for the next one, as far as [`KEEP_MAX`] allows (the
-/// rest is unmapped). Their contents are stale: [`copy_mapping`] overwrites every byte.
-pub fn keep(regions: Vec<Region>) {
-    let mut kept = KEPT.lock().unwrap_or_else(|e| e.into_inner());
-    let mut total: u64 = kept.iter().map(|m| m.len() as u64).sum();
-    for r in regions {
-        if let RegionData::Map(m) = r.data
-            && total + m.len() as u64 <= KEEP_MAX
-        {
-            total += m.len() as u64;
-            kept.push(m);
-        }
-    }
-}
+/// Memory new since the last census (not among its mappings) copied during the pause: this
+/// much, or a quarter of what was learned if more; the rest is read late if the walk needs it.
+const NEW_MIN: u64 = 64 << 20;
+
+/// Copy buffers kept between censuses, in bytes of copied data, for all targets together.
+pub const KEEP_MAX: u64 = 2 << 30;
+static KEPT_BYTES: AtomicU64 = AtomicU64::new(0);
 
 #[derive(Debug, Clone, Copy)]
 pub struct Mapping {
@@ -82,109 +77,557 @@ pub fn writable_mappings(pid: i32) -> std::io::Result<Vec<Mapping>> {
     Ok(out)
 }
 
-/// Copy one mapping; unreadable pages are zero. Returns the bytes actually read.
-fn copy_mapping(pid: Pid, m: Mapping, data: &mut [u8]) -> u64 {
-    let mut done = 0usize;
-    let mut read_total = 0u64;
-    while done < data.len() {
-        let len = CHUNK.min(data.len() - done);
-        let remote = [RemoteIoVec {
-            base: (m.start as usize) + done,
-            len,
-        }];
-        let mut local = [IoSliceMut::new(&mut data[done..done + len])];
-        match process_vm_readv(pid, &mut local, &remote) {
-            Ok(n) if n > 0 => {
-                done += n;
-                read_total += n as u64;
-            }
-            // the first page is unreadable: zero it (a kept buffer holds an older copy)
-            _ => {
-                let step = 4096.min(data.len() - done);
-                data[done..done + step].fill(0);
-                done += step;
-            }
-        }
-    }
-    read_total
+/// How a census's copy is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Every writable mapping during the pause (nothing learned yet, and not too much).
+    Full,
+    /// The chunks the last census read and the memory new since, during the pause; the rest
+    /// late, if needed.
+    Learned,
+    /// Only the small mappings during the pause; the walk reads the rest late (the target
+    /// running), which tells where the objects are, and the census is then taken again in
+    /// `Learned` mode. For heaps too big to copy whole.
+    Discover,
 }
 
-/// Memory for the copy of each mapping, allocated and faulted in *before* the target is
-/// paused, so that the pause costs only the copy itself.
-pub struct Buffers {
-    maps: Vec<(Mapping, MmapMut)>,
+/// What a census learned for the next one's copy.
+#[derive(Debug, Clone, Default)]
+pub struct Learned {
+    /// The mappings it saw, sorted: memory outside them is new to the next census.
+    covered: Vec<(u64, u64)>,
+    /// Chunk numbers (address >> CHUNK_SHIFT) its walk read, sorted.
+    chunks: Vec<u64>,
 }
 
-/// Anonymous memory, backed by huge pages where the kernel allows (fewer faults, faster to
-/// make ready), and faulted in now rather than during the pause.
-fn buffer(len: u64) -> Option<MmapMut> {
-    if let Some(kept) = take_kept(len) {
-        return Some(kept);
+impl Learned {
+    pub fn from_regions(regions: &[Region]) -> Learned {
+        let mut covered: Vec<(u64, u64)> =
+            regions.iter().map(|r| (r.start, r.start + r.len)).collect();
+        covered.sort_unstable();
+        let mut chunks: Vec<u64> = regions.iter().flat_map(|r| r.touched_chunks()).collect();
+        chunks.sort_unstable();
+        chunks.dedup();
+        Learned { covered, chunks }
     }
-    let map = MmapOptions::new().len(len as usize).map_anon().ok()?;
-    if len >= 2 << 20 {
-        let _ = map.advise(Advice::HugePage);
+
+    /// Bytes of the chunks learned.
+    pub fn bytes(&self) -> u64 {
+        self.chunks.len() as u64 * CHUNK
     }
-    if map.advise(Advice::PopulateWrite).is_err() {
-        // kernels before 5.14: touch every page
-        let mut map = map;
-        for i in (0..map.len()).step_by(4096) {
-            map[i] = 0;
-        }
-        return Some(map);
+
+    fn covers(&self, addr: u64) -> bool {
+        let i = self.covered.partition_point(|&(s, _)| s <= addr);
+        i > 0 && addr < self.covered[i - 1].1
     }
-    Some(map)
 }
 
-/// Buffers for `maps`, up to `cap` bytes in all (the largest mappings are left out past it).
-pub fn prepare(maps: &[Mapping], cap: u64) -> Buffers {
-    let mut order: Vec<Mapping> = maps.to_vec();
-    order.sort_by_key(|m| m.end - m.start);
+/// What to copy of one mapping during the pause: absolute address ranges, sorted.
+#[derive(Debug, Clone)]
+pub struct Want {
+    pub m: Mapping,
+    pub runs: Vec<(u64, u64)>,
+}
+
+impl Want {
+    pub fn bytes(&self) -> u64 {
+        self.runs.iter().map(|(a, b)| b - a).sum()
+    }
+}
+
+/// Which mode a census starts in: `Learned` if there is something learned, else `Full` if the
+/// writable memory is small enough (also within half of the machine's available memory),
+/// else `Discover`.
+pub fn choose(maps: &[Mapping], learned: Option<&Learned>, cap: u64) -> Mode {
+    if learned.is_some() {
+        return Mode::Learned;
+    }
+    let total: u64 = maps.iter().map(|m| m.end - m.start).sum();
+    let available = mem_available().map_or(u64::MAX, |a| a / 2);
+    if total <= FULL_COPY_MAX.min(cap).min(available) {
+        Mode::Full
+    } else {
+        Mode::Discover
+    }
+}
+
+/// `MemAvailable` of `/proc/meminfo`, in bytes.
+fn mem_available() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// What to copy of each mapping during the pause, within `cap` bytes in all (small mappings
+/// first, then by address).
+pub fn plan(maps: &[Mapping], learned: Option<&Learned>, mode: Mode, cap: u64) -> Vec<Want> {
+    let mut out: Vec<Want> = maps
+        .iter()
+        .map(|&m| Want {
+            m,
+            runs: Vec::new(),
+        })
+        .collect();
     let mut budget = cap;
-    let mut out = Vec::new();
-    for m in order {
-        let len = m.end - m.start;
-        if len > budget {
-            continue;
+    // small mappings whole, in every mode
+    for w in out.iter_mut() {
+        let len = w.m.end - w.m.start;
+        if len <= SMALL_MAPPING && len <= budget {
+            budget -= len;
+            w.runs.push((w.m.start, w.m.end));
         }
-        budget -= len;
-        if let Some(b) = buffer(len) {
-            out.push((m, b));
+    }
+    match (mode, learned) {
+        (Mode::Discover, _) => {}
+        (Mode::Full, _) | (Mode::Learned, None) => {
+            let mut big: Vec<&mut Want> = out
+                .iter_mut()
+                .filter(|w| w.m.end - w.m.start > SMALL_MAPPING)
+                .collect();
+            big.sort_by_key(|w| w.m.end - w.m.start);
+            for w in big {
+                let len = w.m.end - w.m.start;
+                if len <= budget {
+                    budget -= len;
+                    w.runs.push((w.m.start, w.m.end));
+                }
+            }
+        }
+        (Mode::Learned, Some(l)) => {
+            let mut new_budget = NEW_MIN.max(l.bytes() / 4);
+            for w in out.iter_mut() {
+                if w.m.end - w.m.start <= SMALL_MAPPING {
+                    continue;
+                }
+                let first = w.m.start >> CHUNK_SHIFT;
+                let last = (w.m.end - 1) >> CHUNK_SHIFT;
+                let mut k = l.chunks.partition_point(|&c| c < first);
+                for c in first..=last {
+                    while k < l.chunks.len() && l.chunks[k] < c {
+                        k += 1;
+                    }
+                    let lo = (c << CHUNK_SHIFT).max(w.m.start);
+                    let hi = ((c + 1) << CHUNK_SHIFT).min(w.m.end);
+                    let len = hi - lo;
+                    let wanted = if l.chunks.get(k) == Some(&c) {
+                        true
+                    } else if !l.covers(lo) && len <= new_budget {
+                        new_budget -= len;
+                        true
+                    } else {
+                        false
+                    };
+                    if !wanted || len > budget {
+                        continue;
+                    }
+                    budget -= len;
+                    match w.runs.last_mut() {
+                        Some(run) if run.1 == lo => run.1 = hi,
+                        _ => w.runs.push((lo, hi)),
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Memory for the copy of each mapping, made ready (faulted in where it will be written)
+/// *before* the target is paused, so that the pause costs only the copy itself.
+pub struct Buffers {
+    maps: Vec<(u64, MmapMut)>,
+}
+
+impl Buffers {
+    /// The buffers of a copy, to copy into again.
+    pub fn from_regions(regions: Vec<Region>) -> Buffers {
+        let maps = regions
+            .into_iter()
+            .filter_map(|r| {
+                let start = r.start;
+                match r.into_data() {
+                    RegionData::Map(m) => Some((start, m)),
+                    RegionData::Vec(_) => None,
+                }
+            })
+            .collect();
+        Buffers { maps }
+    }
+}
+
+/// Copy `runs` (absolute, sorted) again into the regions that hold them; bytes read.
+pub fn recopy(pid: i32, regions: &mut [Region], runs: &[(u64, u64)]) -> u64 {
+    copy_runs(Pid::from_raw(pid), regions, runs)
+}
+
+/// Buffers kept from one census to the next, by the start of the mapping they copied.
+#[derive(Default)]
+pub struct Kept {
+    bufs: Vec<(u64, MmapMut, u64)>,
+}
+
+impl Kept {
+    /// The buffer kept for the mapping at `start`, at least `len` long.
+    fn take(&mut self, start: u64, len: u64) -> Option<MmapMut> {
+        let i = self.bufs.iter().position(|b| b.0 == start)?;
+        let (_, mut map, held) = self.bufs.swap_remove(i);
+        KEPT_BYTES.fetch_sub(held, Ordering::Relaxed);
+        if (map.len() as u64) < len {
+            // the mapping grew: grow the buffer, its pages kept
+            // SAFETY: nothing borrows the buffer; it may move
+            unsafe { map.remap(len as usize, RemapOptions::new().may_move(true)) }.ok()?;
+        }
+        Some(map)
+    }
+
+    /// Give every kept buffer back to the system.
+    pub fn clear(&mut self) {
+        for (_, _, held) in self.bufs.drain(..) {
+            KEPT_BYTES.fetch_sub(held, Ordering::Relaxed);
+        }
+    }
+
+    /// Bytes of copied data the kept buffers hold.
+    pub fn bytes(&self) -> u64 {
+        self.bufs.iter().map(|b| b.2).sum()
+    }
+
+    /// Keep the buffers of a census's copy for the next one, as far as [`KEEP_MAX`] allows
+    /// (the rest is unmapped). Pages of chunks this census did not copy are given back.
+    pub fn keep(&mut self, regions: Vec<Region>) {
+        for r in regions {
+            let held = r.len - r.invalid_spans().iter().map(|s| s.1).sum::<u64>();
+            let spans = r.invalid_spans();
+            let start = r.start;
+            let RegionData::Map(map) = r.into_data() else {
+                continue;
+            };
+            if KEPT_BYTES.load(Ordering::Relaxed) + held > KEEP_MAX {
+                continue;
+            }
+            for (off, len) in spans {
+                // SAFETY: those bytes hold nothing (no copy was made into them this time); they
+                // read as zero afterwards, which nothing relies on either way
+                let _ = unsafe {
+                    map.unchecked_advise_range(
+                        UncheckedAdvice::DontNeed,
+                        off as usize,
+                        len as usize,
+                    )
+                };
+            }
+            KEPT_BYTES.fetch_add(held, Ordering::Relaxed);
+            self.bufs.push((start, map, held));
+        }
+    }
+}
+
+impl Drop for Kept {
+    fn drop(&mut self) {
+        self.clear();
+    }
+}
+
+/// Anonymous memory for a copy of `len` bytes. Not advised to huge pages: faulting 144 MiB
+/// in took 20–340 ms with them (the kernel compacting memory for each 2 MiB page), 35–50 ms
+/// without (scripts/bench_census.py, 1M objects).
+fn buffer(len: u64) -> Option<MmapMut> {
+    MmapOptions::new().len(len.max(1) as usize).map_anon().ok()
+}
+
+/// Buffers for `wants`, the pages of what will be copied faulted in (on several threads:
+/// the kernel zeroes each page it faults in, 35–50 ms per 144 MiB on one thread here).
+pub fn prepare(wants: &[Want], kept: &mut Kept) -> Buffers {
+    let mut out = Vec::new();
+    let mut pieces: Vec<(usize, u64, u64)> = Vec::new();
+    for w in wants {
+        let len = w.m.end - w.m.start;
+        let Some(map) = kept.take(w.m.start, len).or_else(|| buffer(len)) else {
+            continue;
+        };
+        for &(lo, hi) in &w.runs {
+            let mut at = lo - w.m.start;
+            while at < hi - w.m.start {
+                let end = (at + PIECE).min(hi - w.m.start);
+                pieces.push((out.len(), at, end - at));
+                at = end;
+            }
+        }
+        out.push((w.m.start, map));
+    }
+    kept.clear();
+    let total: u64 = pieces.iter().map(|p| p.2).sum();
+    let threads = if total < PARALLEL_MIN { 1 } else { threads() };
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                while let Some(&(i, off, len)) = pieces.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    let map = &out[i].1;
+                    if map
+                        .advise_range(Advice::PopulateWrite, off as usize, len as usize)
+                        .is_err()
+                    {
+                        failed.store(true, Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+    });
+    if failed.load(Ordering::Relaxed) {
+        // kernels before 5.14: touch every page
+        for &(i, off, len) in &pieces {
+            let map = &mut out[i].1;
+            let end = ((off + len) as usize).min(map.len());
+            for p in (off as usize..end).step_by(4096) {
+                map[p] = 0;
+            }
         }
     }
     Buffers { maps: out }
 }
 
-/// Copy `maps` (the mappings as they are now, with the target paused) into `buffers`,
-/// allocating for mappings that appeared since [`prepare`] if the cap allows. Returns the
-/// regions and the bytes copied.
-pub fn fill(pid: i32, maps: &[Mapping], mut buffers: Buffers, cap: u64) -> (Vec<Region>, u64) {
-    let pid = Pid::from_raw(pid);
-    let mut used: u64 = 0;
+/// Threads a copy uses: the CPUs, up to [`MAX_THREADS`].
+fn threads() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(MAX_THREADS)
+}
+
+/// Copy what `wants` says (made for the mappings as they are now, with the target paused)
+/// into `buffers`, allocating for mappings that appeared since [`prepare`]. Returns the
+/// regions (one per mapping; what was not copied is marked so) and the bytes copied.
+pub fn fill(pid: i32, wants: &[Want], mut buffers: Buffers) -> (Vec<Region>, u64) {
     let mut regions = Vec::new();
-    let mut copied = 0;
-    for &m in maps {
-        let len = m.end - m.start;
+    for w in wants {
+        let len = w.m.end - w.m.start;
         let ready = buffers
             .maps
             .iter()
-            .position(|(p, _)| p.start == m.start && p.end == m.end)
+            .position(|(s, b)| *s == w.m.start && b.len() as u64 >= len)
             .map(|i| buffers.maps.swap_remove(i).1);
-        let buf = match ready {
-            Some(b) => b,
-            None if used + len <= cap => match buffer(len) {
-                Some(b) => b,
-                None => continue,
-            },
-            None => continue,
+        let Some(buf) = ready.or_else(|| buffer(len)) else {
+            continue;
         };
-        used += len;
-        let mut buf = buf;
-        copied += copy_mapping(pid, m, &mut buf[..]);
-        regions.push(Region {
-            start: m.start,
-            data: RegionData::Map(buf),
-        });
+        regions.push(Region::new(w.m.start, len, RegionData::Map(buf), false));
     }
+    let runs: Vec<(u64, u64)> = wants.iter().flat_map(|w| w.runs.iter().copied()).collect();
+    let copied = copy_runs(Pid::from_raw(pid), &mut regions, &runs);
     (regions, copied)
+}
+
+/// Pieces a copy is cut into, for the threads that make it.
+const PIECE: u64 = 8 << 20;
+/// A copy smaller than this is made by one thread.
+const PARALLEL_MIN: u64 = 16 << 20;
+/// Most threads a copy uses.
+const MAX_THREADS: usize = 4;
+
+/// Copy `runs` (absolute, sorted) into the regions holding them, on as many threads as there
+/// are CPUs (up to [`MAX_THREADS`]): the target is paused meanwhile, its CPUs idle, and one
+/// thread's `process_vm_readv` does not use the memory bandwidth. Bytes read.
+fn copy_runs(pid: Pid, regions: &mut [Region], runs: &[(u64, u64)]) -> u64 {
+    // (region, lo, hi), cut at chunk-aligned PIECE boundaries
+    let mut pieces: Vec<(usize, u64, u64)> = Vec::new();
+    for &(lo, hi) in runs {
+        let i = regions.partition_point(|r| r.start <= lo);
+        let Some(ri) = i.checked_sub(1) else {
+            continue;
+        };
+        if hi > regions[ri].start + regions[ri].len {
+            continue;
+        }
+        let mut at = lo;
+        while at < hi {
+            let end = (((at / PIECE) + 1) * PIECE).min(hi);
+            pieces.push((ri, at, end));
+            at = end;
+        }
+    }
+    let total: u64 = pieces.iter().map(|p| p.2 - p.1).sum();
+    let threads = threads();
+    if threads < 2 || total < PARALLEL_MIN {
+        return pieces
+            .iter()
+            .map(|&(ri, lo, hi)| copy_run(pid, &mut regions[ri], lo, hi))
+            .sum();
+    }
+    // each piece is written by one thread only, into its own bytes of a buffer
+    let bases: Vec<(u64, usize, u64)> = regions
+        .iter_mut()
+        .map(|r| (r.start, r.data_mut().as_mut_ptr() as usize, r.len))
+        .collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let done: Vec<AtomicU64> = pieces.iter().map(|_| AtomicU64::new(0)).collect();
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(&(ri, lo, hi)) = pieces.get(i) else {
+                        break;
+                    };
+                    let (start, base, len) = bases[ri];
+                    if hi > start + len {
+                        continue;
+                    }
+                    // SAFETY: [lo, hi) lies inside region ri's buffer (checked above), the
+                    // buffers outlive the scope, and no two pieces overlap
+                    let dst = unsafe {
+                        std::slice::from_raw_parts_mut(
+                            (base + (lo - start) as usize) as *mut u8,
+                            (hi - lo) as usize,
+                        )
+                    };
+                    let remote = [RemoteIoVec {
+                        base: lo as usize,
+                        len: (hi - lo) as usize,
+                    }];
+                    let mut local = [IoSliceMut::new(dst)];
+                    let n = process_vm_readv(pid, &mut local, &remote).map_or(0, |n| n as u64);
+                    done[i].store(n, Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    let mut copied = 0;
+    for (i, &(ri, lo, hi)) in pieces.iter().enumerate() {
+        if done[i].load(Ordering::Relaxed) == hi - lo {
+            regions[ri].mark_valid(lo, hi - lo);
+            copied += hi - lo;
+        } else {
+            // a page failed: this piece again, chunk by chunk
+            copied += copy_run(pid, &mut regions[ri], lo, hi);
+        }
+    }
+    copied
+}
+
+/// Copy `[lo, hi)` into its place in `region`; the chunks wholly read are marked copied (a
+/// failed read is tried again chunk by chunk; what cannot be read stays uncopied). Returns the
+/// bytes read.
+fn copy_run(pid: Pid, region: &mut Region, lo: u64, hi: u64) -> u64 {
+    let mut at = lo;
+    let mut total = 0;
+    while at < hi {
+        // reads end on chunk boundaries: a chunk is marked copied only once wholly read
+        let len = (((at >> CHUNK_SHIFT) << CHUNK_SHIFT) + READ_MAX).min(hi) - at;
+        let n = read_into(pid, region, at, len);
+        if n == len {
+            region.mark_valid(at, len);
+            total += n;
+            at += len;
+            continue;
+        }
+        // a page failed: chunk by chunk from here
+        let end = at + len;
+        while at < end {
+            let step = ((at | (CHUNK - 1)) + 1).min(end) - at;
+            let n = read_into(pid, region, at, step);
+            if n == step {
+                region.mark_valid(at, step);
+                total += n;
+            }
+            at += step;
+        }
+    }
+    total
+}
+
+/// One `process_vm_readv` of `[at, at + len)` into `region`'s buffer; bytes read.
+fn read_into(pid: Pid, region: &mut Region, at: u64, len: u64) -> u64 {
+    let start = region.start;
+    let off = (at - start) as usize;
+    let Some(dst) = region.data_mut().get_mut(off..off + len as usize) else {
+        return 0;
+    };
+    let remote = [RemoteIoVec {
+        base: at as usize,
+        len: len as usize,
+    }];
+    let mut local = [IoSliceMut::new(dst)];
+    process_vm_readv(pid, &mut local, &remote).map_or(0, |n| n as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const M: u64 = 1 << 20;
+
+    fn learned(covered: &[(u64, u64)], chunks: &[u64]) -> Learned {
+        Learned {
+            covered: covered.to_vec(),
+            chunks: chunks.to_vec(),
+        }
+    }
+
+    #[test]
+    fn plans_by_mode() {
+        let small = Mapping {
+            start: 0x1000,
+            end: 0x3000,
+        };
+        let big = Mapping {
+            start: 0x100 * M,
+            end: 0x140 * M,
+        };
+        let maps = [small, big];
+        // full: everything, within the cap (small mappings first)
+        let full = plan(&maps, None, Mode::Full, u64::MAX);
+        assert_eq!(full[0].runs, vec![(small.start, small.end)]);
+        assert_eq!(full[1].runs, vec![(big.start, big.end)]);
+        let capped = plan(&maps, None, Mode::Full, 32 * M);
+        assert_eq!(capped[0].bytes(), 0x2000);
+        assert!(capped[1].runs.is_empty(), "the big mapping is past the cap");
+        // discover: only the small mappings
+        let disc = plan(&maps, None, Mode::Discover, u64::MAX);
+        assert_eq!(disc[0].bytes(), 0x2000);
+        assert!(disc[1].runs.is_empty());
+        // learned: the chunks read last time, adjacent ones in one run; memory that was
+        // covered and not read is left out
+        let c0 = big.start >> CHUNK_SHIFT;
+        let l = learned(
+            &[(small.start, small.end), (big.start, big.end)],
+            &[c0, c0 + 1, c0 + 5],
+        );
+        let lp = plan(&maps, Some(&l), Mode::Learned, u64::MAX);
+        assert_eq!(lp[0].bytes(), 0x2000);
+        assert_eq!(
+            lp[1].runs,
+            vec![
+                (big.start, big.start + 2 * CHUNK),
+                (big.start + 5 * CHUNK, big.start + 6 * CHUNK)
+            ]
+        );
+        // the mapping grew by 1 GiB: the new memory is copied up to the new-memory budget
+        let grown = Mapping {
+            start: big.start,
+            end: big.end + 1024 * M,
+        };
+        let gp = plan(&[small, grown], Some(&l), Mode::Learned, u64::MAX);
+        assert_eq!(gp[1].bytes(), 3 * CHUNK + NEW_MIN);
+        assert_eq!(gp[1].runs.last().unwrap().0, big.end);
+    }
+
+    #[test]
+    fn full_unless_too_big_or_learned() {
+        let maps = [Mapping {
+            start: 0,
+            end: 64 * M,
+        }];
+        assert_eq!(choose(&maps, None, u64::MAX), Mode::Full);
+        assert_eq!(choose(&maps, None, 32 * M), Mode::Discover);
+        let huge = [Mapping {
+            start: 0,
+            end: FULL_COPY_MAX + M,
+        }];
+        assert_eq!(choose(&huge, None, u64::MAX), Mode::Discover);
+        assert_eq!(
+            choose(&huge, Some(&Learned::default()), u64::MAX),
+            Mode::Learned
+        );
+    }
 }

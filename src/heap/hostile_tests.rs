@@ -1286,10 +1286,7 @@ fn hostile_was_bug_list_over_a_large_readable_copy() {
     probes.push(list);
     // the big region as the copy, the fake heap as what a live read would reach
     let copy = HeapCopy::new(
-        vec![Region {
-            start: base,
-            data: RegionData::Vec(data),
-        }],
+        vec![Region::whole(base, RegionData::Vec(data))],
         Some(Box::new(f.m)),
     );
     let r = check_case(copy, &l, runtime, probes);

@@ -2,6 +2,7 @@
 //! writable mappings taken while it was paused. Everything read is untrusted: readers return
 //! `None` for anything unreadable, and callers bound every length before allocating.
 
+use std::cell::{Cell, UnsafeCell};
 use std::collections::HashMap;
 use std::io::IoSliceMut;
 
@@ -215,10 +216,152 @@ impl LiveMemory {
 /// Remote ranges per `process_vm_readv` call (the kernel's limit is `IOV_MAX`, 1024).
 const WORDS_PER_CALL: usize = 512;
 
-/// One copied mapping.
+/// The unit in which a copy is made, read lazily and learned from one census to the next:
+/// 64 KiB, aligned in the target's address space (chunk number = address >> CHUNK_SHIFT).
+pub const CHUNK_SHIFT: u32 = 16;
+pub const CHUNK: u64 = 1 << CHUNK_SHIFT;
+
+/// A bitmap of a region's chunks, changed through `&self` (a copy is read by one thread).
+#[derive(Default)]
+pub struct ChunkBits(Vec<Cell<u64>>);
+
+impl ChunkBits {
+    fn new(n: usize, set: bool) -> ChunkBits {
+        let word = if set { u64::MAX } else { 0 };
+        ChunkBits((0..n.div_ceil(64)).map(|_| Cell::new(word)).collect())
+    }
+    #[inline]
+    pub fn get(&self, i: usize) -> bool {
+        self.0
+            .get(i / 64)
+            .is_some_and(|w| w.get() & (1 << (i % 64)) != 0)
+    }
+    #[inline]
+    pub fn set(&self, i: usize) {
+        if let Some(w) = self.0.get(i / 64) {
+            let v = w.get();
+            let bit = 1 << (i % 64);
+            if v & bit == 0 {
+                w.set(v | bit);
+            }
+        }
+    }
+}
+
+/// One mapping of the target, copied whole or in part: the chunks marked `valid` hold the
+/// target's bytes; the others are read from the live target the first time they are needed
+/// (if the copy may), or not at all.
 pub struct Region {
     pub start: u64,
-    pub data: RegionData,
+    pub len: u64,
+    /// At least `len` bytes. Written through `&self` only by [`HeapCopy`]'s lazy reads, with
+    /// no borrow of it alive.
+    data: UnsafeCell<RegionData>,
+    /// Chunks holding the target's bytes.
+    valid: ChunkBits,
+    /// Chunks a live read failed on (not tried again).
+    failed: ChunkBits,
+    /// Chunks the walk read: what the next census copies while the target is paused.
+    touched: ChunkBits,
+}
+
+impl Region {
+    /// A region whose every byte is copied.
+    pub fn whole(start: u64, data: RegionData) -> Region {
+        let len = data.len() as u64;
+        Region::new(start, len, data, true)
+    }
+
+    /// A region of `len` bytes over `data`, wholly valid or not at all (see [`Region::mark_valid`]).
+    pub fn new(start: u64, len: u64, data: RegionData, valid: bool) -> Region {
+        let len = len.min(data.len() as u64);
+        let n = Region::chunks_of(start, len);
+        Region {
+            start,
+            len,
+            data: UnsafeCell::new(data),
+            valid: ChunkBits::new(n, valid),
+            failed: ChunkBits::new(n, false),
+            touched: ChunkBits::new(n, false),
+        }
+    }
+
+    fn chunks_of(start: u64, len: u64) -> usize {
+        if len == 0 {
+            return 0;
+        }
+        (((start + len - 1) >> CHUNK_SHIFT) - (start >> CHUNK_SHIFT) + 1) as usize
+    }
+
+    /// Index of the chunk holding `addr` (which must be inside the region).
+    #[inline]
+    fn chunk(&self, addr: u64) -> usize {
+        ((addr >> CHUNK_SHIFT) - (self.start >> CHUNK_SHIFT)) as usize
+    }
+
+    /// The bytes of chunk `i` within the region, as (offset, length).
+    fn chunk_span(&self, i: usize) -> (u64, u64) {
+        let lo = (((self.start >> CHUNK_SHIFT) + i as u64) << CHUNK_SHIFT).max(self.start);
+        let hi = (lo | (CHUNK - 1))
+            .saturating_add(1)
+            .min(self.start + self.len);
+        (lo - self.start, hi - lo)
+    }
+
+    /// Mark the bytes `[addr, addr + len)` as copied (every chunk they cover wholly or not).
+    pub fn mark_valid(&self, addr: u64, len: u64) {
+        if len == 0 || addr < self.start || addr + len > self.start + self.len {
+            return;
+        }
+        for i in self.chunk(addr)..=self.chunk(addr + len - 1) {
+            self.valid.set(i);
+        }
+    }
+
+    #[inline]
+    fn bytes(&self) -> &[u8] {
+        // SAFETY: the only writes are HeapCopy::load, through a &mut made and dropped while
+        // no slice of the data is alive (the copy is not Sync: one thread reads it)
+        let all = unsafe { &*self.data.get() }.bytes();
+        &all[..(self.len as usize).min(all.len())]
+    }
+
+    /// The buffer, mutable (for the copy made into it).
+    pub fn data_mut(&mut self) -> &mut [u8] {
+        let len = self.len as usize;
+        let all = self.data.get_mut().bytes_mut();
+        let end = len.min(all.len());
+        &mut all[..end]
+    }
+
+    /// The buffer, given back (for it to be used again).
+    pub fn into_data(self) -> RegionData {
+        self.data.into_inner()
+    }
+
+    /// Chunk numbers (address >> CHUNK_SHIFT) the walk read.
+    pub fn touched_chunks(&self) -> impl Iterator<Item = u64> + '_ {
+        let first = self.start >> CHUNK_SHIFT;
+        (0..Region::chunks_of(self.start, self.len))
+            .filter(|&i| self.touched.get(i))
+            .map(move |i| first + i as u64)
+    }
+
+    /// Runs of chunks that hold no copy, as (offset, length) within the buffer.
+    pub fn invalid_spans(&self) -> Vec<(u64, u64)> {
+        let mut out: Vec<(u64, u64)> = Vec::new();
+        for i in 0..Region::chunks_of(self.start, self.len) {
+            if self.valid.get(i) {
+                continue;
+            }
+            let (off, len) = self.chunk_span(i);
+            match out.last_mut() {
+                Some(last) if last.0 + last.1 == off => last.1 += len,
+                _ => out.push((off, len)),
+            }
+        }
+        out
+    }
 }
 
 /// Where a region's bytes are kept.
@@ -235,6 +378,12 @@ impl RegionData {
             RegionData::Map(m) => m,
         }
     }
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        match self {
+            RegionData::Vec(v) => v,
+            RegionData::Map(m) => m,
+        }
+    }
     pub fn len(&self) -> usize {
         self.bytes().len()
     }
@@ -244,31 +393,46 @@ impl RegionData {
 }
 
 /// A copy of some of the target's memory, with an optional live fallback for addresses
-/// outside it.
+/// outside it, and optionally the live target to fill the chunks of its regions that were not
+/// copied during the pause, when the walk first needs them ("late" chunks: read while the
+/// target runs, so they may disagree with the rest; counted, and learned for the next copy).
 pub struct HeapCopy {
     /// Sorted by start, not overlapping.
     regions: Vec<Region>,
     fallback: Option<Box<dyn Memory + Send + Sync>>,
+    /// The target, for late chunks.
+    lazy: Option<Pid>,
     /// Reads answered by the fallback (for the census statistics).
-    pub fallback_reads: std::cell::Cell<u64>,
+    pub fallback_reads: Cell<u64>,
+    /// Bytes of late chunks read.
+    pub late_bytes: Cell<u64>,
     /// The region of the last read: walks read near where they read last.
-    last: std::cell::Cell<usize>,
+    last: Cell<usize>,
 }
 
 impl HeapCopy {
     pub fn new(mut regions: Vec<Region>, fallback: Option<Box<dyn Memory + Send + Sync>>) -> Self {
         regions.sort_by_key(|r| r.start);
-        regions.dedup_by(|b, a| b.start < a.start + a.data.len() as u64);
+        regions.dedup_by(|b, a| b.start < a.start + a.len);
         HeapCopy {
             regions,
             fallback,
-            fallback_reads: std::cell::Cell::new(0),
-            last: std::cell::Cell::new(0),
+            lazy: None,
+            fallback_reads: Cell::new(0),
+            late_bytes: Cell::new(0),
+            last: Cell::new(0),
         }
     }
 
+    /// Fill chunks that were not copied from the live process `pid` when they are read.
+    pub fn with_late_reads(mut self, pid: i32) -> Self {
+        self.lazy = Some(Pid::from_raw(pid));
+        self
+    }
+
+    /// Bytes the regions span (copied or not).
     pub fn bytes(&self) -> u64 {
-        self.regions.iter().map(|r| r.data.len() as u64).sum()
+        self.regions.iter().map(|r| r.len).sum()
     }
 
     /// The copy's regions, given back (for their buffers to be used again).
@@ -276,11 +440,15 @@ impl HeapCopy {
         self.regions
     }
 
+    pub fn regions(&self) -> &[Region] {
+        &self.regions
+    }
+
     #[inline]
     fn region(&self, addr: u64) -> Option<&Region> {
         if let Some(r) = self.regions.get(self.last.get())
             && addr >= r.start
-            && addr < r.start + r.data.len() as u64
+            && addr < r.start + r.len
         {
             return Some(r);
         }
@@ -289,11 +457,55 @@ impl HeapCopy {
             .partition_point(|r| r.start <= addr)
             .checked_sub(1)?;
         let r = self.regions.get(i)?;
-        if addr < r.start + r.data.len() as u64 {
+        if addr < r.start + r.len {
             self.last.set(i);
             Some(r)
         } else {
             None
+        }
+    }
+
+    /// Make chunk `i` of `r` readable: true if it holds the target's bytes.
+    #[inline]
+    fn ready(&self, r: &Region, i: usize) -> bool {
+        if r.valid.get(i) {
+            r.touched.set(i);
+            return true;
+        }
+        self.load(r, i)
+    }
+
+    #[cold]
+    fn load(&self, r: &Region, i: usize) -> bool {
+        let Some(pid) = self.lazy else {
+            return false;
+        };
+        if r.failed.get(i) {
+            return false;
+        }
+        let (off, len) = r.chunk_span(i);
+        // SAFETY: no slice of this region's data is alive here (see Region::bytes); the
+        // mutable borrow ends with this block
+        let got = unsafe {
+            let data = (*r.data.get()).bytes_mut();
+            let Some(dst) = data.get_mut(off as usize..(off + len) as usize) else {
+                return false;
+            };
+            let remote = [RemoteIoVec {
+                base: (r.start + off) as usize,
+                len: len as usize,
+            }];
+            let mut local = [IoSliceMut::new(dst)];
+            process_vm_readv(pid, &mut local, &remote)
+        };
+        if matches!(got, Ok(n) if n as u64 == len) {
+            r.valid.set(i);
+            r.touched.set(i);
+            self.late_bytes.set(self.late_bytes.get() + len);
+            true
+        } else {
+            r.failed.set(i);
+            false
         }
     }
 }
@@ -301,9 +513,11 @@ impl HeapCopy {
 impl Memory for HeapCopy {
     #[inline]
     fn prefetch(&self, addr: u64) {
-        if let Some(r) = self.region(addr) {
+        if let Some(r) = self.region(addr)
+            && r.valid.get(r.chunk(addr))
+        {
             let off = (addr - r.start) as usize;
-            if let Some(b) = r.data.bytes().get(off..) {
+            if let Some(b) = r.bytes().get(off..) {
                 #[cfg(target_arch = "x86_64")]
                 // SAFETY: prefetching is a hint; the pointer is inside a live slice
                 unsafe {
@@ -319,18 +533,19 @@ impl Memory for HeapCopy {
     }
 
     fn local_ranges(&self) -> Vec<(u64, u64)> {
-        self.regions
-            .iter()
-            .map(|r| (r.start, r.data.len() as u64))
-            .collect()
+        self.regions.iter().map(|r| (r.start, r.len)).collect()
     }
 
     #[inline]
     fn word(&self, addr: u64) -> Option<u64> {
         if let Some(r) = self.region(addr) {
-            let off = (addr - r.start) as usize;
-            if let Some(b) = r.data.bytes().get(off..off.wrapping_add(8)) {
-                return Some(u64::from_le_bytes(b.try_into().unwrap_or([0; 8])));
+            let i = r.chunk(addr);
+            // a word across two chunks takes the general path
+            if addr % CHUNK <= CHUNK - 8 && self.ready(r, i) {
+                let off = (addr - r.start) as usize;
+                if let Some(b) = r.bytes().get(off..off.wrapping_add(8)) {
+                    return Some(u64::from_le_bytes(b.try_into().unwrap_or([0; 8])));
+                }
             }
         }
         let mut b = [0u8; 8];
@@ -338,11 +553,20 @@ impl Memory for HeapCopy {
     }
 
     fn read(&self, addr: u64, buf: &mut [u8]) -> bool {
+        if buf.is_empty() {
+            return true;
+        }
         if let Some(r) = self.region(addr) {
-            let off = (addr - r.start) as usize;
-            if let Some(src) = r.data.bytes().get(off..off.saturating_add(buf.len())) {
-                buf.copy_from_slice(src);
-                return true;
+            let end = addr.saturating_add(buf.len() as u64);
+            if end <= r.start + r.len {
+                if !(r.chunk(addr)..=r.chunk(end - 1)).all(|i| self.ready(r, i)) {
+                    return false;
+                }
+                let off = (addr - r.start) as usize;
+                if let Some(src) = r.bytes().get(off..off + buf.len()) {
+                    buf.copy_from_slice(src);
+                    return true;
+                }
             }
         }
         match &self.fallback {
@@ -392,14 +616,11 @@ mod tests {
     fn copy_reads_inside_regions_only() {
         let copy = HeapCopy::new(
             vec![
-                Region {
-                    start: 0x2000,
-                    data: RegionData::Vec(vec![2; 0x1000]),
-                },
-                Region {
-                    start: 0x1000,
-                    data: RegionData::Vec((0..0x1000u32).map(|i| i as u8).collect()),
-                },
+                Region::whole(0x2000, RegionData::Vec(vec![2; 0x1000])),
+                Region::whole(
+                    0x1000,
+                    RegionData::Vec((0..0x1000u32).map(|i| i as u8).collect()),
+                ),
             ],
             None,
         );
@@ -425,5 +646,64 @@ mod tests {
         assert_eq!(m.cstr_at(s.as_ptr() as u64, 100).unwrap(), "hello");
         assert_eq!(m.u64_at(8), None);
         assert!(m.bytes_at(0, MAX_READ + 1).is_none());
+    }
+
+    #[test]
+    fn chunks_not_copied_are_read_late_once_and_learned() {
+        // our own memory as the "target": three chunks, the middle one copied
+        let data: Vec<u8> = (0..3 * CHUNK).map(|i| (i / 7) as u8).collect();
+        let start = data.as_ptr() as u64;
+        let region = Region::new(
+            start,
+            data.len() as u64,
+            RegionData::Vec(vec![0xee; data.len()]),
+            false,
+        );
+        let mid = ((start >> CHUNK_SHIFT) + 1) << CHUNK_SHIFT;
+        let mid_len = CHUNK.min(start + data.len() as u64 - mid);
+        region.mark_valid(mid, mid_len);
+        let strict = HeapCopy::new(vec![region], None);
+        // not copied, no late reads allowed: unreadable, not the buffer's stale bytes
+        assert_eq!(strict.u8_at(start), None);
+        assert_eq!(strict.u8_at(mid), Some(0xee));
+        let region = strict.into_regions().pop().unwrap();
+        let copy = HeapCopy::new(vec![region], None).with_late_reads(std::process::id() as i32);
+        assert_eq!(
+            copy.u8_at(mid),
+            Some(0xee),
+            "a copied chunk is not read again"
+        );
+        assert_eq!(copy.late_bytes.get(), 0);
+        assert_eq!(copy.u8_at(start + 5), Some(0));
+        let late = copy.late_bytes.get();
+        assert!(late > 0 && late <= CHUNK, "{late}");
+        // a read across the last two chunks loads the last one
+        let end = start + data.len() as u64;
+        let mut b = [0u8; 16];
+        assert!(copy.read(end - 16, &mut b));
+        assert_eq!(b[15], data[data.len() - 1]);
+        assert_eq!(copy.u8_at(end), None, "past the region");
+        let touched: Vec<u64> = copy.regions()[0].touched_chunks().collect();
+        let first = start >> CHUNK_SHIFT;
+        assert!(touched.contains(&first) && touched.contains(&((end - 1) >> CHUNK_SHIFT)));
+        let uncopied: u64 = copy.regions()[0].invalid_spans().iter().map(|s| s.1).sum();
+        assert!(uncopied < data.len() as u64 - mid_len, "{uncopied}");
+    }
+
+    #[test]
+    fn a_late_read_of_unmapped_memory_fails_once() {
+        // a region over an address range that is not mapped in our process
+        let start = 0x10_0000_0000u64 - 3 * CHUNK;
+        let region = Region::new(
+            start,
+            2 * CHUNK,
+            RegionData::Vec(vec![0; 2 * CHUNK as usize]),
+            false,
+        );
+        let copy = HeapCopy::new(vec![region], None).with_late_reads(std::process::id() as i32);
+        assert_eq!(copy.u64_at(start + 64), None);
+        assert_eq!(copy.u64_at(start + 72), None);
+        assert_eq!(copy.late_bytes.get(), 0);
+        assert_eq!(copy.regions()[0].touched_chunks().count(), 0);
     }
 }

@@ -11,6 +11,7 @@
 pub mod census;
 pub mod copy;
 pub mod dicts;
+pub mod dirty;
 pub mod freeze;
 pub mod graph;
 pub mod layout;
@@ -51,6 +52,13 @@ pub struct CensusOptions {
     pub hold_pause: Duration,
     /// Run the gc's reasoning on the copy: cyclic garbage.
     pub cycles: bool,
+    /// Keep the copy's buffers for the next census (no faulting in and zeroing them again;
+    /// memwatch then holds about the object memory between censuses). Off in a process tree,
+    /// where it would hold every worker's.
+    pub keep_buffers: bool,
+    /// Copy while the target runs and, paused, only the pages it wrote meanwhile (soft-dirty
+    /// bits, where the kernel keeps them); else the whole copy is made in the pause.
+    pub soft_dirty: bool,
     /// Types to find a why-alive chain for.
     pub why_alive: Vec<String>,
     /// Also this many of the most numerous types defined in Python (a one-off snapshot has
@@ -67,6 +75,8 @@ impl Default for CensusOptions {
             attempts: 5,
             hold_pause: Duration::ZERO,
             cycles: true,
+            keep_buffers: true,
+            soft_dirty: false,
             why_alive: Vec::new(),
             why_alive_top: 0,
         }
@@ -85,6 +95,43 @@ pub struct HeapTarget {
     /// What the checks at attach found worth saying (figures taken from the interpreter's own
     /// debug offsets, a patch release newer than any checked): one line each, for the report.
     pub notes: Vec<String>,
+    /// What the last census learned about where the objects are, and its copy buffers.
+    pub copy: CopyCache,
+}
+
+/// What a target's censuses keep from one to the next: where the last one found objects (the
+/// chunks its walk read) and its copy buffers. A clone starts afresh.
+#[derive(Default)]
+pub struct CopyCache(std::sync::Mutex<CopyState>);
+
+#[derive(Default)]
+struct CopyState {
+    learned: Option<copy::Learned>,
+    kept: copy::Kept,
+}
+
+impl Clone for CopyCache {
+    fn clone(&self) -> Self {
+        CopyCache::default()
+    }
+}
+
+impl std::fmt::Debug for CopyCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        f.debug_struct("CopyCache")
+            .field("learned", &state.learned.as_ref().map(copy::Learned::bytes))
+            .field("kept", &state.kept.bytes())
+            .finish()
+    }
+}
+
+/// The same mappings, start and end.
+fn same_mappings(a: &[copy::Mapping], b: &[copy::Mapping]) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|(x, y)| x.start == y.start && x.end == y.end)
 }
 
 /// Why there is no heap census of a target.
@@ -219,6 +266,7 @@ impl HeapTarget {
             runtime,
             set_dummy_var,
             notes,
+            copy: CopyCache::default(),
         })
     }
 
@@ -232,49 +280,66 @@ impl HeapTarget {
         let started = Instant::now();
         let mut notes = Vec::new();
         let mut attempt = 0;
+        let mut cache = self.copy.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut mode = None;
+        let mut discovered = false;
         loop {
             attempt += 1;
             let maps = copy::writable_mappings(self.pid).map_err(|e| {
                 HeapError::Failed(format!("cannot read the target's memory map: {e}"))
             })?;
+            let m = *mode
+                .get_or_insert_with(|| copy::choose(&maps, cache.learned.as_ref(), opts.max_copy));
             // memory for the copy is made ready before the target is paused
             let t_prep = Instant::now();
-            let buffers = copy::prepare(&maps, opts.max_copy);
+            let wants = copy::plan(&maps, cache.learned.as_ref(), m, opts.max_copy);
+            let buffers = copy::prepare(&wants, &mut cache.kept);
             if std::env::var_os("MEMWATCH_TIMING").is_some() {
-                eprintln!("prepare {:?} for {} mappings", t_prep.elapsed(), maps.len());
+                let planned: u64 = wants.iter().map(copy::Want::bytes).sum();
+                eprintln!(
+                    "prepare {:?} for {} mappings, {m:?}, {} MiB to copy",
+                    t_prep.elapsed(),
+                    maps.len(),
+                    planned >> 20
+                );
             }
-            let (regions, copied, pause) = if opts.nonblocking {
-                let (r, c) = copy::fill(self.pid, &maps, buffers, opts.max_copy);
-                (r, c, Duration::ZERO)
+            let (regions, copied, rewritten, pause) = if opts.nonblocking {
+                let (r, c) = copy::fill(self.pid, &wants, buffers);
+                (r, c, 0, Duration::ZERO)
             } else {
-                // a Ctrl-Z of memwatch waits until the target runs again
-                let stops = crate::interrupt::defer_stops();
-                let frozen = freeze::Frozen::freeze(self.pid)
-                    .map_err(|e| HeapError::Failed(e.to_string()))?;
-                // the mappings as they are now that the target stands still
-                let now = copy::writable_mappings(self.pid).unwrap_or(maps);
-                let (r, c) = copy::fill(self.pid, &now, buffers, opts.max_copy);
-                if opts.hold_pause > Duration::ZERO {
-                    std::thread::sleep(opts.hold_pause);
-                }
-                let pause = frozen.stopped_at.elapsed();
-                drop(frozen);
-                drop(stops);
-                (r, c, pause)
+                self.copy_paused(opts, &maps, wants, buffers, &cache, m)?
             };
-            let mem = HeapCopy::new(regions, Some(Box::new(LiveMemory::new(self.pid))));
+            // chunks not copied are read when the walk needs them (late, the target running)
+            let mem = HeapCopy::new(regions, Some(Box::new(LiveMemory::new(self.pid))))
+                .with_late_reads(self.pid);
             let l = &self.layout;
-            let interp = Interpreter::find(&mem, l, self.runtime).ok_or_else(|| {
-                HeapError::NotUnderstood(format!(
+            let Some(interp) = Interpreter::find(&mem, l, self.runtime) else {
+                cache.kept.keep(mem.into_regions());
+                return Err(HeapError::NotUnderstood(format!(
                     "{}: cannot find the interpreter state in the target's memory",
                     self.interpreter_name()
-                ))
-            })?;
+                )));
+            };
+            if m == copy::Mode::Discover {
+                // a walk of the running target, only to learn where the objects are
+                let mut quick = opts.clone();
+                quick.cycles = false;
+                quick.why_alive.clear();
+                quick.why_alive_top = 0;
+                let _ = self.walk(&mem, &interp, &quick, &mut Vec::new());
+                cache.learned = Some(copy::Learned::from_regions(mem.regions()));
+                cache.kept.keep(mem.into_regions());
+                mode = Some(copy::Mode::Learned);
+                discovered = true;
+                attempt -= 1;
+                continue;
+            }
             let collecting = mem
                 .u32_at(interp.gcstate + l.gc_collecting)
                 .is_some_and(|c| c != 0);
             if collecting && attempt < opts.attempts.max(1) {
-                copy::keep(mem.into_regions());
+                cache.learned = Some(copy::Learned::from_regions(mem.regions()));
+                cache.kept.keep(mem.into_regions());
                 std::thread::sleep(Duration::from_millis(20 * attempt as u64));
                 continue;
             }
@@ -284,17 +349,29 @@ impl HeapTarget {
                         .to_string(),
                 );
             }
-            // a thread stopped half-way through linking an object leaves a list torn: copy again
-            let consistent = lists_consistent(&mem, l, &interp);
-            if !opts.nonblocking && attempt < opts.attempts.max(1) && !consistent {
-                copy::keep(mem.into_regions());
+            let walk_start = Instant::now();
+            let (mut census, consistent) = self.walk(&mem, &interp, opts, &mut notes);
+            let late = mem.late_bytes.get();
+            // a thread stopped half-way through linking an object leaves a list torn, and a
+            // walk that read much memory late may find lists torn too: copy again (with what
+            // was read late now copied during the pause)
+            let torn = !consistent || (census.approximate && late > copied / 8);
+            if !opts.nonblocking && torn && attempt < opts.attempts.max(1) {
+                cache.learned = Some(copy::Learned::from_regions(mem.regions()));
+                cache.kept.keep(mem.into_regions());
+                notes.clear();
                 std::thread::sleep(Duration::from_millis(10 * attempt as u64));
                 continue;
             }
-            let walk_start = Instant::now();
-            let mut census = self.walk(&mem, &interp, opts, &mut notes);
             census.live_reads = mem.fallback_reads.get();
-            copy::keep(mem.into_regions());
+            census.late_bytes = late;
+            cache.learned = Some(copy::Learned::from_regions(mem.regions()));
+            if opts.keep_buffers {
+                cache.kept.keep(mem.into_regions());
+            } else {
+                drop(mem);
+            }
+            drop(cache);
             census_verdict(
                 &self.interpreter_name(),
                 census.gc_objects,
@@ -302,11 +379,20 @@ impl HeapTarget {
                 opts.nonblocking,
                 attempt,
             )?;
+            if !opts.nonblocking && late > (copied / 10).max(4 << 20) {
+                notes.push(format!(
+                    "{} MiB of the heap were read after the pause (memory new since the last \
+                     census): objects there are counted as they were a moment later",
+                    late >> 20
+                ));
+            }
             census.gc.collecting = collecting;
             census.walk_us = walk_start.elapsed().as_micros() as u64;
             census.pause_us = pause.as_micros() as u64;
             census.copy_bytes = copied;
+            census.rewritten_bytes = rewritten;
             census.attempts = attempt;
+            census.discovered = discovered;
             census.approximate = opts.nonblocking || collecting || census.approximate;
             if opts.nonblocking {
                 notes.insert(
@@ -321,13 +407,71 @@ impl HeapTarget {
         }
     }
 
+    /// Copy `wants` with the target paused: (regions, bytes copied, bytes copied again in the
+    /// pause, pause). With soft-dirty bits (see [`dirty`]), the copy is made while the target
+    /// runs and the pause copies again only the pages it wrote meanwhile; else the whole copy
+    /// is made in the pause.
+    fn copy_paused(
+        &self,
+        opts: &CensusOptions,
+        maps: &[copy::Mapping],
+        wants: Vec<copy::Want>,
+        buffers: copy::Buffers,
+        cache: &CopyState,
+        mode: copy::Mode,
+    ) -> Result<(Vec<memory::Region>, u64, u64, Duration), HeapError> {
+        let precopy = opts.soft_dirty && dirty::supported() && dirty::clear(self.pid).is_ok();
+        let (mut regions, copied, buffers) = if precopy {
+            let (r, c) = copy::fill(self.pid, &wants, buffers);
+            (r, c, None)
+        } else {
+            (Vec::new(), 0, Some(buffers))
+        };
+        // a Ctrl-Z of memwatch waits until the target runs again
+        let stops = crate::interrupt::defer_stops();
+        let frozen =
+            freeze::Frozen::freeze(self.pid).map_err(|e| HeapError::Failed(e.to_string()))?;
+        // the mappings as they are now that the target stands still
+        let now = copy::writable_mappings(self.pid).ok();
+        let changed = now.as_deref().is_some_and(|now| !same_mappings(now, maps));
+        let wants = match now {
+            Some(now) if changed => copy::plan(&now, cache.learned.as_ref(), mode, opts.max_copy),
+            _ => wants,
+        };
+        let (regions, copied, rewritten) = match buffers {
+            Some(buffers) => {
+                let (r, c) = copy::fill(self.pid, &wants, buffers);
+                (r, c, 0)
+            }
+            None if changed => {
+                // the map changed since the copy: all of it again
+                let (r, c) = copy::fill(self.pid, &wants, copy::Buffers::from_regions(regions));
+                (r, copied + c, c)
+            }
+            None => {
+                let runs: Vec<(u64, u64)> =
+                    wants.iter().flat_map(|w| w.runs.iter().copied()).collect();
+                let written = dirty::written(self.pid, &runs).unwrap_or(runs);
+                let c = copy::recopy(self.pid, &mut regions, &written);
+                (regions, copied + c, c)
+            }
+        };
+        if opts.hold_pause > Duration::ZERO {
+            std::thread::sleep(opts.hold_pause);
+        }
+        let pause = frozen.stopped_at.elapsed();
+        drop(frozen);
+        drop(stops);
+        Ok((regions, copied, rewritten, pause))
+    }
+
     fn walk<M: Memory + ?Sized>(
         &self,
         mem: &M,
         interp: &Interpreter,
         opts: &CensusOptions,
         notes: &mut Vec<String>,
-    ) -> Census {
+    ) -> (Census, bool) {
         let l = &self.layout;
         let set_dummy = self.set_dummy_var.and_then(|v| mem.ptr_at(v)).unwrap_or(0);
         let mut w = Walker::new(mem, l, set_dummy);
@@ -335,6 +479,7 @@ impl HeapTarget {
         notes.extend(w.types.native.note());
         w.keep_objects = opts.cycles || !opts.why_alive.is_empty() || opts.why_alive_top > 0;
         let mut idx = w.index(interp, opts.top);
+        let consistent = idx.broken_lists.is_empty();
         let mut approximate = false;
         if !idx.broken_lists.is_empty() {
             approximate = true;
@@ -401,7 +546,7 @@ impl HeapTarget {
         };
         drop(objects);
         let largest = largest_objects(&mut w, &idx, &containers);
-        Census {
+        let census = Census {
             approximate,
             gc,
             gc_objects: totals.0,
@@ -415,7 +560,8 @@ impl HeapTarget {
             cycles,
             why_alive,
             ..Census::default()
-        }
+        };
+        (census, consistent)
     }
 }
 
@@ -499,12 +645,6 @@ fn probe_gc_lists<M: Memory + ?Sized>(m: &M, l: &Layout, runtime: u64) -> Result
         "no generation list heads link up at {} of the gc state",
         tried.join(" or ")
     ))
-}
-
-/// Do all GC lists close properly in this copy? (A walk of the links only.)
-fn lists_consistent<M: Memory + ?Sized>(m: &M, l: &Layout, it: &Interpreter) -> bool {
-    let w = Walker::new(m, l, 0);
-    (0..4).all(|g| w.list_closes(it.generation_head(l, g)))
 }
 
 fn gc_state<M: Memory + ?Sized>(m: &M, l: &Layout, it: &Interpreter, idx: &HeapIndex) -> GcState {

@@ -254,6 +254,7 @@ impl CensusClock {
             }
             let mut opts = self.opts.clone();
             opts.cycles &= graph;
+            opts.keep_buffers = self.sharing.is_none();
             opts.why_alive = if graph { wanted.clone() } else { Vec::new() };
             if graph {
                 last_graph = Some(Instant::now());
@@ -431,6 +432,7 @@ mod tests {
                 runtime: 0,
                 set_dummy_var: None,
                 notes: Vec::new(),
+                copy: Default::default(),
             },
             opts: CensusOptions::default(),
             interval: Duration::from_secs(10),
