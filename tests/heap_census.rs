@@ -114,9 +114,11 @@ fn census_is_exact(label: &str) {
     let pop = start_population(&py, &[]);
     let (out, census) = snapshot_json(pop.target.pid(), &[], Duration::from_secs(60));
     let c = census.unwrap_or_else(|| panic!("{}: snapshot failed: {}", py.label, stderr_of(&out)));
-    let e = &pop.expected;
-    let who = &py.label;
+    check_exact(&py.label, &c, &pop.expected);
+}
 
+/// memwatch's census `c` against the target's own `e`.
+fn check_exact(who: &str, c: &Value, e: &Value) {
     // every tracked type: the count exactly, the bytes exactly where memwatch says they are
     let custom: Vec<&str> = e["custom_sizeof"]
         .as_array()
@@ -124,7 +126,7 @@ fn census_is_exact(label: &str) {
         .iter()
         .map(|v| v.as_str().unwrap())
         .collect();
-    let got = rows(&c);
+    let got = rows(c);
     let mut wrong = Vec::new();
     for (name, entry) in e["tracked"].as_object().unwrap() {
         let (count, bytes) = (u(&entry[0]), u(&entry[1]));
@@ -152,7 +154,7 @@ fn census_is_exact(label: &str) {
     }
     assert!(wrong.is_empty(), "{who}: tracked types differ:\n{wrong:#?}");
     let (tracked, _) = totals(e, "tracked");
-    assert_eq!(gc_total(&c), tracked, "{who}: objects on generations 0-2");
+    assert_eq!(gc_total(c), tracked, "{who}: objects on generations 0-2");
     assert_eq!(
         u(&c["gc"]["generation_objects"][3]),
         u(&e["freeze_count"]),
@@ -173,7 +175,7 @@ fn census_is_exact(label: &str) {
     );
 
     // named containers: found by their exact name, with their exact length
-    let named = containers(&c);
+    let named = containers(c);
     let mut wrong = Vec::new();
     for (name, len) in e["containers"].as_object().unwrap() {
         match named.get(name) {
@@ -207,6 +209,71 @@ fn census_is_exact(label: &str) {
         u(&c["pause_us"]) > 0 && u(&c["copy_bytes"]) > 0,
         "{who}: {c}"
     );
+}
+
+/// 1.25 GiB of array data beside the objects (more than memwatch copies whole with nothing
+/// learned yet): the census first walks the running target to learn which chunks hold
+/// objects, then pauses it to copy only those. Still exact, and memwatch's own memory stays
+/// near the objects', far from the target's RSS.
+fn census_beside_arrays(label: &str) {
+    let _cpu = shared_cpu();
+    let Some(py) = interpreter(label) else { return };
+    let pop = start_population(&py, &["--arrays", "5"]);
+    let pid = pop.target.pid().to_string();
+    let mut cmd = memwatch();
+    cmd.args(["snapshot", "--pid", &pid, "--format", "json", "--no-graph"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let status = format!("/proc/{}/status", child.id());
+    // memwatch's peak RSS, read while it runs (VmHWM only grows)
+    let (tx, rx) = std::sync::mpsc::channel();
+    let watcher = std::thread::spawn(move || {
+        let mut peak_kib = 0u64;
+        while rx.try_recv().is_err() {
+            if let Some(kib) = std::fs::read_to_string(&status).ok().and_then(|t| {
+                t.lines()
+                    .find(|l| l.starts_with("VmHWM:"))
+                    .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            }) {
+                peak_kib = peak_kib.max(kib);
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        peak_kib
+    });
+    let out = child.wait_with_output().unwrap();
+    tx.send(()).unwrap();
+    let peak_mib = watcher.join().unwrap() / 1024;
+    let who = &py.label;
+    assert!(out.status.success(), "{who}: {}", stderr_of(&out));
+    let c: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        c["discovered"], true,
+        "{who}: the copy was not learned: {c}"
+    );
+    let copied_mib = u(&c["copy_bytes"]) >> 20;
+    assert!(copied_mib < 200, "{who}: {copied_mib} MiB copied");
+    check_exact(who, &c, &pop.expected);
+    assert!(
+        peak_mib > 0 && peak_mib < 400,
+        "{who}: memwatch's peak RSS {peak_mib} MiB beside 1.25 GiB of arrays"
+    );
+}
+
+mod beside_arrays {
+    #[test]
+    fn python3() {
+        super::census_beside_arrays("python3")
+    }
+    #[test]
+    fn py3_8() {
+        super::census_beside_arrays("3.8")
+    }
+    #[test]
+    fn sid_3_15() {
+        super::census_beside_arrays("sid-3.15")
+    }
 }
 
 macro_rules! per_interpreter {

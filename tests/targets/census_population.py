@@ -1,6 +1,6 @@
 """A target that builds known populations and counts its own heap, for memwatch's exactness tests.
 
-usage: census_population.py OUTFILE [--scale N] [--churn THREADS]
+usage: census_population.py OUTFILE [--scale N] [--churn THREADS] [--arrays N]
 
 It builds instances of a class with a __dict__ and of a __slots__ class, lists, dicts, sets,
 tuples, strings, ints and nested structures, plus named containers (module globals, a class
@@ -114,6 +114,9 @@ DEFAULTS = collections.defaultdict(list)
 COUNTS = collections.Counter("abracadabra" * 10)
 ORDERED = collections.OrderedDict((i, str(i)) for i in range(300))
 BUFFER = bytearray(100000)
+# --arrays N: N × 256 MiB of array data beside the objects (written, so resident)
+ARRAYS = [bytearray(b"\x01") * (256 << 20)
+          for _ in range(int(sys.argv[sys.argv.index("--arrays") + 1]) if "--arrays" in sys.argv else 0)]
 SERVICE = Service()
 for i in range(123):
     Registry.items.append(i)
