@@ -361,19 +361,15 @@ pub fn prepare(wants: &[Want], kept: &mut Kept) -> Buffers {
     let threads = if total < PARALLEL_MIN { 1 } else { threads() };
     let next = std::sync::atomic::AtomicUsize::new(0);
     let failed = std::sync::atomic::AtomicBool::new(false);
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| {
-                while let Some(&(i, off, len)) = pieces.get(next.fetch_add(1, Ordering::Relaxed)) {
-                    let map = &out[i].1;
-                    if map
-                        .advise_range(Advice::PopulateWrite, off as usize, len as usize)
-                        .is_err()
-                    {
-                        failed.store(true, Ordering::Relaxed);
-                    }
-                }
-            });
+    on_threads(threads, || {
+        while let Some(&(i, off, len)) = pieces.get(next.fetch_add(1, Ordering::Relaxed)) {
+            let map = &out[i].1;
+            if map
+                .advise_range(Advice::PopulateWrite, off as usize, len as usize)
+                .is_err()
+            {
+                failed.store(true, Ordering::Relaxed);
+            }
         }
     });
     if failed.load(Ordering::Relaxed) {
@@ -416,6 +412,40 @@ pub fn fill(pid: i32, wants: &[Want], mut buffers: Buffers) -> (Vec<Region>, u64
     let runs: Vec<(u64, u64)> = wants.iter().flat_map(|w| w.runs.iter().copied()).collect();
     let copied = copy_runs(Pid::from_raw(pid), &mut regions, &runs);
     (regions, copied)
+}
+
+thread_local! {
+    /// CPU time of the threads that helped this thread's copies (counted into the census's
+    /// cost by the census clock).
+    static HELPER_CPU: std::cell::Cell<std::time::Duration> =
+        const { std::cell::Cell::new(std::time::Duration::ZERO) };
+}
+
+/// CPU time spent so far by the helper threads of this thread's copies.
+pub fn helper_cpu() -> std::time::Duration {
+    HELPER_CPU.with(|c| c.get())
+}
+
+/// Run `work` on `n` scoped threads and add their CPU time to [`helper_cpu`].
+fn on_threads(n: usize, work: impl Fn() + Sync) {
+    let spent = AtomicU64::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..n {
+            s.spawn(|| {
+                let cpu = || {
+                    nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID)
+                        .map(std::time::Duration::from)
+                        .unwrap_or_default()
+                };
+                let t0 = cpu();
+                work();
+                let ns = cpu().saturating_sub(t0).as_nanos() as u64;
+                spent.fetch_add(ns, Ordering::Relaxed);
+            });
+        }
+    });
+    let spent = std::time::Duration::from_nanos(spent.load(Ordering::Relaxed));
+    HELPER_CPU.with(|c| c.set(c.get() + spent));
 }
 
 /// Pieces a copy is cut into, for the threads that make it.
@@ -461,35 +491,31 @@ fn copy_runs(pid: Pid, regions: &mut [Region], runs: &[(u64, u64)]) -> u64 {
         .collect();
     let next = std::sync::atomic::AtomicUsize::new(0);
     let done: Vec<AtomicU64> = pieces.iter().map(|_| AtomicU64::new(0)).collect();
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(&(ri, lo, hi)) = pieces.get(i) else {
-                        break;
-                    };
-                    let (start, base, len) = bases[ri];
-                    if hi > start + len {
-                        continue;
-                    }
-                    // SAFETY: [lo, hi) lies inside region ri's buffer (checked above), the
-                    // buffers outlive the scope, and no two pieces overlap
-                    let dst = unsafe {
-                        std::slice::from_raw_parts_mut(
-                            (base + (lo - start) as usize) as *mut u8,
-                            (hi - lo) as usize,
-                        )
-                    };
-                    let remote = [RemoteIoVec {
-                        base: lo as usize,
-                        len: (hi - lo) as usize,
-                    }];
-                    let mut local = [IoSliceMut::new(dst)];
-                    let n = process_vm_readv(pid, &mut local, &remote).map_or(0, |n| n as u64);
-                    done[i].store(n, Ordering::Relaxed);
-                }
-            });
+    on_threads(threads, || {
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(&(ri, lo, hi)) = pieces.get(i) else {
+                break;
+            };
+            let (start, base, len) = bases[ri];
+            if hi > start + len {
+                continue;
+            }
+            // SAFETY: [lo, hi) lies inside region ri's buffer (checked above), the buffers
+            // outlive the threads, and no two pieces overlap
+            let dst = unsafe {
+                std::slice::from_raw_parts_mut(
+                    (base + (lo - start) as usize) as *mut u8,
+                    (hi - lo) as usize,
+                )
+            };
+            let remote = [RemoteIoVec {
+                base: lo as usize,
+                len: (hi - lo) as usize,
+            }];
+            let mut local = [IoSliceMut::new(dst)];
+            let n = process_vm_readv(pid, &mut local, &remote).map_or(0, |n| n as u64);
+            done[i].store(n, Ordering::Relaxed);
         }
     });
     let mut copied = 0;

@@ -45,6 +45,9 @@ const RETRY_AFTER: Duration = Duration::from_secs(1);
 /// Share of one core the census work of one watched process may take on average (or the
 /// pause budget, if larger).
 const CPU_BUDGET: f64 = 0.05;
+/// The least share of a core a single target's censuses get, however busy memwatch's other
+/// work is.
+const MIN_CENSUS_SHARE: f64 = 0.01;
 /// The same for all the census clocks of a process tree together: with the sampling (about
 /// 1.5 %), memwatch stays near its 5 % of a core however many processes it watches.
 const TREE_CPU_BUDGET: f64 = 0.03;
@@ -137,10 +140,24 @@ impl CensusClock {
     /// whether its heap stood still (in a tree, such a clock's share of the budget is that of
     /// one clock among all, not among those that move).
     pub fn next_interval(&self, pause: Duration, total: Duration, still: bool) -> Duration {
+        self.next_interval_beside(pause, total, still, 0.0)
+    }
+
+    /// The same, when memwatch's other work (sampling, analysis, recording, the dashboard)
+    /// takes `others` of a core: a single target's censuses get what is left of
+    /// [`CPU_BUDGET`] (at least [`MIN_CENSUS_SHARE`]), so that memwatch as a whole stays
+    /// within it.
+    pub fn next_interval_beside(
+        &self,
+        pause: Duration,
+        total: Duration,
+        still: bool,
+        others: f64,
+    ) -> Duration {
         let by_pause = pause.as_secs_f64() / self.pause_budget.max(1e-4);
         // a user who allows longer pauses allows the census work that comes with them
         let (budget, clocks) = match &self.sharing {
-            None => (CPU_BUDGET, 1),
+            None => ((CPU_BUDGET - others.max(0.0)).max(MIN_CENSUS_SHARE), 1),
             Some(n) => (
                 TREE_CPU_BUDGET * n.scale.get(),
                 if still { &n.live } else { &n.clocks }
@@ -196,6 +213,8 @@ impl CensusClock {
         let mut census_rss: Option<u64> = None;
         let mut earliest = next;
         let mut holder_sources = HolderSources::default();
+        // when the last census ended, and memwatch's CPU time then
+        let mut last_end: Option<(Instant, Option<Duration>)> = None;
         loop {
             while Instant::now() < next {
                 if stop.load(Ordering::Relaxed) {
@@ -236,6 +255,15 @@ impl CensusClock {
             }
             let began = Instant::now();
             let cpu_began = thread_cpu();
+            let helpers_began = crate::heap::copy::helper_cpu();
+            // memwatch's other work since the last census, as a share of a core
+            let proc_began = process_cpu();
+            let others = match (last_end, proc_began) {
+                (Some((t, Some(c))), Some(now)) if began > t && now >= c => {
+                    (now - c).as_secs_f64() / (began - t).as_secs_f64()
+                }
+                _ => 0.0,
+            };
             census_rss = rss_now();
             let t = micros(began - start);
             // the object graph (cycles, why-alive) costs about as much again as the census:
@@ -261,6 +289,7 @@ impl CensusClock {
             }
             let result = self.heap.census(&opts);
             release_freed_memory();
+            last_end = Some((Instant::now(), process_cpu()));
             match result {
                 Ok(mut c) => {
                     failures = 0;
@@ -282,10 +311,13 @@ impl CensusClock {
                     c.t = t;
                     prober = Prober::from_census(&c.containers);
                     next_probe = Instant::now() + probe_every;
-                    let mut wait = self.next_interval(
+                    let cost = work(cpu_began, began)
+                        + crate::heap::copy::helper_cpu().saturating_sub(helpers_began);
+                    let mut wait = self.next_interval_beside(
                         Duration::from_micros(c.pause_us),
-                        work(cpu_began, began),
+                        cost,
                         steady > 0,
+                        others,
                     );
                     if self.sharing.is_some() {
                         // in a tree, a process whose heap stands still is counted less often
@@ -368,6 +400,13 @@ impl Drop for Share {
 /// This thread's CPU time so far (None where the clock is not available).
 fn thread_cpu() -> Option<Duration> {
     nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID)
+        .ok()
+        .map(Duration::from)
+}
+
+/// memwatch's CPU time, all threads.
+fn process_cpu() -> Option<Duration> {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_PROCESS_CPUTIME_ID)
         .ok()
         .map(Duration::from)
 }
@@ -457,6 +496,26 @@ mod tests {
         assert_eq!(
             clock.next_interval(Duration::from_millis(10), Duration::from_secs(1), false),
             Duration::from_secs(20)
+        );
+        // with sampling taking 3 % of a core, censuses get the other 2 %: 50 s
+        assert_eq!(
+            clock.next_interval_beside(
+                Duration::from_millis(10),
+                Duration::from_secs(1),
+                false,
+                0.03
+            ),
+            Duration::from_secs(50)
+        );
+        // never less than 1 %, however busy the rest is
+        assert_eq!(
+            clock.next_interval_beside(
+                Duration::from_millis(10),
+                Duration::from_secs(1),
+                false,
+                0.2
+            ),
+            Duration::from_secs(100)
         );
         // four clocks of a tree share 3%
         let shared = CensusClock {
