@@ -297,24 +297,24 @@ impl Kept {
     /// (the rest is unmapped). Pages of chunks this census did not copy are given back.
     pub fn keep(&mut self, regions: Vec<Region>) {
         for r in regions {
-            let held = r.len - r.invalid_spans().iter().map(|s| s.1).sum::<u64>();
-            let spans = r.invalid_spans();
-            let start = r.start;
+            let mut spans = r.invalid_spans();
+            let held = r.len - spans.iter().map(|s| s.1).sum::<u64>();
+            let (start, len) = (r.start, r.len);
             let RegionData::Map(map) = r.into_data() else {
                 continue;
             };
             if KEPT_BYTES.load(Ordering::Relaxed) + held > KEEP_MAX {
                 continue;
             }
-            for (off, len) in spans {
+            // a buffer longer than its mapping (which shrank): its tail too
+            if map.len() as u64 > len {
+                spans.push((len, map.len() as u64 - len));
+            }
+            for (off, n) in spans {
                 // SAFETY: those bytes hold nothing (no copy was made into them this time); they
                 // read as zero afterwards, which nothing relies on either way
                 let _ = unsafe {
-                    map.unchecked_advise_range(
-                        UncheckedAdvice::DontNeed,
-                        off as usize,
-                        len as usize,
-                    )
+                    map.unchecked_advise_range(UncheckedAdvice::DontNeed, off as usize, n as usize)
                 };
             }
             KEPT_BYTES.fetch_add(held, Ordering::Relaxed);
@@ -333,7 +333,12 @@ impl Drop for Kept {
 /// in took 20–340 ms with them (the kernel compacting memory for each 2 MiB page), 35–50 ms
 /// without (scripts/bench_census.py, 1M objects).
 fn buffer(len: u64) -> Option<MmapMut> {
-    MmapOptions::new().len(len.max(1) as usize).map_anon().ok()
+    // (no swap reserved: a buffer spans its whole mapping, of which often little is copied)
+    MmapOptions::new()
+        .len(len.max(1) as usize)
+        .no_reserve_swap()
+        .map_anon()
+        .ok()
 }
 
 /// Buffers for `wants`, the pages of what will be copied faulted in (on several threads:

@@ -349,9 +349,18 @@ impl Region {
 
     /// Runs of chunks that hold no copy, as (offset, length) within the buffer.
     pub fn invalid_spans(&self) -> Vec<(u64, u64)> {
+        self.spans(false)
+    }
+
+    /// Runs of chunks that hold the copy, as (offset, length) within the buffer.
+    pub fn valid_spans(&self) -> Vec<(u64, u64)> {
+        self.spans(true)
+    }
+
+    fn spans(&self, valid: bool) -> Vec<(u64, u64)> {
         let mut out: Vec<(u64, u64)> = Vec::new();
         for i in 0..Region::chunks_of(self.start, self.len) {
-            if self.valid.get(i) {
+            if self.valid.get(i) != valid {
                 continue;
             }
             let (off, len) = self.chunk_span(i);
@@ -532,8 +541,17 @@ impl Memory for HeapCopy {
         }
     }
 
+    /// The parts copied so far (not what may be read late: a region can span gigabytes of
+    /// array data, and indexes sized by these ranges must not).
     fn local_ranges(&self) -> Vec<(u64, u64)> {
-        self.regions.iter().map(|r| (r.start, r.len)).collect()
+        self.regions
+            .iter()
+            .flat_map(|r| {
+                r.valid_spans()
+                    .into_iter()
+                    .map(move |(off, len)| (r.start + off, len))
+            })
+            .collect()
     }
 
     #[inline]

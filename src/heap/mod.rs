@@ -478,7 +478,9 @@ impl HeapTarget {
         w.types.native = native::Native::detect(mem, l, interp.modules);
         notes.extend(w.types.native.note());
         w.keep_objects = opts.cycles || !opts.why_alive.is_empty() || opts.why_alive_top > 0;
+        let t_index = Instant::now();
         let mut idx = w.index(interp, opts.top);
+        let indexed = t_index.elapsed();
         let consistent = idx.broken_lists.is_empty();
         let mut approximate = false;
         if !idx.broken_lists.is_empty() {
@@ -497,7 +499,11 @@ impl HeapTarget {
         }
         let gc = gc_state(mem, l, interp, &idx);
         let mut namer = names::Namer::new(&mut w);
+        let t_names = Instant::now();
         let containers = namer.run(interp);
+        if std::env::var_os("MEMWATCH_TIMING").is_some() {
+            eprintln!("index {indexed:?}, names {:?}", t_names.elapsed());
+        }
         let modules = std::mem::take(&mut namer.modules);
         let module_dicts: FxHashMap<u64, String> = namer.module_dicts.drain(..).collect();
         let objects = std::mem::take(&mut idx.gc_objects);
