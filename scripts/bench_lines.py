@@ -35,6 +35,8 @@ MEMWATCH = os.path.join(ROOT, "target", "release", "memwatch")
 PROGRAMS = os.path.join(ROOT, "tests", "targets", "lines")
 VENV = os.path.join(ROOT, "target", "bench-lines-venv")
 GOAL = 0.10
+# programs call their function a few times; a line run more often is a loop inside it
+MAX_OCCURRENCES = 100
 MIB = 1 << 20
 
 ROW = re.compile(r"^\s*(\d+)\s+(-?[\d.]+) MiB\s+(-?[\d.]+) MiB\s+(\d+)\s(.*)$")
@@ -71,6 +73,12 @@ def memory_profiler_table(py, path):
     for line in out.stdout.splitlines():
         m = ROW.match(line)
         if m:
+            if int(m.group(4)) > MAX_OCCURRENCES:
+                # a loop body or comprehension traced per iteration: memory_profiler sums its
+                # increments across iterations into no meaningful figure
+                raise SystemExit("%s:%s runs %s times under memory_profiler: its increment is "
+                                 "not comparable; move the loop into a helper"
+                                 % (path, m.group(1), m.group(4)))
             table[int(m.group(1))] = float(m.group(3)) * MIB
     if not table:
         raise SystemExit("no memory_profiler table for %s:\n%s" % (path, out.stdout))

@@ -1,9 +1,11 @@
 //! Sampled line attribution: the memory_profiler table built from samples instead of a trace.
 //!
-//! Between two consecutive fast-clock samples RSS changes by some delta. The delta is charged
+//! Between two consecutive fast-clock samples RSS changes by some delta. A growth is charged
 //! to the stack of the attributed thread (see [`Sample::attributed`]) at the *end* of the
 //! interval if that thread was running then; else to the stack at the *start* if it was running
-//! then (a line that allocated and then went to sleep); else (idle at both ends, e.g. a loop
+//! then (a line that allocated and then went to sleep). A decrease goes to the stack at the
+//! start first (memory is given back as the freeing statement ends, and the next sample finds
+//! the next line running), then the end; else (idle at both ends, e.g. a loop
 //! that works in short bursts between sleeps) to the last stack seen running in the last five
 //! seconds, since the growth came from code that ran unseen between the samples; else to the
 //! end stack. The charge goes
@@ -155,7 +157,12 @@ impl LineTable {
             .last_active
             .filter(|(t, _)| s.t.saturating_sub(*t) <= RECENT_ACTIVE_US)
             .map(|(_, st)| st);
+        // memory is given back when the statement that frees it ends (a `del`, a rebinding, a
+        // call's return): by the next sample, the next line runs; the line running at the
+        // start of the interval freed it
+        let freed = self.prev.is_some_and(|p| s.rss_kib < p.rss_kib);
         let target = match (self.prev.and_then(|p| p.stack), cur) {
+            (Some((st, true)), _) if freed => Some(st),
             (_, Some((st, true))) => Some(st),
             (Some((st, true)), _) => Some(st),
             // idle at both ends: the change happened while the thread ran code that no sample

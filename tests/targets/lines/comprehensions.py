@@ -1,4 +1,4 @@
-"""Comprehensions and generators (bench_lines.py): memory_profiler's worst case here."""
+"""Comprehensions and generators, each behind a call (bench_lines.py; see loop_del.py)."""
 try:
     profile
 except NameError:
@@ -6,15 +6,35 @@ except NameError:
         return f
 
 
+def squares_of(n):
+    return [i * i for i in range(n)]
+
+
+def names_of(n):
+    return {i: "k%07d" % i for i in range(n)}
+
+
+def evens_of(values):
+    return list(x for x in values if x % 2 == 0)
+
+
+def pairs_of(a, b):
+    return [(x, y) for x, y in zip(a, b)]
+
+
+def joined(names):
+    return "".join(v for v in names.values())
+
+
 @profile
 def shapes(n):
-    squares = [i * i for i in range(n)]
-    names = {i: "k%07d" % i for i in range(n // 2)}
-    evens = list(x for x in squares if x % 2 == 0)
-    pairs = [(a, b) for a, b in zip(squares, evens)]
+    squares = squares_of(n)
+    names = names_of(n // 2)
+    evens = evens_of(squares)
+    pairs = pairs_of(squares, evens)
     del squares
-    joined = "".join(v for v in names.values())
-    return len(pairs), len(joined)
+    text = joined(names)
+    return len(pairs), len(text)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""A function whose lines call other functions that allocate (bench_lines.py)."""
+"""A function whose lines call other functions that allocate and free (bench_lines.py)."""
 try:
     profile
 except NameError:
@@ -14,12 +14,16 @@ def make_blob(mib):
     return bytearray(mib << 20)
 
 
+def total_of(rows):
+    return sum(r["id"] for r in rows)
+
+
 @profile
 def handle(n):
     rows = make_rows(n)
     blob = make_blob(120)
     blob.extend(b"x" * (40 << 20))
-    total = sum(r["id"] for r in rows)
+    total = total_of(rows)
     del blob
     rows = rows[: n // 10]
     return total, rows
