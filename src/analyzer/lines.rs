@@ -394,6 +394,34 @@ mod tests {
     }
 
     #[test]
+    fn a_free_goes_to_the_line_running_before_it() {
+        let (mut stacks, mut frames) = setup();
+        frames.insert(
+            4,
+            FrameDef {
+                function: "load".into(),
+                file: "app.py".into(),
+                line: 31, // del data
+            },
+        );
+        stacks.insert(2, vec![4, 1, 0]);
+        let mut lt = LineTable::default();
+        lt.apply_sample(&sample(0, 1000, 0, true), &stacks, &frames);
+        lt.apply_sample(&sample(1, 5000, 0, true), &stacks, &frames); // +4000 on line 30
+        lt.apply_sample(&sample(2, 5000, 2, true), &stacks, &frames); // `del data` runs
+        lt.apply_sample(&sample(3, 1000, 1, true), &stacks, &frames); // freed; main runs on
+        assert_eq!(lt.lines[&2].own.increment_kib, 4000);
+        assert_eq!(
+            lt.lines[&4].own.increment_kib, -4000,
+            "the del line freed it"
+        );
+        assert_eq!(lt.lines[&3].own.increment_kib, 0);
+        // growth still goes to the line running at the end
+        lt.apply_sample(&sample(4, 1500, 0, true), &stacks, &frames);
+        assert_eq!(lt.lines[&2].own.increment_kib, 4500);
+    }
+
+    #[test]
     fn library_growth_goes_to_the_calling_line_of_the_program() {
         let (mut stacks, mut frames) = setup();
         let lib = |function: &str, file: &str, line| FrameDef {
