@@ -417,6 +417,9 @@ pub struct HeapCopy {
     pub late_bytes: Cell<u64>,
     /// The region of the last read: walks read near where they read last.
     last: Cell<usize>,
+    /// A chunk number of region `last` known copied and marked read: reads inside it skip the
+    /// chunk bookkeeping (the walk's hot path). `u64::MAX`: none.
+    hot: Cell<u64>,
 }
 
 impl HeapCopy {
@@ -430,6 +433,7 @@ impl HeapCopy {
             fallback_reads: Cell::new(0),
             late_bytes: Cell::new(0),
             last: Cell::new(0),
+            hot: Cell::new(u64::MAX),
         }
     }
 
@@ -467,7 +471,11 @@ impl HeapCopy {
             .checked_sub(1)?;
         let r = self.regions.get(i)?;
         if addr < r.start + r.len {
-            self.last.set(i);
+            if i != self.last.get() {
+                // the hot chunk belongs to the last region
+                self.hot.set(u64::MAX);
+                self.last.set(i);
+            }
             Some(r)
         } else {
             None
@@ -556,12 +564,22 @@ impl Memory for HeapCopy {
 
     #[inline]
     fn word(&self, addr: u64) -> Option<u64> {
+        // a word across two chunks takes the general path
+        let inside = addr % CHUNK <= CHUNK - 8;
+        if inside
+            && addr >> CHUNK_SHIFT == self.hot.get()
+            && let Some(r) = self.regions.get(self.last.get())
+            && let Some(off) = addr.checked_sub(r.start)
+            && let Some(b) = r.bytes().get(off as usize..(off as usize).wrapping_add(8))
+        {
+            return Some(u64::from_le_bytes(b.try_into().unwrap_or([0; 8])));
+        }
         if let Some(r) = self.region(addr) {
             let i = r.chunk(addr);
-            // a word across two chunks takes the general path
-            if addr % CHUNK <= CHUNK - 8 && self.ready(r, i) {
+            if inside && self.ready(r, i) {
                 let off = (addr - r.start) as usize;
                 if let Some(b) = r.bytes().get(off..off.wrapping_add(8)) {
+                    self.hot.set(addr >> CHUNK_SHIFT);
                     return Some(u64::from_le_bytes(b.try_into().unwrap_or([0; 8])));
                 }
             }
