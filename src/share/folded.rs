@@ -187,7 +187,9 @@ pub(crate) mod tests {
     use crate::event::{Event, FrameId, Sample, ThreadSample};
 
     /// An analyzer fed a small session: `charges` are (stack, RSS after it in KiB), each a
-    /// running sample on that stack; stacks are `frames` ids innermost first.
+    /// running sample on that stack; stacks are `frames` ids innermost first. Growth goes to
+    /// the stack running at the end of an interval, a decrease to the one running at its start
+    /// ([`crate::analyzer::lines`]): a stack that frees is sampled before and after.
     pub fn analyzer(
         frames: &[(&str, &str, u32)],
         stacks: &[&[FrameId]],
@@ -231,7 +233,14 @@ pub(crate) mod tests {
                 ("<module>", "/srv/app.py", 70),
             ],
             &[&[0, 1, 2], &[1, 2], &[0, 7, 2]],
-            &[(1, 1000), (0, 1500), (0, 2000), (1, 1900), (2, 1910)],
+            &[
+                (1, 1000),
+                (0, 1500),
+                (0, 2000),
+                (1, 2000),
+                (1, 1900),
+                (2, 1910),
+            ],
         );
         let c = charged(&a);
         assert_eq!(c.len(), 3);
@@ -247,7 +256,7 @@ pub(crate) mod tests {
         assert_eq!((c[0].bytes, c[0].samples), (1000 * 1024, 2));
         assert_eq!(
             (c[1].bytes, c[1].samples, c[1].growth()),
-            (-100 * 1024, 2, 0)
+            (-100 * 1024, 3, 0)
         );
         // an undefined frame id is left out, the rest of the stack stays
         assert_eq!(names(&c[2]), ["<module> (app.py:70)", "load (app.py:45)"]);
