@@ -54,6 +54,13 @@ pub struct WatchOpts {
     #[arg(long, short = 'r', value_name = "HZ", default_value_t = 100.0)]
     pub rate: f64,
 
+    /// Line-clock rate: between full samples, the running thread's stack and RSS are probed
+    /// this many times a second, so that a change of RSS is charged to the lines running at
+    /// both ends of it within a millisecond (0: off; off in a process tree; lowered by itself
+    /// if probes would take more than 2 % of a core).
+    #[arg(long, value_name = "HZ", default_value_t = crate::sampler::DEFAULT_PROBE_HZ)]
+    pub line_rate: f64,
+
     /// Stop watching after this many seconds (default: until Ctrl-C, `q` or the target exits).
     /// The dashboard then closes by itself and the report is printed.
     #[arg(long, short = 'd', value_name = "SECS")]
@@ -279,6 +286,12 @@ impl WatchOpts {
             return Err(format!(
                 "--rate must be between 0 and 1000 samples per second, not {}",
                 self.rate
+            ));
+        }
+        if !(self.line_rate.is_finite() && (0.0..=10_000.0).contains(&self.line_rate)) {
+            return Err(format!(
+                "--line-rate must be between 0 and 10000 probes per second, not {}",
+                self.line_rate
             ));
         }
         if let Some(d) = self.duration

@@ -208,6 +208,16 @@ pub enum Event {
         text: Option<String>,
     },
     Sample(Sample),
+    /// A probe of the line clock (`sampler::lineclock`): RSS and the stack of the one thread
+    /// the last sample charged, between full samples, sent only around a change of RSS.
+    Probe {
+        t: Micros,
+        rss_kib: u64,
+        thread: ThreadId,
+        stack: StackId,
+        /// The OS said the thread runs (or it could not tell).
+        active: bool,
+    },
     /// Count of open file descriptors.
     Fds {
         t: Micros,
@@ -268,6 +278,10 @@ impl Event {
                     sh(&mut t.stack);
                 }
             }
+            Event::Probe { thread, stack, .. } => {
+                sh(thread);
+                sh(stack);
+            }
             _ => {}
         }
     }
@@ -283,6 +297,7 @@ impl Event {
             | Event::Rollup { t, .. }
             | Event::Dropped { t, .. }
             | Event::Lengths { t, .. }
+            | Event::Probe { t, .. }
             | Event::End { t, .. } => Some(*t),
             _ => None,
         }

@@ -107,6 +107,7 @@ pub fn watch_shared(
     let (tx, rx) = sync_channel::<Vec<Event>>(CHANNEL_BATCHES);
     let cfg = SamplerConfig {
         rate_hz: opts.rate,
+        probe_hz: opts.line_rate,
         duration: opts.duration.map(Duration::from_secs_f64),
         ..SamplerConfig::default()
     };
@@ -116,14 +117,20 @@ pub fn watch_shared(
     let census_stop = Arc::new(AtomicBool::new(false));
     let (census, mut notes) = census_clock(&target, opts, None);
     let census_tx = tx.clone();
+    let probe = line_probe(&target, census.as_ref().map(|c| &c.heap.layout), &mut notes);
     let stacks = StackReader::new(target.spy, pid);
-    let sampler = Sampler::new(pid, stacks, liveness, cfg, tx, stop.clone()).map_err(|e| {
+    let mut sampler = Sampler::new(pid, stacks, liveness, cfg, tx, stop.clone()).map_err(|e| {
         if crate::target::is_alive(pid) {
             Failure::internal(format!("cannot read /proc/{pid}/statm: {e}"))
         } else {
             Failure::TargetExitedDuringAttach(pid)
         }
     })?;
+    if let Some(p) = probe
+        && opts.line_rate > 0.0
+    {
+        sampler = sampler.with_line_probe(p);
+    }
     let handle = sampler
         .spawn(info, start)
         .map_err(|e| Failure::internal(format!("cannot start the sampler thread: {e}")))?;
@@ -251,6 +258,31 @@ pub fn census_clock(
         ),
         Err(e) => (None, vec![format!("no heap census: {e}")]),
     }
+}
+
+/// The line probe of `target`, with the census's layout (checked at attach) or, without a
+/// census, the table's for its version; None, with a note, when there is neither.
+pub fn line_probe(
+    target: &Target,
+    layout: Option<&crate::heap::layout::Layout>,
+    notes: &mut Vec<String>,
+) -> Option<crate::sampler::lineprobe::LineProbe> {
+    let runtime = target.runtime?;
+    let layout = match layout {
+        Some(l) => l.clone(),
+        None => match target.heap() {
+            Ok(h) => h.layout,
+            Err(e) => {
+                notes.push(format!(
+                    "no line clock (lines are sampled at the fast clock's rate only): {e}"
+                ));
+                return None;
+            }
+        },
+    };
+    Some(crate::sampler::lineprobe::LineProbe::new(
+        target.pid, layout, runtime,
+    ))
 }
 
 /// Hand a batch of events to the analyzer (one lock for the batch) and then to the session

@@ -24,6 +24,11 @@ fn may_go_unchecked(minor: u32, field: &str) -> Option<&'static str> {
         (..=10, "gen_iframe" | "gen_code" | "code_nlocalsplus" | "frame_specials") => frames,
         (..=10, "stackref_code") => frames,
         (..=10, "managed_dict_before" | "managed_values_before" | "values_valid") => managed,
+        (..=10, "cframe_current_frame" | "code_adaptive" | "frame_owner") => {
+            "the thread state points at the frame object; f_lasti is an index"
+        }
+        (11, "frame_owner") => "no C-stack frames on the frame chain before 3.12",
+        (13.., "cframe_current_frame") => "no _PyCFrame since 3.13",
         (11, "frame_specials") => "3.11's frame slots are nlocalsplus + stacksize",
         (11 | 12, "values_valid") => "no inline values before 3.13",
         (12.., "managed_values_before") => "3.11 alone keeps a values pointer before the object",
@@ -257,6 +262,21 @@ const DEBUG_FIELDS: &[(&str, &str)] = &[
     ("debug.gc.size", "sizeof_gc_state"),
     ("debug.gc.collecting", "gc_collecting"),
     ("debug.gen_object.gi_iframe", "gen_iframe"),
+    (
+        "debug.interpreter_state.threads_head",
+        "interp_threads_head",
+    ),
+    ("debug.thread_state.next", "tstate_next"),
+    ("debug.thread_state.thread_id", "tstate_thread_id"),
+    ("debug.thread_state.current_frame", "tstate_frame"),
+    ("debug.interpreter_frame.previous", "frame_back"),
+    ("debug.interpreter_frame.instr_ptr", "frame_instr"),
+    ("debug.interpreter_frame.owner", "frame_owner"),
+    ("debug.code_object.filename", "code_filename"),
+    ("debug.code_object.name", "code_name"),
+    ("debug.code_object.linetable", "code_linetable"),
+    ("debug.code_object.firstlineno", "code_firstlineno"),
+    ("debug.code_object.co_code_adaptive", "code_adaptive"),
 ];
 
 /// Where the headers of an interpreter are, and the -I flags that compile against them.
@@ -386,6 +406,17 @@ fn header_disagreements(h: &Headers, probe: &BTreeMap<String, i64>) -> Vec<Strin
             "Py_DEBUG {} in the headers, debug_build {} for memwatch",
             probe["py_debug"], doc["debug_build"]
         ));
+    }
+    // the first frame owner that is not Python code, as the line probe skips them
+    for owner in ["frame_owned_by_cstack", "frame_owned_by_interpreter"] {
+        if let Some(&v) = probe.get(owner)
+            && v != memwatch::heap::layout::FRAME_OWNER_NOT_PYTHON as i64
+        {
+            wrong.push(format!(
+                "{owner} is {v}, the line probe skips frames owned from {}",
+                memwatch::heap::layout::FRAME_OWNER_NOT_PYTHON
+            ));
+        }
     }
     for fixed in ["sizeof_pyobject", "sizeof_gc_head"] {
         if probe[fixed] != 16 {

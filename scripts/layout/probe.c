@@ -224,6 +224,18 @@ int main(void) {
     O("debug.interpreter_state.builtins", _Py_DebugOffsets, interpreter_state.builtins);
     O("debug.interpreter_frame.executable", _Py_DebugOffsets, interpreter_frame.executable);
     O("debug.interpreter_frame.localsplus", _Py_DebugOffsets, interpreter_frame.localsplus);
+    O("debug.interpreter_state.threads_head", _Py_DebugOffsets, interpreter_state.threads_head);
+    O("debug.thread_state.next", _Py_DebugOffsets, thread_state.next);
+    O("debug.thread_state.thread_id", _Py_DebugOffsets, thread_state.thread_id);
+    O("debug.thread_state.current_frame", _Py_DebugOffsets, thread_state.current_frame);
+    O("debug.interpreter_frame.previous", _Py_DebugOffsets, interpreter_frame.previous);
+    O("debug.interpreter_frame.instr_ptr", _Py_DebugOffsets, interpreter_frame.instr_ptr);
+    O("debug.interpreter_frame.owner", _Py_DebugOffsets, interpreter_frame.owner);
+    O("debug.code_object.filename", _Py_DebugOffsets, code_object.filename);
+    O("debug.code_object.name", _Py_DebugOffsets, code_object.name);
+    O("debug.code_object.linetable", _Py_DebugOffsets, code_object.linetable);
+    O("debug.code_object.firstlineno", _Py_DebugOffsets, code_object.firstlineno);
+    O("debug.code_object.co_code_adaptive", _Py_DebugOffsets, code_object.co_code_adaptive);
     O("debug.pyobject.size", _Py_DebugOffsets, pyobject.size);
     O("debug.pyobject.ob_type", _Py_DebugOffsets, pyobject.ob_type);
     O("debug.type_object.size", _Py_DebugOffsets, type_object.size);
@@ -256,6 +268,48 @@ int main(void) {
     O("debug.unicode_object.compactunicodeobject_size", _Py_DebugOffsets, unicode_object.compactunicodeobject_size);
     O("debug.gen_object.gi_iframe", _Py_DebugOffsets, gen_object.gi_iframe);
 #endif
+#endif
+
+    /* threads and frames (the line probe) */
+#if PY_VERSION_HEX >= 0x030B0000
+    O("interp_threads_head", PyInterpreterState, threads.head);
+#else
+    O("interp_threads_head", PyInterpreterState, tstate_head);
+#endif
+    O("tstate_next", PyThreadState, next);
+    O("tstate_thread_id", PyThreadState, thread_id);
+#if PY_VERSION_HEX < 0x030B0000
+    O("tstate_frame", PyThreadState, frame);
+    O("frame_back", PyFrameObject, f_back);
+    O("frame_instr", PyFrameObject, f_lasti);
+#else
+#if PY_VERSION_HEX < 0x030D0000
+    O("tstate_frame", PyThreadState, cframe);
+    O("cframe_current_frame", _PyCFrame, current_frame);
+    O("frame_instr", _PyInterpreterFrame, prev_instr);
+#else
+    O("tstate_frame", PyThreadState, current_frame);
+    O("frame_instr", _PyInterpreterFrame, instr_ptr);
+#endif
+    O("frame_back", _PyInterpreterFrame, previous);
+    O("code_adaptive", PyCodeObject, co_code_adaptive);
+#endif
+#if PY_VERSION_HEX >= 0x030C0000
+    O("frame_owner", _PyInterpreterFrame, owner);
+#endif
+#if PY_VERSION_HEX >= 0x030C0000 && PY_VERSION_HEX < 0x030E0000
+    P("frame_owned_by_cstack", FRAME_OWNED_BY_CSTACK);
+#endif
+#if PY_VERSION_HEX >= 0x030E0000
+    P("frame_owned_by_interpreter", FRAME_OWNED_BY_INTERPRETER);
+#endif
+    O("code_filename", PyCodeObject, co_filename);
+    O("code_name", PyCodeObject, co_name);
+    O("code_firstlineno", PyCodeObject, co_firstlineno);
+#if PY_VERSION_HEX < 0x030A0000
+    O("code_linetable", PyCodeObject, co_lnotab);
+#else
+    O("code_linetable", PyCodeObject, co_linetable);
 #endif
     return 0;
 }

@@ -146,9 +146,47 @@ impl LineTable {
         stacks: &HashMap<StackId, Vec<FrameId>>,
         frames: &HashMap<FrameId, FrameDef>,
     ) -> Attribution {
+        self.apply(s, stacks, frames, true)
+    }
+
+    /// Record a probe of the line clock: the charged thread's `stack` (running or not) and
+    /// RSS between samples. It takes part in the charging as a sample of that one thread
+    /// would, but counts no occurrence (occurrences stay a count of full samples, at the fast
+    /// clock's rate).
+    #[allow(clippy::too_many_arguments)]
+    pub fn apply_probe(
+        &mut self,
+        t: Micros,
+        rss_kib: u64,
+        stack: StackId,
+        active: bool,
+        stacks: &HashMap<StackId, Vec<FrameId>>,
+        frames: &HashMap<FrameId, FrameDef>,
+    ) -> Attribution {
+        let s = Sample {
+            t,
+            rss_kib,
+            threads: vec![crate::event::ThreadSample {
+                thread: 0,
+                stack,
+                gil: active,
+                active,
+            }],
+        };
+        self.apply(&s, stacks, frames, false)
+    }
+
+    fn apply(
+        &mut self,
+        s: &Sample,
+        stacks: &HashMap<StackId, Vec<FrameId>>,
+        frames: &HashMap<FrameId, FrameDef>,
+        count: bool,
+    ) -> Attribution {
         let mut done = Attribution::default();
         let cur = s.attributed().map(|t| (t.stack, t.active));
-        if let Some((stack, _)) = cur
+        if count
+            && let Some((stack, _)) = cur
             && self.visit(stack, stacks, frames, |c| see(c, s.rss_kib))
         {
             done.seen = Some(stack);
@@ -419,6 +457,35 @@ mod tests {
         // growth still goes to the line running at the end
         lt.apply_sample(&sample(4, 1500, 0, true), &stacks, &frames);
         assert_eq!(lt.lines[&2].own.increment_kib, 4500);
+    }
+
+    #[test]
+    fn probes_between_samples_charge_a_quick_free_to_its_line_without_occurrences() {
+        let (mut stacks, mut frames) = setup();
+        frames.insert(
+            4,
+            FrameDef {
+                function: "load".into(),
+                file: "app.py".into(),
+                line: 31, // del data
+            },
+        );
+        stacks.insert(2, vec![4, 1, 0]);
+        let mut lt = LineTable::default();
+        lt.apply_sample(&sample(0, 1000, 0, true), &stacks, &frames);
+        lt.apply_sample(&sample(10, 5000, 0, true), &stacks, &frames); // +4000 on line 30
+        // between two samples that both see line 30, the probes see `del data` free it
+        let seen = lt.apply_probe(11, 5000, 2, true, &stacks, &frames);
+        assert_eq!(seen, Attribution::default(), "no change, no occurrence");
+        let done = lt.apply_probe(12, 2000, 2, true, &stacks, &frames);
+        assert_eq!(done.charged, Some((2, -3000)));
+        assert_eq!(done.seen, None);
+        lt.apply_probe(13, 1000, 0, true, &stacks, &frames); // freed as it ended: still the del's
+        lt.apply_sample(&sample(20, 1000, 0, true), &stacks, &frames);
+        assert_eq!(lt.lines[&4].own.increment_kib, -4000);
+        assert_eq!(lt.lines[&4].own.occurrences, 0);
+        assert_eq!(lt.lines[&2].own.increment_kib, 4000);
+        assert_eq!(lt.lines[&2].own.occurrences, 3);
     }
 
     #[test]

@@ -55,6 +55,8 @@ pub struct Analyzer {
     pub samples: u64,
     /// Samples that came with at least one Python stack.
     pub samples_with_stack: u64,
+    /// Probes of the line clock (sent around changes of RSS, between samples).
+    pub probes: u64,
     pub dropped: u64,
     /// Time of the latest event.
     pub now: Micros,
@@ -124,6 +126,24 @@ impl Analyzer {
                     self.last_stack = Some(t.stack);
                 }
                 let done = self.lines.apply_sample(s, &self.stacks, &self.frames);
+                self.stack_totals.apply(&done);
+            }
+            Event::Probe {
+                t,
+                rss_kib,
+                stack,
+                active,
+                ..
+            } => {
+                self.probes += 1;
+                let done = self.lines.apply_probe(
+                    *t,
+                    *rss_kib,
+                    *stack,
+                    *active,
+                    &self.stacks,
+                    &self.frames,
+                );
                 self.stack_totals.apply(&done);
             }
             Event::Fds { t, count } => {

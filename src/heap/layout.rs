@@ -267,6 +267,34 @@ pub struct Layout {
     pub code_framesize: Option<u64>,
     pub frame_specials: u64,
 
+    // threads and their frames (the line probe, `sampler::probe`)
+    /// `interp->tstate_head` (≤3.10) / `interp->threads.head`.
+    pub interp_threads_head: u64,
+    pub tstate_next: u64,
+    /// `tstate->thread_id` (the pthread id, py-spy's thread id).
+    pub tstate_thread_id: u64,
+    /// Where the innermost frame pointer is: `tstate->frame` (≤3.10), `tstate->cframe`
+    /// (3.11/3.12: then `cframe_current_frame` inside the `_PyCFrame`), `tstate->current_frame`
+    /// (3.13+).
+    pub tstate_frame: u64,
+    pub cframe_current_frame: Option<u64>,
+    /// `f_back` (≤3.10) / `previous` (3.11+).
+    pub frame_back: u64,
+    /// `f_lasti` (≤3.10: an int; bytes ≤3.9, code units 3.10) / `prev_instr` (3.11/3.12) /
+    /// `instr_ptr` (3.13+): pointers into the code's `co_code_adaptive`.
+    pub frame_instr: u64,
+    /// 3.12+: `owner` (a char): frames owned by the C stack or the interpreter (shims,
+    /// ≥ [`FRAME_OWNER_NOT_PYTHON`]) are not Python code.
+    pub frame_owner: Option<u64>,
+    pub code_filename: u64,
+    pub code_name: u64,
+    /// An int.
+    pub code_firstlineno: u64,
+    /// `co_lnotab` (≤3.9) / `co_linetable` (3.10+): a bytes object.
+    pub code_linetable: u64,
+    /// 3.11+: offset of `co_code_adaptive` (the instructions) in the code object.
+    pub code_adaptive: Option<u64>,
+
     // C types of the standard library whose structs are not in the installed headers
     // (Modules/*.c); their figures are checked live by tests/heap_layout.rs.
     /// `collections.deque`: leftblock, leftindex, maxlen.
@@ -508,6 +536,59 @@ impl Layout {
             },
             code_framesize: if m >= 12 { Some(76) } else { None },
             frame_specials: if m >= 14 { 10 } else { 9 },
+            interp_threads_head: match m {
+                8..=10 => 8,
+                11 => 16,
+                12 => 72,
+                13 | 14 => 7344,
+                _ => 7336,
+            },
+            tstate_next: 8,
+            tstate_thread_id: match m {
+                8..=10 | 15 => 176,
+                12 => 136,
+                _ => 152,
+            },
+            tstate_frame: match m {
+                8..=10 => 24,
+                11 | 12 => 56,
+                _ => 72,
+            },
+            cframe_current_frame: match m {
+                11 => Some(8),
+                12 => Some(0),
+                _ => None,
+            },
+            frame_back: match m {
+                8..=10 => 24,
+                11 => 48,
+                _ => 8,
+            },
+            frame_instr: match m {
+                8 | 9 => 104,
+                10 => 96,
+                _ => 56,
+            },
+            frame_owner: match m {
+                8..=11 => None,
+                12 | 13 => Some(70),
+                _ => Some(74),
+            },
+            code_filename: if m <= 10 { 104 } else { 112 },
+            code_name: if m <= 10 { 112 } else { 120 },
+            code_firstlineno: match m {
+                8..=10 => 40,
+                11 => 72,
+                _ => 68,
+            },
+            code_linetable: if m <= 10 { 120 } else { 136 },
+            code_adaptive: match m {
+                8..=10 => None,
+                11 => Some(184),
+                12 => Some(192),
+                13 => Some(200),
+                _ => Some(208),
+            },
             deque_leftblock: 24,
             deque_leftindex: 40,
             deque_maxlen: 64,
@@ -642,6 +723,18 @@ impl Layout {
             "sizeof_gc_state" => self.sizeof_gc_state,
             "gc_collecting" => self.gc_collecting,
             "gen_iframe" => self.gen_iframe,
+            "interp_threads_head" => self.interp_threads_head,
+            "tstate_next" => self.tstate_next,
+            "tstate_thread_id" => self.tstate_thread_id,
+            "tstate_frame" => self.tstate_frame,
+            "frame_back" => self.frame_back,
+            "frame_instr" => self.frame_instr,
+            "frame_owner" => self.frame_owner?,
+            "code_filename" => self.code_filename,
+            "code_name" => self.code_name,
+            "code_linetable" => self.code_linetable,
+            "code_firstlineno" => self.code_firstlineno,
+            "code_adaptive" => self.code_adaptive?,
             _ => return None,
         })
     }
@@ -681,6 +774,18 @@ impl Layout {
             "sizeof_gc_state" => self.sizeof_gc_state = v,
             "gc_collecting" => self.gc_collecting = v,
             "gen_iframe" => self.gen_iframe = v,
+            "interp_threads_head" => self.interp_threads_head = v,
+            "tstate_next" => self.tstate_next = v,
+            "tstate_thread_id" => self.tstate_thread_id = v,
+            "tstate_frame" => self.tstate_frame = v,
+            "frame_back" => self.frame_back = v,
+            "frame_instr" => self.frame_instr = v,
+            "frame_owner" => self.frame_owner = Some(v),
+            "code_filename" => self.code_filename = v,
+            "code_name" => self.code_name = v,
+            "code_linetable" => self.code_linetable = v,
+            "code_firstlineno" => self.code_firstlineno = v,
+            "code_adaptive" => self.code_adaptive = Some(v),
             // the object header size is not a field: a header other than 16 bytes is a
             // build memwatch refuses (see HeapTarget::new)
             _ => {}
@@ -733,6 +838,18 @@ static DEBUG_313: DebugStruct = DebugStruct {
         ("str_ascii_data", 560),
         ("sizeof_gc_state", 568),
         ("gc_collecting", 576),
+        ("interp_threads_head", 72),
+        ("tstate_next", 168),
+        ("tstate_thread_id", 192),
+        ("tstate_frame", 184),
+        ("frame_back", 232),
+        ("frame_instr", 248),
+        ("frame_owner", 264),
+        ("code_filename", 280),
+        ("code_name", 288),
+        ("code_linetable", 304),
+        ("code_firstlineno", 312),
+        ("code_adaptive", 344),
     ],
 };
 
@@ -767,6 +884,18 @@ static DEBUG_314: DebugStruct = DebugStruct {
         ("str_ascii_data", 640),
         ("sizeof_gc_state", 648),
         ("gc_collecting", 656),
+        ("interp_threads_head", 72),
+        ("tstate_next", 192),
+        ("tstate_thread_id", 216),
+        ("tstate_frame", 208),
+        ("frame_back", 256),
+        ("frame_instr", 272),
+        ("frame_owner", 288),
+        ("code_filename", 320),
+        ("code_name", 328),
+        ("code_linetable", 344),
+        ("code_firstlineno", 352),
+        ("code_adaptive", 384),
     ],
 };
 
@@ -807,8 +936,24 @@ static DEBUG_315: DebugStruct = DebugStruct {
         ("sizeof_gc_state", 752),
         ("gc_collecting", 760),
         ("gen_iframe", 808),
+        ("interp_threads_head", 72),
+        ("tstate_next", 192),
+        ("tstate_thread_id", 240),
+        ("tstate_frame", 208),
+        ("frame_back", 320),
+        ("frame_instr", 336),
+        ("frame_owner", 352),
+        ("code_filename", 384),
+        ("code_name", 392),
+        ("code_linetable", 408),
+        ("code_firstlineno", 416),
+        ("code_adaptive", 448),
     ],
 };
+
+/// 3.12+: a frame whose `owner` is at least this is not Python code (3.12/3.13
+/// `FRAME_OWNED_BY_CSTACK`, 3.14+ `FRAME_OWNED_BY_INTERPRETER` and `_CSTACK`).
+pub const FRAME_OWNER_NOT_PYTHON: u8 = 3;
 
 /// `tp_flags` bits.
 pub mod flags {

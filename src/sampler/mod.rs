@@ -10,6 +10,9 @@
 //! of a dropped batch are kept and sent with the next one, so later samples stay decodable.
 
 pub mod census;
+pub mod lineclock;
+pub mod lineprobe;
+pub mod linetable;
 pub mod proc;
 pub mod stacks;
 
@@ -22,6 +25,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::event::{EndReason, Event, Micros, Sample, SessionInfo};
+use lineclock::LineClock;
+use lineprobe::LineProbe;
 use proc::Statm;
 use stacks::StackReader;
 
@@ -43,9 +48,15 @@ const STILL_EVERY: u32 = 4;
 /// Batches the channel holds before the sampler starts dropping.
 pub const CHANNEL_BATCHES: usize = 1024;
 
+/// The line clock's default rate, Hz.
+pub const DEFAULT_PROBE_HZ: f64 = 1000.0;
+
 #[derive(Debug, Clone)]
 pub struct SamplerConfig {
     pub rate_hz: f64,
+    /// The line clock's rate (`--line-rate`, Hz; 0: off): probes of the running thread's
+    /// stack and RSS between full samples ([`lineclock`]). Off in a process tree.
+    pub probe_hz: f64,
     /// A rate set from outside while the sampler runs (f64 bits, Hz): a process tree shares
     /// its fast-clock budget among its processes. None: `rate_hz` throughout.
     pub shared_rate: Option<Arc<std::sync::atomic::AtomicU64>>,
@@ -58,6 +69,7 @@ impl Default for SamplerConfig {
     fn default() -> Self {
         SamplerConfig {
             rate_hz: 100.0,
+            probe_hz: DEFAULT_PROBE_HZ,
             shared_rate: None,
             duration: None,
             fd_interval: Duration::from_secs(1),
@@ -78,6 +90,7 @@ pub struct Sampler {
     pid: i32,
     statm: Statm,
     stacks: StackReader,
+    lines: Option<LineClock>,
     liveness: Liveness,
     cfg: SamplerConfig,
     out: Outbox,
@@ -161,6 +174,7 @@ impl Sampler {
             pid,
             statm: Statm::open(pid)?,
             stacks,
+            lines: None,
             liveness,
             cfg,
             out: Outbox::new(tx),
@@ -168,6 +182,52 @@ impl Sampler {
             sources: HashSet::new(),
             source_bytes: 0,
         })
+    }
+
+    /// Probe lines between full samples with `probe` at the configured rate (not in a
+    /// process tree, whose stack reads are shared out by its governor).
+    pub fn with_line_probe(mut self, probe: LineProbe) -> Sampler {
+        if self.cfg.probe_hz > self.cfg.rate_hz && self.cfg.shared_rate.is_none() {
+            self.lines = Some(LineClock::new(self.pid, probe, self.cfg.probe_hz));
+        }
+        self
+    }
+
+    /// What the line clock did, for the status and the tests: (probes, sent, failed, rate).
+    pub fn line_clock(&self) -> Option<&LineClock> {
+        self.lines.as_ref()
+    }
+
+    /// Definitions in `batch` first, then the sources of files they name for the first time,
+    /// then the rest.
+    fn with_sources(&mut self, mut batch: Vec<Event>) -> Vec<Event> {
+        if !batch.iter().any(|e| matches!(e, Event::Frame(..))) {
+            return batch;
+        }
+        let mut sources = Vec::new();
+        self.read_new_sources(&batch, &mut sources);
+        let defs = batch
+            .iter()
+            .position(|e| !matches!(e, Event::Frame(..) | Event::Stack(..) | Event::Thread(..)))
+            .unwrap_or(batch.len());
+        batch.splice(defs..defs, sources);
+        batch
+    }
+
+    /// One probe of the line clock at `now`; the time of the next.
+    fn probe_tick(&mut self, now: Instant, start: Instant) -> Option<Duration> {
+        let clock = self.lines.as_mut()?;
+        let t = micros(now - start);
+        if let Ok(rss) = self.statm.rss_kib() {
+            let mut batch = Vec::new();
+            clock.tick(t, rss, &mut self.stacks.interner, &mut batch);
+            if !batch.is_empty() {
+                let batch = self.with_sources(batch);
+                self.out.offer(batch, t);
+            }
+        }
+        let clock = self.lines.as_ref()?;
+        (clock.hz >= 1.0).then(|| Duration::from_secs_f64(1.0 / clock.hz.min(10_000.0)))
     }
 
     /// Run on a thread of its own until stopped, the duration passes or the target ends.
@@ -268,12 +328,24 @@ impl Sampler {
         let mut still_ticks = 0u32;
         let mut last_rss: Option<u64> = None;
         let mut told_still = false;
+        // the line clock's next probe (None: no probes until the next full sample)
+        let mut next_probe: Option<Instant> = None;
         let reason = loop {
             let now = Instant::now();
-            if now < next_tick {
-                std::thread::sleep(next_tick - now);
+            let wake = next_probe.map_or(next_tick, |p| p.min(next_tick));
+            if now < wake {
+                std::thread::sleep(wake - now);
             }
             let now = Instant::now();
+            if now < next_tick {
+                // a probe between full samples
+                next_probe = self.probe_tick(now, start).map(|p| {
+                    let next = next_probe.unwrap_or(now) + p;
+                    // behind (a slow read, a busy machine): skip the probes missed
+                    if next < now { now + p } else { next }
+                });
+                continue;
+            }
             if self.stop.load(Ordering::Relaxed) {
                 // A target we started got the same Ctrl-C from the terminal: give it a
                 // moment to exit so its exit status is recorded, sampling meanwhile.
@@ -324,11 +396,27 @@ impl Sampler {
                     self.read_new_sources(&defs, &mut batch);
                     batch.splice(0..0, defs);
                 }
-                batch.push(Event::Sample(Sample {
+                let sample = Sample {
                     t,
                     rss_kib,
                     threads,
-                }));
+                };
+                if let Some(clock) = self.lines.as_mut() {
+                    // the next probes read the thread this sample charges
+                    let probed = sample.attributed().and_then(|th| {
+                        let (python_id, os_tid) = self.stacks.python_thread_id(th.thread)?;
+                        Some(lineclock::Probed {
+                            thread: th.thread,
+                            python_id,
+                            os_tid,
+                        })
+                    });
+                    clock.after_sample(t, rss_kib, probed);
+                    next_probe = clock
+                        .probing()
+                        .then(|| now + Duration::from_secs_f64(1.0 / clock.hz.min(10_000.0)));
+                }
+                batch.push(Event::Sample(sample));
             }
             if now >= next_fd {
                 if let Some(count) = proc::fd_count(self.pid) {
@@ -360,7 +448,23 @@ impl Sampler {
             }
         };
         let t = micros(start.elapsed());
-        self.out.finish(vec![Event::End { t, reason }], t);
+        let mut last = Vec::new();
+        if let Some(c) = &self.lines
+            && c.failed * 10 > c.probes
+        {
+            last.push(Event::Note {
+                t,
+                text: format!(
+                    "the line clock could not read {} of {} probes of the running thread's stack \
+                     (last: {}): lines were charged at the fast clock's rate where it failed",
+                    c.failed,
+                    c.probes,
+                    c.last_error.as_deref().unwrap_or("?")
+                ),
+            });
+        }
+        last.push(Event::End { t, reason });
+        self.out.finish(last, t);
         if let Liveness::Child(mut child) = self.liveness {
             // a target we started and that still runs is left running (Ctrl-C reaches it
             // through the terminal's process group); reap it if it already ended

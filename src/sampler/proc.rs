@@ -41,6 +41,30 @@ impl Statm {
     }
 }
 
+/// `/proc/PID/task/TID/stat` of one thread, kept open: whether it runs, in one `pread`.
+pub struct TaskStat {
+    file: File,
+    pub tid: u64,
+}
+
+impl TaskStat {
+    pub fn open(pid: i32, tid: u64) -> io::Result<TaskStat> {
+        Ok(TaskStat {
+            file: File::open(format!("/proc/{pid}/task/{tid}/stat"))?,
+            tid,
+        })
+    }
+
+    /// Running or runnable (`R`), as py-spy decides a thread is active; None: unreadable.
+    pub fn running(&self) -> Option<bool> {
+        let mut buf = [0u8; 512];
+        let n = self.file.read_at(&mut buf, 0).ok()?;
+        // the command name is in parentheses and may hold ") ": the state follows the last
+        let close = buf[..n].iter().rposition(|&b| b == b')')?;
+        buf.get(close + 2).map(|&state| state == b'R')
+    }
+}
+
 pub fn page_size() -> u64 {
     nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
         .ok()

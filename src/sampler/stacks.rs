@@ -75,6 +75,33 @@ impl Interner {
         id
     }
 
+    /// Intern a stack of the line probe (code objects and lines, innermost first), named by
+    /// `names` (a code object it cannot name is left out, as py-spy leaves out what it cannot
+    /// read).
+    pub fn intern_probe<'n>(
+        &mut self,
+        frames: &[super::lineprobe::ProbeFrame],
+        names: impl Fn(u64) -> Option<(&'n str, &'n str)>,
+        out: &mut Vec<Event>,
+    ) -> StackId {
+        let mut ids = Vec::with_capacity(frames.len().min(MAX_FRAMES));
+        for &(code, line) in frames.iter().take(MAX_FRAMES) {
+            let Some((function, file)) = names(code) else {
+                continue;
+            };
+            let def = FrameDef {
+                function: clip(function),
+                file: clip(file),
+                line,
+            };
+            match self.frame(def, out) {
+                Some(id) => ids.push(id),
+                None => return self.overflow(out),
+            }
+        }
+        self.stack(ids, out)
+    }
+
     /// Intern a py-spy stack (innermost first).
     pub fn intern(&mut self, frames: &[py_spy::Frame], out: &mut Vec<Event>) -> StackId {
         let mut ids = Vec::with_capacity(frames.len().min(MAX_FRAMES));
@@ -99,6 +126,8 @@ pub struct StackReader {
     pid: i32,
     pub interner: Interner,
     threads: HashMap<u64, (ThreadId, Option<String>)>,
+    /// OS thread ids by `tstate->thread_id`, as the last read saw them.
+    os_tids: HashMap<u64, u64>,
     /// Reads that failed (torn reads of a running target are expected now and then).
     pub errors: u64,
     pub last_error: Option<String>,
@@ -111,9 +140,18 @@ impl StackReader {
             pid,
             interner: Interner::default(),
             threads: HashMap::new(),
+            os_tids: HashMap::new(),
             errors: 0,
             last_error: None,
         }
+    }
+
+    /// The `tstate->thread_id` of one of our thread ids, and its OS thread id if known.
+    pub fn python_thread_id(&self, id: ThreadId) -> Option<(u64, Option<u64>)> {
+        self.threads
+            .iter()
+            .find(|(_, (t, _))| *t == id)
+            .map(|(&python, _)| (python, self.os_tids.get(&python).copied()))
     }
 
     /// One read of all threads. Definitions for anything new are appended to `out`.
@@ -171,6 +209,11 @@ impl StackReader {
                     id
                 }
             };
+            if let Some(tid) = trace.os_thread_id
+                && (self.os_tids.len() < MAX_THREADS || self.os_tids.contains_key(&trace.thread_id))
+            {
+                self.os_tids.insert(trace.thread_id, tid);
+            }
             let stack = self.interner.intern(&trace.frames, out);
             samples.push(ThreadSample {
                 thread: id,

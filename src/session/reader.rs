@@ -529,6 +529,29 @@ impl SessionReader {
                 slow.push((t, 5, Pending::Event(Event::Lengths { t, rows })));
             }
         }
+        if self.has_table("probes").unwrap_or(false) {
+            warnings.extend(self.scan("probes", false, &mut |v| {
+                if let (Some(t), Some(rss), Some(thread), Some(stack)) = (
+                    int(v, 0).and_then(micros_of),
+                    int(v, 1).and_then(|n| u64::try_from(n).ok()),
+                    u32_at(v, 2),
+                    u32_at(v, 3),
+                ) && mine(v, schema::PROC_COL_PROBES)
+                {
+                    slow.push((
+                        t,
+                        6,
+                        Pending::Event(Event::Probe {
+                            t,
+                            rss_kib: rss,
+                            thread,
+                            stack,
+                            active: int(v, 4).unwrap_or(FLAG_ACTIVE) & FLAG_ACTIVE != 0,
+                        }),
+                    ));
+                }
+            }));
+        }
         slow.sort_by_key(|(t, k, _)| (*t, *k));
         let mut states: Vec<(Micros, ThreadId, Option<StackId>, i64)> = Vec::new();
         warnings.extend(self.scan("thread_states", false, &mut |v| {

@@ -2,7 +2,7 @@
 //! (`--retention`, default one hour) keeps every row; older rows are thinned in place, in two
 //! tiers, as the watch goes on:
 //!
-//! | age                     | samples          | rollups, fds, fd groups, lengths | censuses      |
+//! | age                     | samples, probes  | rollups, fds, fd groups, lengths | censuses      |
 //! |-------------------------|------------------|----------------------------------|---------------|
 //! | < window                | all              | all                              | all           |
 //! | window … 24 × window    | 1 a second       | 1 a minute (fds: 1 a second)     | 1 a minute    |
@@ -44,9 +44,10 @@ pub struct Retention {
 }
 
 /// What each tier keeps, table by table: (table, bucket of the first tier, of the second).
-const TABLES: usize = 7;
+const TABLES: usize = 8;
 const PLAN: [(Option<&Thin>, u64, u64); TABLES] = [
     (Some(&SAMPLES), SEC, MIN),
+    (Some(&PROBES), SEC, MIN),
     (Some(&THREAD_STATES), SEC, MIN),
     (Some(&FDS), 0, MIN),
     (Some(&ROLLUPS), MIN, 10 * MIN),
@@ -64,6 +65,11 @@ struct Thin {
 
 const SAMPLES: Thin = Thin {
     table: "samples",
+    partition: "proc",
+    order: "rss_kib DESC, t_us DESC",
+};
+const PROBES: Thin = Thin {
+    table: "probes",
     partition: "proc",
     order: "rss_kib DESC, t_us DESC",
 };

@@ -19,6 +19,7 @@ pub const FORMAT_VERSION: i64 = 2;
 /// the row (declared column order).
 pub const PROC_COL_SAMPLES: usize = 5;
 pub const PROC_COL_THREAD_STATES: usize = 4;
+pub const PROC_COL_PROBES: usize = 5;
 pub const PROC_COL_FDS: usize = 2;
 pub const PROC_COL_ROLLUPS: usize = 5;
 pub const PROC_COL_DROPPED: usize = 2;
@@ -80,6 +81,14 @@ CREATE TABLE samples (
     rss_kib INTEGER NOT NULL,
     thread  INTEGER,
     stack   INTEGER,
+    flags   INTEGER NOT NULL,
+    proc    INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE probes (
+    t_us    INTEGER NOT NULL,
+    rss_kib INTEGER NOT NULL,
+    thread  INTEGER NOT NULL,
+    stack   INTEGER NOT NULL,
     flags   INTEGER NOT NULL,
     proc    INTEGER NOT NULL DEFAULT 0
 );
@@ -189,6 +198,7 @@ CREATE TABLE container_lengths (
 CREATE INDEX census_types_census ON census_types(census);
 CREATE INDEX census_containers_census ON census_containers(census);
 CREATE INDEX thread_states_t ON thread_states(t_us);
+CREATE INDEX probes_t ON probes(t_us);
 CREATE INDEX container_lengths_t ON container_lengths(t_us);
 CREATE INDEX fd_targets_t ON fd_targets(t_us);
 CREATE TABLE modules (

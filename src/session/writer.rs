@@ -336,6 +336,29 @@ impl SessionWriter {
                 // in the file and a file cut short loses source text before samples
                 self.pending_sources.push((file.clone(), text.clone()));
             }
+            Event::Probe {
+                t,
+                rss_kib,
+                thread,
+                stack,
+                active,
+            } => {
+                self.latest_t = self.latest_t.max(*t);
+                let flags = if *active { FLAG_ACTIVE } else { 0 };
+                self.conn
+                    .prepare_cached(
+                        "INSERT INTO probes(t_us, rss_kib, thread, stack, flags, proc)
+                         VALUES (?1,?2,?3,?4,?5,?6)",
+                    )?
+                    .execute(params![
+                        *t as i64,
+                        *rss_kib as i64,
+                        thread,
+                        stack,
+                        flags,
+                        proc
+                    ])?;
+            }
             Event::Sample(s) => {
                 self.latest_t = self.latest_t.max(s.t);
                 let attributed = s.attributed().copied();

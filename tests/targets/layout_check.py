@@ -1732,6 +1732,118 @@ def check_frames(c):
     )
 
 
+def wait_in_a_thread():
+    """A thread blocked in Event.wait, its thread state's address, and a way to end it."""
+    import threading
+
+    state = {}
+    started = threading.Event()
+    release = threading.Event()
+
+    def waiter():
+        state["tstate"] = api("PyThreadState_Get", ctypes.c_void_p)()
+        started.set()
+        release.wait()  # the waiter's frames stand still here
+
+    t = threading.Thread(target=waiter, name="layout-waiter")
+    t.start()
+    started.wait()
+    return t, state["tstate"], release
+
+
+@covers(
+    "interp_threads_head",
+    "tstate_next",
+    "tstate_thread_id",
+    "tstate_frame",
+    "cframe_current_frame",
+    "frame_back",
+    "frame_instr",
+    "frame_owner",
+    "code_filename",
+    "code_name",
+    "code_firstlineno",
+    "code_linetable",
+    "code_adaptive",
+)
+def check_thread_frames(c):
+    """The line probe's path: the thread list, a thread's innermost frame, the frame chain
+    with each frame's code and instruction, and the code fields it names lines by."""
+    import threading
+
+    me = api("PyThreadState_Get", ctypes.c_void_p)()
+    t, other, release = wait_in_a_thread()
+    try:
+        interp = M.u64(runtime_address() + c["runtime_interpreters_head"])
+        seen = []
+        at = M.u64(interp + c["interp_threads_head"])
+        while at and len(seen) < 64:
+            seen.append(at)
+            at = M.u64(at + c["tstate_next"])
+        for f in ("interp_threads_head", "tstate_next"):
+            c.expect(f, "thread states on the list", sorted({me, other} & set(seen)), sorted({me, other}))
+        for who, ts, ident in (("this thread", me, threading.get_ident()), ("the waiter", other, t.ident)):
+            c.expect("tstate_thread_id", "thread_id of %s" % who, M.u64(ts + c["tstate_thread_id"]), ident)
+        # the waiter's frames, as Python sees them: code, and last instruction in bytes
+        want = []
+        f = sys._current_frames()[t.ident]
+        while f is not None and len(want) < 32:
+            want.append((id(f.f_code), f.f_lasti))
+            f = f.f_back
+        # ... and as the probe reads them
+        fr = M.u64(other + c["tstate_frame"])
+        if c["cframe_current_frame"] is not None:
+            fr = M.u64(fr + c["cframe_current_frame"])
+        elif MINOR in (11, 12):
+            c.fail("cframe_current_frame", "3.11 and 3.12 reach the frame through a _PyCFrame")
+        got = []
+        code_at = c["frame_f_code"] if MINOR <= 10 else c["iframe_code"]
+        steps = 0
+        while fr and len(got) < len(want) and steps < 64:
+            steps += 1
+            back = M.u64(fr + c["frame_back"])
+            if c["frame_owner"] is not None and M.u8(fr + c["frame_owner"]) >= 3:
+                fr = back  # a shim or C-stack frame: not Python code
+                continue
+            code = strip_tag(c, M.u64(fr + code_at))
+            if MINOR <= 10:
+                lasti = M.i32(fr + c["frame_instr"])
+                lasti = lasti * 2 if MINOR == 10 and lasti >= 0 else lasti
+            else:
+                lasti = M.u64(fr + c["frame_instr"]) - (code + c["code_adaptive"])
+            got.append((code, lasti))
+            fr = back
+        for fld in ("tstate_frame", "frame_back", "frame_instr"):
+            c.expect(fld, "the waiter's frames (code, f_lasti)", got, want)
+        if MINOR in (11, 12):
+            c.expect("cframe_current_frame", "the waiter's frames (code, f_lasti)", got, want)
+        if MINOR <= 11:
+            if c["frame_owner"] is not None:
+                c.fail("frame_owner", "set, but frames have no C-stack owner before 3.12")
+            else:
+                c.na("frame_owner", "no C-stack frames on the chain before 3.12")
+        else:
+            c.expect("frame_owner", "the waiter's frames (code, f_lasti)", got, want)
+        if MINOR <= 10:
+            if c["code_adaptive"] is not None:
+                c.fail("code_adaptive", "set, but f_lasti is an index before 3.11")
+            else:
+                c.na("code_adaptive", "f_lasti is an index before 3.11")
+        else:
+            c.expect("code_adaptive", "the waiter's frames (code, f_lasti)", got, want)
+        if not (MINOR in (11, 12)) and c["cframe_current_frame"] is None:
+            c.na("cframe_current_frame", "no _PyCFrame on the way to the frame in 3.%d" % MINOR)
+    finally:
+        release.set()
+        t.join()
+    table = "co_lnotab" if MINOR <= 9 else "co_linetable"
+    for co in (check_thread_frames.__code__, wait_in_a_thread.__code__, Plain.__init__.__code__):
+        c.expect("code_filename", "co_filename", M.u64(id(co) + c["code_filename"]), id(co.co_filename))
+        c.expect("code_name", "co_name", M.u64(id(co) + c["code_name"]), id(co.co_name))
+        c.expect("code_firstlineno", "co_firstlineno", M.i32(id(co) + c["code_firstlineno"]), co.co_firstlineno)
+        c.expect("code_linetable", table, M.u64(id(co) + c["code_linetable"]), id(getattr(co, table)))
+
+
 def gen_fn(first):
     second = first
     yield second
