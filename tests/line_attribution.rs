@@ -190,6 +190,59 @@ fn library_growth_is_charged_to_the_calling_line() {
     );
 }
 
+/// `memwatch run` on a target that allocates 48 MiB and frees it between sleeps, over and
+/// over: the free takes a few milliseconds and falls between two full samples, with the thread
+/// asleep at both. The line clock (1 kHz probes of the running thread) sees it: the `del`
+/// line is charged the frees, the allocating line the growth (at the fast clock alone, 10 %
+/// of each: tests/targets/quick_free.py's numbers in the commit that added this test).
+fn run_charges_a_quick_free_to_its_del_line(label: &str) {
+    // probes a millisecond apart: alone, not beside 14 other targets on two cores
+    let _cpu = exclusive_cpu();
+    let Some(py) = interpreter(label) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let session = dir.path().join("s.db");
+    const ROUNDS: i64 = 40;
+    let mut cmd = memwatch();
+    cmd.args(["run", "--no-tui", "--record"])
+        .arg(&session)
+        .arg("--")
+        .args(py.argv())
+        .arg(py.script("quick_free.py"))
+        .arg(ROUNDS.to_string());
+    let out = output_within(cmd, Duration::from_secs(60));
+    assert!(out.status.success(), "{}: {}", py.label, stderr_of(&out));
+    let r = report_json(&session, &["--function", "churn"]);
+    let f = r["functions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["function"].as_str().unwrap().ends_with("churn"))
+        .unwrap_or_else(|| panic!("{}: no table of churn: {r:#}", py.label));
+    let increment = |marker: &str| {
+        let line = marker_line("quick_free.py", marker);
+        f["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["line"] == line)
+            .and_then(|l| l["increment_bytes"].as_i64())
+            .unwrap_or(0)
+    };
+    let (grown, freed) = (increment("# LINE:alloc"), increment("# LINE:free"));
+    let all = ROUNDS * (48 << 20);
+    assert!(
+        grown >= all * 6 / 10 && freed <= -all * 6 / 10,
+        "{}: allocating line {:.0} MiB, del line {:.0} MiB, of {} MiB each way; notes {}; table {:#}",
+        py.label,
+        grown as f64 / 1048576.0,
+        freed as f64 / 1048576.0,
+        all >> 20,
+        r["notes"],
+        f["lines"]
+    );
+    assert!(count_rows(&session, "probes") > ROUNDS, "{}: probes recorded", py.label);
+}
+
 macro_rules! per_interpreter {
     ($($name:ident => $label:expr),* $(,)?) => {
         mod run_mode {
@@ -197,6 +250,9 @@ macro_rules! per_interpreter {
         }
         mod attach_mode {
             $( #[test] fn $name() { super::attach_names_the_list_line($label) } )*
+        }
+        mod line_clock {
+            $( #[test] fn $name() { super::run_charges_a_quick_free_to_its_del_line($label) } )*
         }
     };
 }

@@ -398,7 +398,7 @@ impl Drop for Share {
 }
 
 /// This thread's CPU time so far (None where the clock is not available).
-fn thread_cpu() -> Option<Duration> {
+pub fn thread_cpu() -> Option<Duration> {
     nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID)
         .ok()
         .map(Duration::from)

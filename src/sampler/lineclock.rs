@@ -2,10 +2,10 @@
 //! probe ([`super::lineprobe`]) reads the running thread's stack and the RSS at 1 kHz, so that
 //! a change of RSS is seen within a millisecond together with the line at both ends of it.
 //!
-//! What it sends: nothing while RSS stands still; when RSS moved since the previous probe,
-//! that probe (the start of the change, unless it was sent already) and this one, each an
-//! [`Event::Probe`]. The analyzer charges the change with what both ends saw, as it does
-//! between full samples. At most [`EVENTS_PER_S`] probes a second are sent (a token bucket;
+//! What it sends: nothing while RSS stands still; around a change of RSS, the probes at both
+//! ends of it, each an [`Event::Probe`] — of a run of probes that saw the same stack, only its
+//! first and last (see [`LineClock::decide`]). The analyzer charges a change with what both
+//! ends saw, as it does between full samples. At most [`EVENTS_PER_S`] probes a second are sent (a token bucket;
 //! a change past it is charged at the next sample sent, so no memory is lost to the table).
 //!
 //! Which thread: the one the last full sample charges (the GIL holder, else the only running
@@ -15,7 +15,7 @@
 //! Its cost is measured: the probe rate is lowered so that probes take at most
 //! [`CPU_SHARE`] of a core (deep stacks, a slow machine).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::lineprobe::{LineProbe, ProbeFrame};
 use super::proc::TaskStat;
@@ -28,6 +28,8 @@ pub const EVENTS_PER_S: f64 = 200.0;
 const BURST: f64 = 40.0;
 /// Share of a core the probes may take.
 pub const CPU_SHARE: f64 = 0.02;
+/// Probes not counted in the cost (the first ones read the code objects).
+const WARM_UP: u64 = 5;
 
 struct Last {
     t: Micros,
@@ -54,6 +56,10 @@ pub struct LineClock {
     task: Option<TaskStat>,
     pid: i32,
     last: Option<Last>,
+    /// A probe of the current run (same stack as the last) was sent.
+    run_sent: bool,
+    /// RSS moved in the current run since its last probe sent.
+    dirty: bool,
     scratch: Vec<ProbeFrame>,
     tokens: f64,
     refilled: Option<Instant>,
@@ -75,6 +81,8 @@ impl LineClock {
             task: None,
             pid,
             last: None,
+            run_sent: false,
+            dirty: false,
             scratch: Vec::new(),
             tokens: BURST,
             refilled: None,
@@ -101,6 +109,8 @@ impl LineClock {
             active: true,
             sent: true,
         });
+        self.run_sent = true;
+        self.dirty = false;
     }
 
     /// Is a thread being probed now?
@@ -118,6 +128,7 @@ impl LineClock {
             return;
         };
         let started = Instant::now();
+        let cpu_began = super::census::thread_cpu();
         let active = self
             .task
             .as_ref()
@@ -131,58 +142,104 @@ impl LineClock {
             self.last_error = Some(e.to_string());
             self.scratch = frames;
             self.last = None;
-            self.account(started);
+            self.account(cpu_began);
             return;
         }
-        let moved = self.last.as_ref().is_some_and(|l| l.rss_kib != rss_kib);
-        let mut sent = false;
-        if moved && !frames.is_empty() && self.take_tokens(started) {
-            if let Some(l) = self.last.as_mut()
-                && !l.sent
-                && !l.stack.is_empty()
-            {
-                let stack = interner.intern_probe(&l.stack, |c| self.probe.names(c), out);
-                out.push(Event::Probe {
-                    t: l.t,
-                    rss_kib: l.rss_kib,
-                    thread,
-                    stack,
-                    active: l.active,
-                });
-                self.sent += 1;
-            }
-            let stack = interner.intern_probe(&frames, |c| self.probe.names(c), out);
-            out.push(Event::Probe {
-                t,
-                rss_kib,
-                thread,
-                stack,
-                active,
-            });
-            self.sent += 1;
-            sent = true;
-        }
-        if let Some(old) = self.last.replace(Last {
+        let probe = Last {
             t,
             rss_kib,
             stack: frames,
             active,
-            sent,
-        }) {
-            self.scratch = old.stack;
-        }
-        self.account(started);
+            sent: false,
+        };
+        self.decide(probe, thread, started, interner, out);
+        self.account(cpu_began);
     }
 
-    /// Two tokens (the start and the end of a change), if the bucket has them.
-    fn take_tokens(&mut self, now: Instant) -> bool {
+    /// Send what the analyzer needs of `probe` and the one before it, and keep it as the last.
+    ///
+    /// Probes in a row with the same stack (and running state) form a run: the analyzer
+    /// charges what RSS did between two of them to that stack whichever way it went, so a run
+    /// needs only its ends sent. A change of RSS sends the probe before it and this one, unless
+    /// the run already has a member sent (then the change is noted, `dirty`, and the run's last
+    /// probe is sent when the stack changes); a change of stack after such changes sends the
+    /// old run's last probe, so that what it did is charged to it.
+    fn decide(
+        &mut self,
+        mut probe: Last,
+        thread: ThreadId,
+        now: Instant,
+        interner: &mut Interner,
+        out: &mut Vec<Event>,
+    ) {
+        let Some(mut last) = self.last.take() else {
+            self.run_sent = false;
+            self.dirty = false;
+            self.last = Some(probe);
+            return;
+        };
+        let moved = last.rss_kib != probe.rss_kib;
+        let same = !probe.stack.is_empty()
+            && last.stack == probe.stack
+            && last.active == probe.active;
+        if same {
+            if moved && self.run_sent {
+                self.dirty = true;
+            } else if moved {
+                self.send(&mut last, thread, now, interner, out);
+                self.send(&mut probe, thread, now, interner, out);
+                self.run_sent = last.sent || probe.sent;
+                self.dirty = false;
+            }
+        } else {
+            if self.dirty {
+                // close the run that moved RSS since its last member sent
+                self.send(&mut last, thread, now, interner, out);
+                self.dirty = false;
+            }
+            if moved {
+                self.send(&mut last, thread, now, interner, out);
+                self.send(&mut probe, thread, now, interner, out);
+            }
+            self.run_sent = probe.sent;
+        }
+        self.scratch = std::mem::take(&mut last.stack);
+        self.last = Some(probe);
+    }
+
+    /// Send `p` (once, with a stack, if the bucket has a token).
+    fn send(
+        &mut self,
+        p: &mut Last,
+        thread: ThreadId,
+        now: Instant,
+        interner: &mut Interner,
+        out: &mut Vec<Event>,
+    ) {
+        if p.sent || p.stack.is_empty() || !self.take_token(now) {
+            return;
+        }
+        let stack = interner.intern_probe(&p.stack, |c| self.probe.names(c), out);
+        out.push(Event::Probe {
+            t: p.t,
+            rss_kib: p.rss_kib,
+            thread,
+            stack,
+            active: p.active,
+        });
+        p.sent = true;
+        self.sent += 1;
+    }
+
+    /// A token of the bucket, if it has one.
+    fn take_token(&mut self, now: Instant) -> bool {
         if let Some(at) = self.refilled {
             let dt = now.duration_since(at).as_secs_f64();
             self.tokens = (self.tokens + dt * EVENTS_PER_S).min(BURST);
         }
         self.refilled = Some(now);
-        if self.tokens >= 2.0 {
-            self.tokens -= 2.0;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
             true
         } else {
             false
@@ -190,9 +247,19 @@ impl LineClock {
     }
 
     /// Fold this probe's cost into the average and lower the rate if probes cost too much.
-    fn account(&mut self, started: Instant) {
-        let took = started.elapsed().as_secs_f64();
-        self.cost = if self.probes <= 1 {
+    ///
+    /// The cost is the sampler thread's CPU time (not wall time: on a busy machine a probe
+    /// waits for a core without costing one), smoothed over about 50 probes; the first few
+    /// probes (finding the thread, reading the code objects) are left out.
+    fn account(&mut self, cpu_began: Option<Duration>) {
+        let took = match (cpu_began, super::census::thread_cpu()) {
+            (Some(a), Some(b)) => b.saturating_sub(a).as_secs_f64(),
+            _ => return,
+        };
+        if self.probes <= WARM_UP {
+            return;
+        }
+        self.cost = if self.probes == WARM_UP + 1 {
             took
         } else {
             self.cost * 0.98 + took * 0.02

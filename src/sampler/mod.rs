@@ -412,9 +412,13 @@ impl Sampler {
                         })
                     });
                     clock.after_sample(t, rss_kib, probed);
-                    next_probe = clock
-                        .probing()
-                        .then(|| now + Duration::from_secs_f64(1.0 / clock.hz.min(10_000.0)));
+                    // a probe already due keeps its time (a rate the governor lowered below
+                    // the fast clock's still probes, and so still measures its cost)
+                    next_probe = clock.probing().then(|| {
+                        next_probe.filter(|&p| p > now).unwrap_or_else(|| {
+                            now + Duration::from_secs_f64(1.0 / clock.hz.min(10_000.0))
+                        })
+                    });
                 }
                 batch.push(Event::Sample(sample));
             }
