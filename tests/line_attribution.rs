@@ -240,7 +240,11 @@ fn run_charges_a_quick_free_to_its_del_line(label: &str) {
         r["notes"],
         f["lines"]
     );
-    assert!(count_rows(&session, "probes") > ROUNDS, "{}: probes recorded", py.label);
+    assert!(
+        count_rows(&session, "probes") > ROUNDS,
+        "{}: probes recorded",
+        py.label
+    );
 }
 
 macro_rules! per_interpreter {

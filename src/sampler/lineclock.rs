@@ -12,8 +12,9 @@
 //! one, else the main thread). Whether it runs is the OS's word, as for py-spy's samples
 //! (`/proc/PID/task/TID/stat`, kept open: one `pread`), where its OS thread is known.
 //!
-//! Its cost is measured: the probe rate is lowered so that probes take at most
-//! [`CPU_SHARE`] of a core (deep stacks, a slow machine).
+//! Its cost is measured: the probe rate is lowered while the sampler thread takes more than
+//! [`SAMPLER_SHARE`] of a core (a wakeup costs most; deep stacks, a slow machine), and is a
+//! quarter of it while RSS stands still.
 
 use std::time::{Duration, Instant};
 
@@ -26,10 +27,17 @@ use crate::event::{Event, Micros, ThreadId};
 pub const EVENTS_PER_S: f64 = 200.0;
 /// Burst of the token bucket.
 const BURST: f64 = 40.0;
-/// Share of a core the probes may take.
-pub const CPU_SHARE: f64 = 0.02;
-/// Probes not counted in the cost (the first ones read the code objects).
-const WARM_UP: u64 = 5;
+/// Share of a core the sampler thread may take, full samples and probes together: the probe
+/// rate is lowered (down to [`MIN_HZ`]) while it takes more. A wakeup is most of a probe's
+/// cost (35 µs of CPU in the VM this was measured on, against ~10 µs of reads).
+pub const SAMPLER_SHARE: f64 = 0.03;
+/// The lowest rate the governor lowers the probes to.
+pub const MIN_HZ: f64 = 50.0;
+/// RSS still this long: probes at a quarter of the rate until it moves (a change is then
+/// seen within 4 ms and followed at the full rate).
+const QUIET: Duration = Duration::from_millis(200);
+/// The governor's window.
+const WINDOW: Duration = Duration::from_secs(1);
 
 struct Last {
     t: Micros,
@@ -63,8 +71,10 @@ pub struct LineClock {
     scratch: Vec<ProbeFrame>,
     tokens: f64,
     refilled: Option<Instant>,
-    /// Seconds a probe takes, smoothed.
-    cost: f64,
+    /// When RSS last moved (between two probes or a sample and a probe).
+    moved_at: Option<Instant>,
+    /// The governor's window: its start and the sampler thread's CPU time then.
+    window: Option<(Instant, Duration)>,
     pub probes: u64,
     pub sent: u64,
     pub failed: u64,
@@ -86,7 +96,8 @@ impl LineClock {
             scratch: Vec::new(),
             tokens: BURST,
             refilled: None,
-            cost: 0.0,
+            moved_at: None,
+            window: None,
             probes: 0,
             sent: 0,
             failed: 0,
@@ -102,6 +113,9 @@ impl LineClock {
             self.task = tid.and_then(|tid| TaskStat::open(self.pid, tid).ok());
         }
         self.thread = thread;
+        if self.last.as_ref().is_some_and(|l| l.rss_kib != rss_kib) {
+            self.moved_at = Some(Instant::now());
+        }
         self.last = Some(Last {
             t,
             rss_kib,
@@ -118,6 +132,38 @@ impl LineClock {
         self.thread.is_some() && self.hz >= 1.0
     }
 
+    /// The time to the next probe at `now`: a quarter of the rate while RSS stands still.
+    pub fn period(&self, now: Instant) -> Duration {
+        let quiet = self
+            .moved_at
+            .is_none_or(|at| now.duration_since(at) >= QUIET);
+        let hz = if quiet { self.hz / 4.0 } else { self.hz };
+        Duration::from_secs_f64(1.0 / hz.clamp(1.0, 10_000.0))
+    }
+
+    /// Called at every full sample: once a window has passed, compare the sampler thread's
+    /// CPU over it with [`SAMPLER_SHARE`] and move the rate toward what fits (at most halved
+    /// or raised by a quarter a window).
+    pub fn govern(&mut self, now: Instant) {
+        let Some(cpu) = super::census::thread_cpu() else {
+            return;
+        };
+        let Some((began, cpu_began)) = self.window else {
+            self.window = Some((now, cpu));
+            return;
+        };
+        let wall = now.duration_since(began);
+        if wall < WINDOW {
+            return;
+        }
+        let used = cpu.saturating_sub(cpu_began).as_secs_f64() / wall.as_secs_f64();
+        if used > 0.0 {
+            let ratio = (SAMPLER_SHARE / used).clamp(0.5, 1.25);
+            self.hz = (self.hz * ratio).clamp(MIN_HZ.min(self.wanted_hz), self.wanted_hz);
+        }
+        self.window = Some((now, cpu));
+    }
+
     /// One probe at `t` with RSS `rss_kib`; events to send are appended to `out` (new frame
     /// and stack definitions first).
     pub fn tick(&mut self, t: Micros, rss_kib: u64, interner: &mut Interner, out: &mut Vec<Event>) {
@@ -128,7 +174,6 @@ impl LineClock {
             return;
         };
         let started = Instant::now();
-        let cpu_began = super::census::thread_cpu();
         let active = self
             .task
             .as_ref()
@@ -142,7 +187,6 @@ impl LineClock {
             self.last_error = Some(e.to_string());
             self.scratch = frames;
             self.last = None;
-            self.account(cpu_began);
             return;
         }
         let probe = Last {
@@ -152,8 +196,10 @@ impl LineClock {
             active,
             sent: false,
         };
+        if self.last.as_ref().is_some_and(|l| l.rss_kib != rss_kib) {
+            self.moved_at = Some(started);
+        }
         self.decide(probe, thread, started, interner, out);
-        self.account(cpu_began);
     }
 
     /// Send what the analyzer needs of `probe` and the one before it, and keep it as the last.
@@ -179,9 +225,8 @@ impl LineClock {
             return;
         };
         let moved = last.rss_kib != probe.rss_kib;
-        let same = !probe.stack.is_empty()
-            && last.stack == probe.stack
-            && last.active == probe.active;
+        let same =
+            !probe.stack.is_empty() && last.stack == probe.stack && last.active == probe.active;
         if same {
             if moved && self.run_sent {
                 self.dirty = true;
@@ -243,29 +288,6 @@ impl LineClock {
             true
         } else {
             false
-        }
-    }
-
-    /// Fold this probe's cost into the average and lower the rate if probes cost too much.
-    ///
-    /// The cost is the sampler thread's CPU time (not wall time: on a busy machine a probe
-    /// waits for a core without costing one), smoothed over about 50 probes; the first few
-    /// probes (finding the thread, reading the code objects) are left out.
-    fn account(&mut self, cpu_began: Option<Duration>) {
-        let took = match (cpu_began, super::census::thread_cpu()) {
-            (Some(a), Some(b)) => b.saturating_sub(a).as_secs_f64(),
-            _ => return,
-        };
-        if self.probes <= WARM_UP {
-            return;
-        }
-        self.cost = if self.probes == WARM_UP + 1 {
-            took
-        } else {
-            self.cost * 0.98 + took * 0.02
-        };
-        if self.cost > 0.0 {
-            self.hz = (CPU_SHARE / self.cost).min(self.wanted_hz);
         }
     }
 }

@@ -227,7 +227,7 @@ impl Sampler {
             }
         }
         let clock = self.lines.as_ref()?;
-        (clock.hz >= 1.0).then(|| Duration::from_secs_f64(1.0 / clock.hz.min(10_000.0)))
+        clock.probing().then(|| clock.period(now))
     }
 
     /// Run on a thread of its own until stopped, the duration passes or the target ends.
@@ -412,12 +412,13 @@ impl Sampler {
                         })
                     });
                     clock.after_sample(t, rss_kib, probed);
+                    clock.govern(now);
                     // a probe already due keeps its time (a rate the governor lowered below
                     // the fast clock's still probes, and so still measures its cost)
                     next_probe = clock.probing().then(|| {
-                        next_probe.filter(|&p| p > now).unwrap_or_else(|| {
-                            now + Duration::from_secs_f64(1.0 / clock.hz.min(10_000.0))
-                        })
+                        next_probe
+                            .filter(|&p| p > now)
+                            .unwrap_or_else(|| now + clock.period(now))
                     });
                 }
                 batch.push(Event::Sample(sample));
