@@ -53,6 +53,8 @@ pub struct Summary {
     pub achieved_rate_hz: f64,
     pub samples: u64,
     pub samples_with_stack: u64,
+    /// Probes of the line clock recorded (around changes of RSS, between samples).
+    pub probes: u64,
     pub dropped_samples: u64,
     pub rss_start_bytes: Option<u64>,
     pub rss_peak_bytes: Option<u64>,
@@ -266,6 +268,7 @@ pub fn summary(a: &Analyzer, session_file: Option<String>) -> Summary {
         },
         samples: a.samples,
         samples_with_stack: a.samples_with_stack,
+        probes: a.probes,
         dropped_samples: a.dropped,
         rss_start_bytes: a.rss.first.map(|(_, v)| bytes_u(v)),
         rss_peak_bytes: a.rss.max.map(|(_, v)| bytes_u(v)),
