@@ -183,8 +183,13 @@ impl LineClock {
         let read = self.probe.probe(python_id, MAX_FRAMES, &mut frames);
         self.probes += 1;
         if let Err(e) = read {
-            self.failed += 1;
-            self.last_error = Some(e.to_string());
+            if e == super::lineprobe::ProbeError::NoThread {
+                // the thread ended: none is probed until a full sample names the next
+                self.thread = None;
+            } else {
+                self.failed += 1;
+                self.last_error = Some(e.to_string());
+            }
             self.scratch = frames;
             self.last = None;
             return;

@@ -73,8 +73,8 @@ impl std::fmt::Display for ProbeError {
     }
 }
 
-pub struct LineProbe {
-    mem: LiveMemory,
+pub struct LineProbe<M: Memory = LiveMemory> {
+    mem: M,
     layout: Layout,
     format: Format,
     runtime: u64,
@@ -91,6 +91,13 @@ pub struct LineProbe {
 
 impl LineProbe {
     pub fn new(pid: i32, layout: Layout, runtime: u64) -> LineProbe {
+        LineProbe::with_memory(LiveMemory::new(pid), layout, runtime)
+    }
+}
+
+impl<M: Memory> LineProbe<M> {
+    /// A probe reading `mem` (a live process's, or a fake one in the tests).
+    pub fn with_memory(mem: M, layout: Layout, runtime: u64) -> LineProbe<M> {
         let l = &layout;
         let end = |offs: &[u64], width: u64| offs.iter().max().map_or(0, |m| m + width) as usize;
         let tstate_len = end(&[l.tstate_thread_id, l.tstate_frame], 8);
@@ -113,7 +120,7 @@ impl LineProbe {
             8,
         );
         LineProbe {
-            mem: LiveMemory::new(pid),
+            mem,
             format: Format::of(layout.version.1),
             layout,
             runtime,
@@ -362,4 +369,127 @@ fn word(b: &[u8], at: u64) -> u64 {
 
 fn plausible(p: u64) -> bool {
     p != 0 && p.is_multiple_of(8) && p < MAX_ADDR
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::heap::memory::FakeMemory;
+
+    const RUNTIME: u64 = 0x10000;
+    const TSTATE: u64 = 0x30000;
+    const FRAME: u64 = 0x50000;
+    const CODE: u64 = 0x60000;
+    const TABLE: u64 = 0x90000;
+
+    /// A 3.12 target: one thread (id 77) running one frame of one code object.
+    fn target() -> (FakeMemory, Layout) {
+        let l = Layout::new(3, 12, 1).unwrap();
+        let mut m = FakeMemory::default();
+        let interp = 0x20000;
+        m.put_u64(RUNTIME + l.runtime_interpreters_head, interp);
+        m.put_u64(interp + l.interp_threads_head, TSTATE);
+        m.put(TSTATE, &[0; 256]);
+        m.put_u64(TSTATE + l.tstate_thread_id, 77);
+        let cframe = 0x40000;
+        m.put_u64(TSTATE + l.tstate_frame, cframe);
+        m.put_u64(cframe + l.cframe_current_frame.unwrap(), FRAME);
+        m.put(FRAME, &[0; 128]);
+        m.put_u64(FRAME + l.iframe_code, CODE);
+        // the third code unit: line 10 + 1 (a no-column entry of 4 units, +1)
+        m.put_u64(FRAME + l.frame_instr, CODE + l.code_adaptive.unwrap() + 4);
+        m.put(CODE, &[0; 256]);
+        let ty = 0x70000;
+        m.put_u64(CODE + l.ob_type, ty);
+        m.put_u64(ty + l.tp_name, 0x80001); // unaligned, as C strings are
+        m.put(0x80001, b"code\0");
+        let mut text = |at: u64, s: &str| {
+            m.put(at, &[0; 64]);
+            m.put_u64(at + l.str_length, s.len() as u64);
+            m.put(at + l.str_state, &[0x64, 0, 0, 0]); // compact ASCII, kind 1
+            m.put(at + l.str_ascii_data, s.as_bytes());
+        };
+        text(0xa0000, "app.py");
+        text(0xb0000, "handle");
+        m.put_u64(CODE + l.code_filename, 0xa0000);
+        m.put_u64(CODE + l.code_name, 0xb0000);
+        m.put(CODE + l.code_firstlineno, &10u32.to_le_bytes());
+        m.put_u64(CODE + l.code_linetable, TABLE);
+        m.put(TABLE, &[0; 64]);
+        m.put_u64(TABLE + l.ob_size, 2);
+        m.put(TABLE + l.bytes_sval, &[0x80 | (13 << 3) | 3, 2]);
+        (m, l)
+    }
+
+    fn probe(m: FakeMemory, l: Layout) -> (Result<(), ProbeError>, Vec<ProbeFrame>) {
+        let mut p = LineProbe::with_memory(m, l, RUNTIME);
+        let mut out = Vec::new();
+        let r = p.probe(77, 64, &mut out);
+        if r.is_ok() && !out.is_empty() {
+            assert_eq!(p.names(CODE), Some(("handle", "app.py")));
+        }
+        (r, out)
+    }
+
+    #[test]
+    fn reads_the_thread_frame_code_and_line() {
+        let (m, l) = target();
+        assert_eq!(probe(m, l), (Ok(()), vec![(CODE, 11)]));
+    }
+
+    #[test]
+    fn a_frame_chain_that_loops_is_cut_at_the_bound() {
+        let (mut m, l) = target();
+        m.put_u64(FRAME + l.frame_back, FRAME);
+        let (r, out) = probe(m, l);
+        assert_eq!(r, Ok(()));
+        assert_eq!(out.len(), 64);
+    }
+
+    #[test]
+    fn a_thread_list_that_loops_ends_without_the_thread() {
+        let (mut m, l) = target();
+        m.put_u64(TSTATE + l.tstate_thread_id, 78);
+        m.put_u64(TSTATE + l.tstate_next, TSTATE);
+        assert_eq!(probe(m, l).0, Err(ProbeError::NoThread));
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        type Spoil = Box<dyn Fn(&mut FakeMemory, &Layout)>;
+        let cases: Vec<Spoil> = vec![
+            // a code pointer to nothing
+            Box::new(|m, l| m.put_u64(FRAME + l.iframe_code, 0xdead0000)),
+            // not a code object
+            Box::new(|m, _| m.put(0x80001, b"list\0")),
+            // a line table of a terabyte
+            Box::new(|m, l| m.put_u64(TABLE + l.ob_size, 1 << 40)),
+            // an instruction pointer far outside the code
+            Box::new(|m, l| m.put_u64(FRAME + l.frame_instr, 1 << 40)),
+            // a misaligned frame pointer
+            Box::new(|m, l| m.put_u64(0x40000 + l.cframe_current_frame.unwrap(), FRAME + 3)),
+            // a name of a million characters
+            Box::new(|m, l| m.put_u64(0xb0000 + l.str_length, 1 << 20)),
+        ];
+        for (i, spoil) in cases.iter().enumerate() {
+            let (mut m, l) = target();
+            spoil(&mut m, &l);
+            let (r, _) = probe(m, l);
+            assert!(
+                matches!(r, Err(ProbeError::Unreadable(_))),
+                "case {i}: {r:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_shim_frame_is_skipped() {
+        let (mut m, l) = target();
+        let shim = 0x58000;
+        m.put(shim, &[0; 128]);
+        m.put(shim + l.frame_owner.unwrap(), &[FRAME_OWNER_NOT_PYTHON]);
+        m.put_u64(shim + l.frame_back, FRAME);
+        m.put_u64(0x40000 + l.cframe_current_frame.unwrap(), shim);
+        assert_eq!(probe(m, l), (Ok(()), vec![(CODE, 11)]));
+    }
 }
