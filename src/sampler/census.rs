@@ -258,11 +258,13 @@ impl CensusClock {
             let helpers_began = crate::heap::copy::helper_cpu();
             // memwatch's other work since the last census, as a share of a core
             let proc_began = process_cpu();
+            // (before the first census ends, what the sampler thread holds itself to: the
+            // line clock's governor keeps it within that)
             let others = match (last_end, proc_began) {
                 (Some((t, Some(c))), Some(now)) if began > t && now >= c => {
                     (now - c).as_secs_f64() / (began - t).as_secs_f64()
                 }
-                _ => 0.0,
+                _ => crate::sampler::lineclock::SAMPLER_SHARE,
             };
             census_rss = rss_now();
             let t = micros(began - start);
@@ -319,6 +321,14 @@ impl CensusClock {
                         steady > 0,
                         others,
                     );
+                    if std::env::var_os("MEMWATCH_TIMING").is_some() {
+                        eprintln!(
+                            "census clock: cost {:.0} ms, others {:.2} %, next in {:.1} s",
+                            cost.as_secs_f64() * 1e3,
+                            others * 100.0,
+                            wait.as_secs_f64()
+                        );
+                    }
                     if self.sharing.is_some() {
                         // in a tree, a process whose heap stands still is counted less often
                         // (every 2nd, 4th, then 8th time) and leaves its share of the budget
