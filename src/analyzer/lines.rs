@@ -5,7 +5,9 @@
 //! interval if that thread was running then; else to the stack at the *start* if it was running
 //! then (a line that allocated and then went to sleep). A decrease goes to the stack at the
 //! start first (memory is given back as the freeing statement ends, and the next sample finds
-//! the next line running), then the end; else (idle at both ends, e.g. a loop
+//! the next line running), then the end — but a decrease between two different running stacks
+//! is held for one interval, and goes to the stack at its end if that one goes on freeing (a
+//! large free caught in its first millisecond by the line clock's probes); else (idle at both ends, e.g. a loop
 //! that works in short bursts between sleeps) to the last stack seen running in the last five
 //! seconds, since the growth came from code that ran unseen between the samples; else to the
 //! end stack. The charge goes
@@ -100,6 +102,19 @@ pub struct Attribution {
     pub seen: Option<StackId>,
     /// The stack charged with the change, and the change in KiB (never 0).
     pub charged: Option<(StackId, i64)>,
+    /// A decrease of the interval before, held until this one showed which end freed it.
+    pub earlier: Option<(StackId, i64)>,
+}
+
+/// A decrease between two different running stacks, held for one interval: if the stack at
+/// its end goes on freeing in the next interval, the free had begun there (a `del` of a
+/// large buffer caught in its first millisecond); else it went with the statement that ended
+/// at its start (the rule above).
+#[derive(Debug, Clone, Copy)]
+struct PendingFree {
+    kib: i64,
+    start: StackId,
+    end: StackId,
 }
 
 /// Where the previous sample left off.
@@ -123,6 +138,7 @@ pub struct LineTable {
     last_charged: Option<StackId>,
     /// When and where the attributed thread was last seen running.
     last_active: Option<(Micros, StackId)>,
+    pending: Option<PendingFree>,
     prev_fds: Option<u32>,
 }
 
@@ -216,9 +232,21 @@ impl LineTable {
         if let Some((st, true)) = cur {
             self.last_active = Some((s.t, st));
         }
+        if let Some(p) = self.pending {
+            let still = freed && cur == Some((p.end, true));
+            done.earlier = self.settle(still, stacks, frames);
+        }
         if let Some(prev) = self.prev {
             let delta = s.rss_kib as i64 - prev.rss_kib as i64;
-            if delta != 0 {
+            if let (true, Some((start, true)), Some((end, true))) = (delta < 0, prev.stack, cur)
+                && start != end
+            {
+                self.pending = Some(PendingFree {
+                    kib: delta,
+                    start,
+                    end,
+                });
+            } else if delta != 0 {
                 let charged = target.is_some_and(|st| {
                     self.visit(st, stacks, frames, |c| {
                         charge(c, delta, 0);
@@ -244,6 +272,41 @@ impl LineTable {
             stack: cur,
         });
         done
+    }
+
+    /// Charge the held decrease to the stack at its end (`to_end`) or its start (else the
+    /// other, if that one has no known frame).
+    fn settle(
+        &mut self,
+        to_end: bool,
+        stacks: &HashMap<StackId, Vec<FrameId>>,
+        frames: &HashMap<FrameId, FrameDef>,
+    ) -> Option<(StackId, i64)> {
+        let p = self.pending.take()?;
+        let (first, second) = if to_end {
+            (p.end, p.start)
+        } else {
+            (p.start, p.end)
+        };
+        for st in [first, second] {
+            if self.visit(st, stacks, frames, |c| charge(c, p.kib, 0)) {
+                return Some((st, p.kib));
+            }
+        }
+        self.unattributed_kib += p.kib;
+        None
+    }
+
+    /// At the end of the stream: a decrease still held goes to the stack at its start.
+    pub fn flush(
+        &mut self,
+        stacks: &HashMap<StackId, Vec<FrameId>>,
+        frames: &HashMap<FrameId, FrameDef>,
+    ) -> Attribution {
+        Attribution {
+            earlier: self.settle(false, stacks, frames),
+            ..Attribution::default()
+        }
     }
 
     /// Record an open-fd count reading (slow clock).
@@ -448,14 +511,14 @@ mod tests {
         lt.apply_sample(&sample(1, 5000, 0, true), &stacks, &frames); // +4000 on line 30
         lt.apply_sample(&sample(2, 5000, 2, true), &stacks, &frames); // `del data` runs
         lt.apply_sample(&sample(3, 1000, 1, true), &stacks, &frames); // freed; main runs on
-        assert_eq!(lt.lines[&2].own.increment_kib, 4000);
+        // held until the next interval shows that main does not go on freeing
+        lt.apply_sample(&sample(4, 1500, 0, true), &stacks, &frames);
         assert_eq!(
             lt.lines[&4].own.increment_kib, -4000,
             "the del line freed it"
         );
         assert_eq!(lt.lines[&3].own.increment_kib, 0);
         // growth still goes to the line running at the end
-        lt.apply_sample(&sample(4, 1500, 0, true), &stacks, &frames);
         assert_eq!(lt.lines[&2].own.increment_kib, 4500);
     }
 
@@ -486,6 +549,37 @@ mod tests {
         assert_eq!(lt.lines[&4].own.occurrences, 0);
         assert_eq!(lt.lines[&2].own.increment_kib, 4000);
         assert_eq!(lt.lines[&2].own.occurrences, 3);
+    }
+
+    #[test]
+    fn a_free_that_goes_on_at_the_end_of_an_interval_began_there() {
+        let (mut stacks, mut frames) = setup();
+        frames.insert(
+            4,
+            FrameDef {
+                function: "load".into(),
+                file: "app.py".into(),
+                line: 31, // del data
+            },
+        );
+        stacks.insert(2, vec![4, 1, 0]);
+        let mut lt = LineTable::default();
+        lt.apply_sample(&sample(0, 5000, 0, true), &stacks, &frames);
+        // line 30 runs, then `del data` is caught a millisecond into its free...
+        let held = lt.apply_probe(1, 4500, 2, true, &stacks, &frames);
+        assert_eq!((held.charged, held.earlier), (None, None));
+        // ... and goes on freeing: the first part was its too
+        let done = lt.apply_probe(2, 1000, 2, true, &stacks, &frames);
+        assert_eq!(done.earlier, Some((2, -500)));
+        assert_eq!(done.charged, Some((2, -3500)));
+        assert_eq!(lt.lines[&4].own.increment_kib, -4000);
+        assert_eq!(lt.lines[&2].own.increment_kib, 0);
+        // a decrease still held at the end of the stream goes to its start
+        lt.apply_sample(&sample(3, 900, 0, true), &stacks, &frames);
+        let end = lt.flush(&stacks, &frames);
+        assert_eq!(end.earlier, Some((2, -100)));
+        assert_eq!(lt.lines[&4].own.increment_kib, -4100);
+        assert!(lt.flush(&stacks, &frames).earlier.is_none());
     }
 
     #[test]

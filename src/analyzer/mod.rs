@@ -169,6 +169,8 @@ impl Analyzer {
             }
             Event::End { t, reason } => {
                 self.end = Some((*t, reason.clone()));
+                let done = self.lines.flush(&self.stacks, &self.frames);
+                self.stack_totals.apply(&done);
                 // the report is made from the final state, not from the last periodic look
                 self.update_findings();
             }

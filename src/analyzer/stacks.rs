@@ -39,7 +39,7 @@ impl StackTotals {
         if let Some(st) = a.seen {
             self.by_stack.entry(st).or_default().samples += 1;
         }
-        if let Some((st, kib)) = a.charged {
+        for (st, kib) in a.earlier.into_iter().chain(a.charged) {
             let t = self.by_stack.entry(st).or_default();
             t.increment_kib = t.increment_kib.saturating_add(kib);
         }
