@@ -42,9 +42,12 @@ const FIRST_CENSUS: Duration = Duration::from_secs(1);
 /// watch with a long interval must not go without any census because its first try failed.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 
-/// Share of one core the census work of one watched process may take on average (or the
-/// pause budget, if larger).
-const CPU_BUDGET: f64 = 0.05;
+/// Share of one core memwatch aims at while it watches one process, censuses included (or
+/// the pause budget, if larger): the censuses get what memwatch's other work leaves of it.
+/// 0.4 % below the promised 5 %: each census also costs work the census clock does not see
+/// (the analyzer reading it, its session rows; a 120-s watch of 1M objects came out at 5.1 %
+/// when the clock aimed at 5 %).
+const CPU_BUDGET: f64 = 0.046;
 /// The least share of a core a single target's censuses get, however busy memwatch's other
 /// work is.
 const MIN_CENSUS_SHARE: f64 = 0.01;
@@ -502,20 +505,21 @@ mod tests {
             ),
             Duration::from_secs(30)
         );
-        // 1 s of work needs 20 s at 5% of a core
+        // 1 s of work needs 1 / 0.046 s at 4.6% of a core
+        let secs = |d: Duration| (d.as_secs_f64() * 10.0).round() / 10.0;
         assert_eq!(
-            clock.next_interval(Duration::from_millis(10), Duration::from_secs(1), false),
-            Duration::from_secs(20)
+            secs(clock.next_interval(Duration::from_millis(10), Duration::from_secs(1), false)),
+            21.7
         );
-        // with sampling taking 3 % of a core, censuses get the other 2 %: 50 s
+        // with sampling taking 2.6 % of a core, censuses get the other 2 %: 50 s
         assert_eq!(
-            clock.next_interval_beside(
+            secs(clock.next_interval_beside(
                 Duration::from_millis(10),
                 Duration::from_secs(1),
                 false,
-                0.03
-            ),
-            Duration::from_secs(50)
+                0.026
+            )),
+            50.0
         );
         // never less than 1 %, however busy the rest is
         assert_eq!(
