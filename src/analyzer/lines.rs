@@ -443,6 +443,21 @@ mod tests {
         (stacks, frames)
     }
 
+    /// [`setup`], and stack 2: `del data` (line 31, frame 4) in load.
+    fn setup_with_del() -> (HashMap<StackId, Vec<FrameId>>, HashMap<FrameId, FrameDef>) {
+        let (mut stacks, mut frames) = setup();
+        frames.insert(
+            4,
+            FrameDef {
+                function: "load".into(),
+                file: "app.py".into(),
+                line: 31, // del data
+            },
+        );
+        stacks.insert(2, vec![4, 1, 0]);
+        (stacks, frames)
+    }
+
     fn sample(t: u64, rss: u64, stack: StackId, active: bool) -> Sample {
         Sample {
             t,
@@ -496,16 +511,7 @@ mod tests {
 
     #[test]
     fn a_free_goes_to_the_line_running_before_it() {
-        let (mut stacks, mut frames) = setup();
-        frames.insert(
-            4,
-            FrameDef {
-                function: "load".into(),
-                file: "app.py".into(),
-                line: 31, // del data
-            },
-        );
-        stacks.insert(2, vec![4, 1, 0]);
+        let (stacks, frames) = setup_with_del();
         let mut lt = LineTable::default();
         lt.apply_sample(&sample(0, 1000, 0, true), &stacks, &frames);
         lt.apply_sample(&sample(1, 5000, 0, true), &stacks, &frames); // +4000 on line 30
@@ -524,16 +530,7 @@ mod tests {
 
     #[test]
     fn probes_between_samples_charge_a_quick_free_to_its_line_without_occurrences() {
-        let (mut stacks, mut frames) = setup();
-        frames.insert(
-            4,
-            FrameDef {
-                function: "load".into(),
-                file: "app.py".into(),
-                line: 31, // del data
-            },
-        );
-        stacks.insert(2, vec![4, 1, 0]);
+        let (stacks, frames) = setup_with_del();
         let mut lt = LineTable::default();
         lt.apply_sample(&sample(0, 1000, 0, true), &stacks, &frames);
         lt.apply_sample(&sample(10, 5000, 0, true), &stacks, &frames); // +4000 on line 30
@@ -553,16 +550,7 @@ mod tests {
 
     #[test]
     fn a_free_that_goes_on_at_the_end_of_an_interval_began_there() {
-        let (mut stacks, mut frames) = setup();
-        frames.insert(
-            4,
-            FrameDef {
-                function: "load".into(),
-                file: "app.py".into(),
-                line: 31, // del data
-            },
-        );
-        stacks.insert(2, vec![4, 1, 0]);
+        let (stacks, frames) = setup_with_del();
         let mut lt = LineTable::default();
         lt.apply_sample(&sample(0, 5000, 0, true), &stacks, &frames);
         // line 30 runs, then `del data` is caught a millisecond into its free...
