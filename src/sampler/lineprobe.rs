@@ -87,6 +87,10 @@ pub struct LineProbe<M: Memory = LiveMemory> {
     tstate_len: usize,
     frame_len: usize,
     code_len: usize,
+    /// Buffers of those sizes, kept between probes (the fast clock allocates nothing).
+    ts_buf: Vec<u8>,
+    frame_buf: Vec<u8>,
+    code_buf: Vec<u8>,
 }
 
 impl LineProbe {
@@ -130,6 +134,9 @@ impl<M: Memory> LineProbe<M> {
             tstate_len,
             frame_len,
             code_len,
+            ts_buf: vec![0; tstate_len],
+            frame_buf: vec![0; frame_len],
+            code_buf: vec![0; code_len],
         }
     }
 
@@ -149,41 +156,74 @@ impl<M: Memory> LineProbe<M> {
         out: &mut Vec<ProbeFrame>,
     ) -> Result<(), ProbeError> {
         out.clear();
-        let mut ts = vec![0u8; self.tstate_len];
+        let mut ts = std::mem::take(&mut self.ts_buf);
+        ts.resize(self.tstate_len, 0);
+        let found = self.frame_of_thread(thread_id, &mut ts);
+        self.ts_buf = ts;
+        let Some(frame) = found? else {
+            return Ok(());
+        };
+        let mut buf = std::mem::take(&mut self.frame_buf);
+        buf.resize(self.frame_len, 0);
+        let walked = self.walk(frame, max_frames, &mut buf, out);
+        self.frame_buf = buf;
+        walked
+    }
+
+    /// The innermost frame of the thread `thread_id` (None: it runs no Python code), its
+    /// thread state read into `ts`.
+    fn frame_of_thread(
+        &mut self,
+        thread_id: u64,
+        ts: &mut [u8],
+    ) -> Result<Option<u64>, ProbeError> {
         let cached = self
             .tstate
-            .is_some_and(|(id, at)| id == thread_id && self.read_tstate(at, thread_id, &mut ts));
+            .is_some_and(|(id, at)| id == thread_id && self.read_tstate(at, thread_id, ts));
         if !cached {
             self.tstate = None;
-            let at = self.find_thread(thread_id, &mut ts)?;
+            let at = self.find_thread(thread_id, ts)?;
             self.tstate = Some((thread_id, at));
         }
         let l = &self.layout;
-        let mut frame = word(&ts, l.tstate_frame);
-        if let Some(cf) = l.cframe_current_frame {
-            if !plausible(frame) {
-                return Ok(());
-            }
-            frame = self.mem.u64_at(frame + cf).ok_or(ProbeError::Unreadable(
-                "the current frame of the thread state",
-            ))?;
-        }
-        let frame_code = if l.version.1 <= 10 {
-            l.frame_f_code
-        } else {
-            l.iframe_code
+        let frame = word(ts, l.tstate_frame);
+        let Some(cf) = l.cframe_current_frame else {
+            return Ok(Some(frame));
         };
-        let mut buf = vec![0u8; self.frame_len];
+        if !plausible(frame) {
+            return Ok(None);
+        }
+        self.mem
+            .u64_at(frame + cf)
+            .map(Some)
+            .ok_or(ProbeError::Unreadable(
+                "the current frame of the thread state",
+            ))
+    }
+
+    /// The frames from `frame` outward into `out`, each read into `buf`.
+    fn walk(
+        &mut self,
+        mut frame: u64,
+        max_frames: usize,
+        buf: &mut [u8],
+        out: &mut Vec<ProbeFrame>,
+    ) -> Result<(), ProbeError> {
+        let frame_code = if self.layout.version.1 <= 10 {
+            self.layout.frame_f_code
+        } else {
+            self.layout.iframe_code
+        };
         let now = Instant::now();
         // every frame is one step, Python code or not, so a cycle ends here too
         for _ in 0..super::stacks::MAX_FRAMES * 2 {
             if frame == 0 || out.len() >= max_frames {
                 break;
             }
-            if !plausible(frame) || !self.mem.read(frame, &mut buf) {
+            if !plausible(frame) || !self.mem.read(frame, buf) {
                 return Err(ProbeError::Unreadable("a frame"));
             }
-            let back = word(&buf, self.layout.frame_back);
+            let back = word(buf, self.layout.frame_back);
             if let Some(owner) = self.layout.frame_owner
                 && buf
                     .get(owner as usize)
@@ -192,19 +232,19 @@ impl<M: Memory> LineProbe<M> {
                 frame = back;
                 continue;
             }
-            let mut code = word(&buf, frame_code);
+            let mut code = word(buf, frame_code);
             if self.layout.stackref_code {
                 code &= !3;
             }
             let offset = if self.layout.version.1 <= 10 {
-                let lasti = word(&buf, self.layout.frame_instr) as u32 as i32 as i64;
+                let lasti = word(buf, self.layout.frame_instr) as u32 as i32 as i64;
                 if self.format == Format::Linetable310 {
                     lasti.saturating_mul(2)
                 } else {
                     lasti
                 }
             } else {
-                let instr = word(&buf, self.layout.frame_instr);
+                let instr = word(buf, self.layout.frame_instr);
                 let start = code.wrapping_add(self.layout.code_adaptive.unwrap_or(0));
                 (instr as i64).wrapping_sub(start as i64)
             };
@@ -296,17 +336,21 @@ impl<M: Memory> LineProbe<M> {
 
     /// The header words of the code object at `code`; an error if it is not a code object.
     fn header(&mut self, code: u64) -> Result<[u64; 5], ProbeError> {
-        let l = &self.layout;
-        let mut b = vec![0u8; self.code_len];
-        if !plausible(code) || !self.mem.read(code, &mut b) {
+        let mut b = std::mem::take(&mut self.code_buf);
+        b.resize(self.code_len, 0);
+        let read = plausible(code) && self.mem.read(code, &mut b);
+        self.code_buf = b;
+        if !read {
             return Err(ProbeError::Unreadable("a code object"));
         }
+        let l = &self.layout;
+        let b = &self.code_buf;
         let header = [
-            word(&b, l.ob_type),
-            word(&b, l.code_filename),
-            word(&b, l.code_name),
-            word(&b, l.code_linetable),
-            word(&b, l.code_firstlineno) & 0xffff_ffff,
+            word(b, l.ob_type),
+            word(b, l.code_filename),
+            word(b, l.code_name),
+            word(b, l.code_linetable),
+            word(b, l.code_firstlineno) & 0xffff_ffff,
         ];
         let ty = header[0];
         match self.code_type {
