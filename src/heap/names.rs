@@ -49,6 +49,13 @@ pub struct Namer<'w, 'a, M: Memory + ?Sized> {
     pub module_dicts: Vec<(u64, String)>,
     /// The names of the modules in `sys.modules` (for canonical class names).
     module_names: rustc_hash::FxHashSet<String>,
+    /// Classes looked into under their canonical name, by (address, depth, found in
+    /// `__main__`): the candidates their visit noted. A class imported by fifty modules is
+    /// looked into once; its other sightings only raise those candidates' module order, so the
+    /// names come out as if each sighting had been walked.
+    visited: FxHashMap<(u64, usize, bool), Vec<(u64, usize)>>,
+    /// The candidates noted by the class visits under way (innermost last).
+    recording: Vec<Vec<(u64, usize)>>,
 }
 
 /// The few names under which holders are not looked for: import machinery (a module's
@@ -103,6 +110,39 @@ impl<'w, 'a, M: Memory + ?Sized> Namer<'w, 'a, M> {
             modules: Vec::new(),
             module_dicts: Vec::new(),
             module_names: Default::default(),
+            visited: FxHashMap::default(),
+            recording: Vec::new(),
+        }
+    }
+
+    /// Whether `classify` could find anything under this object: a container, or something
+    /// that holds one by name (functions, classes and instances within the depth, partials).
+    /// The rest (strs, ints, modules...) is passed by before its name is read.
+    fn worth_naming(&mut self, obj: u64, depth: usize) -> bool {
+        let Some(ty) = self.w.type_of(obj) else {
+            return false;
+        };
+        let t = self.w.types.get(ty);
+        match t.kind {
+            k if k.is_container() => true,
+            Kind::Function => true,
+            Kind::Type => depth < MAX_DEPTH,
+            Kind::Other => {
+                t.name == "functools.partial"
+                    || (t.heap && depth < MAX_DEPTH && !WEAK_CONTAINERS.contains(&t.name.as_str()))
+            }
+            _ => false,
+        }
+    }
+
+    /// Add a candidate name for the container at `addr`, recorded in the class visits under
+    /// way.
+    fn push_candidate(&mut self, addr: u64, c: Candidate) {
+        let list = self.found.entry(addr).or_default();
+        list.push(c);
+        let at = (addr, list.len() - 1);
+        for r in &mut self.recording {
+            r.push(at);
         }
     }
 
@@ -113,9 +153,9 @@ impl<'w, 'a, M: Memory + ?Sized> Namer<'w, 'a, M> {
         self.w.l
     }
 
-    fn type_info(&mut self, addr: u64) -> Option<TypeInfo> {
+    fn type_info(&mut self, addr: u64) -> Option<std::sync::Arc<TypeInfo>> {
         let ty = self.w.type_of(addr)?;
-        Some(self.w.types.get(ty).clone())
+        Some(self.w.types.shared(ty))
     }
 
     fn str_at(&self, addr: u64) -> Option<String> {
@@ -170,6 +210,9 @@ impl<'w, 'a, M: Memory + ?Sized> Namer<'w, 'a, M> {
                 None
             };
             for (k, v) in entries {
+                if !self.worth_naming(v, 0) {
+                    continue;
+                }
                 let Some(gname) = self.str_at(k) else {
                     continue;
                 };
@@ -191,13 +234,16 @@ impl<'w, 'a, M: Memory + ?Sized> Namer<'w, 'a, M> {
         file: &Option<String>,
         origin: Origin,
     ) {
-        self.found.entry(addr).or_default().push(Candidate {
-            name,
-            module_order: order,
-            file: file.clone(),
-            origin,
-            alias_only: false,
-        });
+        self.push_candidate(
+            addr,
+            Candidate {
+                name,
+                module_order: order,
+                file: file.clone(),
+                origin,
+                alias_only: false,
+            },
+        );
     }
 
     /// `module.outer.<locals>`: the scope a nested function's free variables live in (from
@@ -334,13 +380,16 @@ impl<'w, 'a, M: Memory + ?Sized> Namer<'w, 'a, M> {
                                 (names.get(i as usize).filter(|v| !v.is_empty()), scope)
                             {
                                 let alias = format!("{scope}.{var}");
-                                self.found.entry(v).or_default().push(Candidate {
-                                    name: alias,
-                                    module_order: order,
-                                    file: file.clone(),
-                                    origin: Origin::Global,
-                                    alias_only: true,
-                                });
+                                self.push_candidate(
+                                    v,
+                                    Candidate {
+                                        name: alias,
+                                        module_order: order,
+                                        file: file.clone(),
+                                        origin: Origin::Global,
+                                        alias_only: true,
+                                    },
+                                );
                             }
                         }
                     }
@@ -373,10 +422,28 @@ impl<'w, 'a, M: Memory + ?Sized> Namer<'w, 'a, M> {
                         n.match_indices('.')
                             .any(|(i, _)| self.module_names.contains(&n[..i]))
                     });
-                let name = canonical.unwrap_or(name);
+                // under its canonical name a class's visit comes out the same wherever it
+                // is seen: looked into once (at this depth or a shallower one)
+                let key = (obj, depth, file.is_some());
+                if canonical.is_some() {
+                    let seen = (0..=depth).find_map(|d| self.visited.get(&(obj, d, key.2)));
+                    if let Some(noted) = seen {
+                        for &(addr, i) in noted {
+                            if let Some(c) = self.found.get_mut(&addr).and_then(|v| v.get_mut(i)) {
+                                c.module_order = c.module_order.max(order);
+                            }
+                        }
+                        return;
+                    }
+                    self.recording.push(Vec::new());
+                }
+                let name = canonical.as_deref().unwrap_or(&name);
                 let mut items = Vec::new();
                 table.for_each(m, |k, v| items.push((k, v)));
                 for (k, v) in items.into_iter().take(4096) {
+                    if !self.worth_naming(v, depth + 1) {
+                        continue;
+                    }
                     if let Some(attr) = self.str_at(k).filter(|a| !not_a_holder_name(a)) {
                         self.classify(
                             v,
@@ -387,6 +454,10 @@ impl<'w, 'a, M: Memory + ?Sized> Namer<'w, 'a, M> {
                             Origin::ClassAttribute,
                         );
                     }
+                }
+                if canonical.is_some() {
+                    let noted = self.recording.pop().unwrap_or_default();
+                    self.visited.insert(key, noted);
                 }
             }
             // a partial's bound arguments live as long as it does: a list or dict among them
@@ -424,6 +495,9 @@ impl<'w, 'a, M: Memory + ?Sized> Namer<'w, 'a, M> {
                 let mut items = Vec::new();
                 objects::attributes(m, l, obj, &t, |k, v| items.push((k, v)));
                 for (k, v) in items.into_iter().take(4096) {
+                    if !self.worth_naming(v, depth + 1) {
+                        continue;
+                    }
                     if let Some(attr) = self.str_at(k).filter(|a| !not_a_holder_name(a)) {
                         self.classify(
                             v,

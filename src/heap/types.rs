@@ -160,7 +160,9 @@ pub type TypeId = u32;
 /// Decoded types of one census.
 #[derive(Default)]
 pub struct TypeTable {
-    pub types: Vec<TypeInfo>,
+    /// Shared: a reader that needs a type's details while it reads on (the namer) holds one
+    /// without copying its strings and vectors.
+    pub types: Vec<std::sync::Arc<TypeInfo>>,
     /// The native layouts of the target (numpy's), for the types that need them.
     pub native: super::native::Native,
     by_addr: FxHashMap<u64, Option<TypeId>>,
@@ -175,6 +177,11 @@ const MAX_NAME: usize = 512;
 impl TypeTable {
     pub fn get(&self, id: TypeId) -> &TypeInfo {
         &self.types[id as usize]
+    }
+
+    /// The same, held apart from the table (a reference count, no copy).
+    pub fn shared(&self, id: TypeId) -> std::sync::Arc<TypeInfo> {
+        self.types[id as usize].clone()
     }
 
     /// The name of the type at `addr` if it was decoded already.
@@ -205,7 +212,7 @@ impl TypeTable {
         self.by_addr.insert(addr, None);
         let info = self.decode(m, l, addr, depth);
         let id = info.map(|info| {
-            self.types.push(info);
+            self.types.push(std::sync::Arc::new(info));
             (self.types.len() - 1) as TypeId
         });
         self.by_addr.insert(addr, id);

@@ -1,8 +1,8 @@
 //! The census clock: a thread of its own that takes a heap census now and then and sends it
 //! down the event stream. The interval adapts: never shorter than `--heap-interval`, and long
 //! enough that the target's pauses stay under the pause budget (default 1% of wall time) and
-//! memwatch's own census work (its thread's CPU time) under 5% of a core. In a process tree the
-//! clocks share 3 % of a core,
+//! memwatch as a whole (censuses and the rest) under 5% of a core, the censuses getting at least
+//! 1 % (2 % in the watch's first 30 s). In a process tree the clocks share 3 % of a core,
 //! and a process whose heap stands still is counted less often (down to every 8th interval).
 //!
 //! All ptrace calls of a census happen on this thread (the tracer is a thread).
@@ -51,6 +51,10 @@ const CPU_BUDGET: f64 = 0.046;
 /// The least share of a core a single target's censuses get, however busy memwatch's other
 /// work is.
 const MIN_CENSUS_SHARE: f64 = 0.01;
+/// The same in a watch's first [`EARLY`]: a short job (a CI test suite of 15 s, sampled at
+/// 100 Hz through 40-frame stacks, which alone takes ~3 % of a core) still gets a baseline and
+/// a few looks to judge growth by, not two censuses.
+const MIN_CENSUS_SHARE_EARLY: f64 = 0.02;
 /// The same for all the census clocks of a process tree together: with the sampling (about
 /// 1.5 %), memwatch stays near its 5 % of a core however many processes it watches.
 const TREE_CPU_BUDGET: f64 = 0.03;
@@ -143,24 +147,32 @@ impl CensusClock {
     /// whether its heap stood still (in a tree, such a clock's share of the budget is that of
     /// one clock among all, not among those that move).
     pub fn next_interval(&self, pause: Duration, total: Duration, still: bool) -> Duration {
-        self.next_interval_beside(pause, total, still, 0.0)
+        self.next_interval_beside(pause, total, still, 0.0, false)
     }
 
     /// The same, when memwatch's other work (sampling, analysis, recording, the dashboard)
     /// takes `others` of a core: a single target's censuses get what is left of
-    /// [`CPU_BUDGET`] (at least [`MIN_CENSUS_SHARE`]), so that memwatch as a whole stays
-    /// within it.
+    /// [`CPU_BUDGET`] (at least [`MIN_CENSUS_SHARE`], or [`MIN_CENSUS_SHARE_EARLY`] in the
+    /// watch's first [`EARLY`]), so that memwatch as a whole stays within it.
     pub fn next_interval_beside(
         &self,
         pause: Duration,
         total: Duration,
         still: bool,
         others: f64,
+        early: bool,
     ) -> Duration {
         let by_pause = pause.as_secs_f64() / self.pause_budget.max(1e-4);
         // a user who allows longer pauses allows the census work that comes with them
         let (budget, clocks) = match &self.sharing {
-            None => ((CPU_BUDGET - others.max(0.0)).max(MIN_CENSUS_SHARE), 1),
+            None => {
+                let floor = if early {
+                    MIN_CENSUS_SHARE_EARLY
+                } else {
+                    MIN_CENSUS_SHARE
+                };
+                ((CPU_BUDGET - others.max(0.0)).max(floor), 1)
+            }
             Some(n) => (
                 TREE_CPU_BUDGET * n.scale.get(),
                 if still { &n.live } else { &n.clocks }
@@ -323,6 +335,7 @@ impl CensusClock {
                         cost,
                         steady > 0,
                         others,
+                        began.duration_since(start) < EARLY,
                     );
                     if std::env::var_os("MEMWATCH_TIMING").is_some() {
                         eprintln!(
@@ -517,7 +530,8 @@ mod tests {
                 Duration::from_millis(10),
                 Duration::from_secs(1),
                 false,
-                0.026
+                0.026,
+                false
             )),
             50.0
         );
@@ -527,9 +541,21 @@ mod tests {
                 Duration::from_millis(10),
                 Duration::from_secs(1),
                 false,
-                0.2
+                0.2,
+                false
             ),
             Duration::from_secs(100)
+        );
+        // 2 % in a watch's first 30 s
+        assert_eq!(
+            clock.next_interval_beside(
+                Duration::from_millis(10),
+                Duration::from_secs(1),
+                false,
+                0.2,
+                true
+            ),
+            Duration::from_secs(50)
         );
         // four clocks of a tree share 3%
         let shared = CensusClock {
