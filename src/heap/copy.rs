@@ -432,7 +432,7 @@ pub fn helper_cpu() -> std::time::Duration {
 }
 
 /// Run `work` on `n` scoped threads and add their CPU time to [`helper_cpu`].
-fn on_threads(n: usize, work: impl Fn() + Sync) {
+pub(crate) fn on_threads(n: usize, work: impl Fn() + Sync) {
     let spent = AtomicU64::new(0);
     std::thread::scope(|s| {
         for _ in 0..n {

@@ -30,7 +30,7 @@ use proptest::strategy::ValueTree;
 
 use super::dicts::{self, Keys, Table};
 use super::layout::{Layout, flags};
-use super::memory::{FakeMemory, HeapCopy, Memory, MemoryExt, Region, RegionData};
+use super::memory::{CHUNK, FakeMemory, HeapCopy, Memory, MemoryExt, Region, RegionData};
 use super::names::Namer;
 use super::objects;
 use super::strings;
@@ -1291,6 +1291,97 @@ fn hostile_was_bug_list_over_a_large_readable_copy() {
     );
     let r = check_case(copy, &l, runtime, probes);
     assert!(r.is_ok(), "{}", r.unwrap_err());
+}
+
+/// The walk on two threads finds what it finds on one: counts by type, the GC objects in
+/// list order (for the graph), the largest objects; untracked objects shared by containers
+/// that different threads walk are counted once.
+#[test]
+fn a_walk_on_two_threads_finds_what_one_finds() {
+    let l = Layout::new(3, 11, 7).unwrap();
+    let mut f = Fake::new(&l);
+    let shared: Vec<u64> = (0..500).map(|i| f.int(1000 + i)).collect();
+    for i in 0..30_000u32 {
+        let own = f.int(i);
+        let item = match i % 3 {
+            0 => f.list(&[own, shared[i as usize % 500]]),
+            1 => {
+                let t = f.tuple(&[shared[(i as usize * 7) % 500], own]);
+                f.list(&[t])
+            }
+            _ => f.list(&[own; 3]),
+        };
+        f.track(item, (i % 3) as usize);
+    }
+    f.link();
+    let (runtime, end, m) = (f.runtime, f.next, f.m);
+    // the fake heap's second half copied (a copy threads can share), its first half read
+    // through the fallback: both ways of de-duplicating untracked objects are taken
+    let mid = (HEAP_BASE + (end - HEAP_BASE) / 2) & !(CHUNK - 1);
+    let mut data = vec![0u8; (end - mid) as usize];
+    for (i, w) in data.chunks_exact_mut(8).enumerate() {
+        w.copy_from_slice(&m.u64_at(mid + 8 * i as u64).unwrap_or(0).to_le_bytes());
+    }
+    let copy = HeapCopy::new(
+        vec![Region::whole(mid, RegionData::Vec(data))],
+        Some(Box::new(m)),
+    );
+    let it = Interpreter::find(&copy, &l, runtime).expect("interpreter");
+    let walk = |threads: usize| {
+        let mut w = Walker::new(&copy, &l, 0);
+        w.keep_objects = true;
+        w.threads = Some(threads);
+        let idx = w.index(&it, 20);
+        let name = |ty: super::types::TypeId| w.types.get(ty).name.clone();
+        let mut tallies: Vec<(String, u64, u64, u64, u64)> = idx
+            .tallies
+            .iter()
+            .enumerate()
+            .map(|(ty, t)| {
+                (
+                    name(ty as u32),
+                    t.gc_count,
+                    t.gc_bytes,
+                    t.other_count,
+                    t.other_bytes,
+                )
+            })
+            .filter(|t| t.1 + t.3 > 0)
+            .collect();
+        tallies.sort();
+        let objects: Vec<(u64, String, u8)> = idx
+            .gc_objects
+            .iter()
+            .map(|o| (o.addr, name(o.ty), o.generation))
+            .collect();
+        let largest: Vec<(u64, u64, String)> = idx
+            .largest
+            .iter()
+            .map(|&(size, addr, ty)| (size, addr, name(ty)))
+            .collect();
+        (
+            tallies,
+            objects,
+            largest,
+            idx.generation_objects,
+            idx.invalid,
+        )
+    };
+    let one = walk(1);
+    let two = walk(2);
+    assert_eq!(one.0, two.0, "counts by type");
+    assert_eq!(one.3, two.3, "objects per generation");
+    assert!(one.1 == two.1, "GC objects or their order differ");
+    assert_eq!(one.2, two.2, "largest objects");
+    assert_eq!(one.4, two.4, "invalid objects");
+    let ints = one.0.iter().find(|t| t.0 == "int").expect("ints counted");
+    // (and the couple of ints of the fake heap's own objects)
+    assert!(
+        (30_500..30_510).contains(&ints.3),
+        "each int once: {}",
+        ints.3
+    );
+    assert!(one.1.len() > 30_000, "{}", one.1.len());
 }
 
 // --- proptest: random pages, random words over a valid heap ----------------------------------------

@@ -2,9 +2,12 @@
 //! writable mappings taken while it was paused. Everything read is untrusted: readers return
 //! `None` for anything unreadable, and callers bound every length before allocating.
 
-use std::cell::{Cell, UnsafeCell};
+use std::borrow::Borrow;
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::io::IoSliceMut;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use nix::sys::uio::{RemoteIoVec, process_vm_readv};
 use nix::unistd::Pid;
@@ -21,6 +24,11 @@ pub trait Memory {
     /// The address ranges `(start, len)` this memory holds locally (a copy's regions).
     fn local_ranges(&self) -> Vec<(u64, u64)> {
         Vec::new()
+    }
+
+    /// The copy this memory reads, if it is one that threads can share (a parallel walk).
+    fn shared_copy(&self) -> Option<&CopyData> {
+        None
     }
 
     /// A little-endian u64 (the walk's most common read; implementations may make it fast).
@@ -221,28 +229,28 @@ const WORDS_PER_CALL: usize = 512;
 pub const CHUNK_SHIFT: u32 = 16;
 pub const CHUNK: u64 = 1 << CHUNK_SHIFT;
 
-/// A bitmap of a region's chunks, changed through `&self` (a copy is read by one thread).
+/// A bitmap of a region's chunks, changed through `&self` (threads of one walk share a copy).
 #[derive(Default)]
-pub struct ChunkBits(Vec<Cell<u64>>);
+pub struct ChunkBits(Vec<AtomicU64>);
 
 impl ChunkBits {
     fn new(n: usize, set: bool) -> ChunkBits {
         let word = if set { u64::MAX } else { 0 };
-        ChunkBits((0..n.div_ceil(64)).map(|_| Cell::new(word)).collect())
+        ChunkBits((0..n.div_ceil(64)).map(|_| AtomicU64::new(word)).collect())
     }
+    /// Acquire: a chunk seen valid was written wholly before its bit was set.
     #[inline]
     pub fn get(&self, i: usize) -> bool {
         self.0
             .get(i / 64)
-            .is_some_and(|w| w.get() & (1 << (i % 64)) != 0)
+            .is_some_and(|w| w.load(Ordering::Acquire) & (1 << (i % 64)) != 0)
     }
     #[inline]
     pub fn set(&self, i: usize) {
         if let Some(w) = self.0.get(i / 64) {
-            let v = w.get();
             let bit = 1 << (i % 64);
-            if v & bit == 0 {
-                w.set(v | bit);
+            if w.load(Ordering::Relaxed) & bit == 0 {
+                w.fetch_or(bit, Ordering::Release);
             }
         }
     }
@@ -254,16 +262,25 @@ impl ChunkBits {
 pub struct Region {
     pub start: u64,
     pub len: u64,
-    /// At least `len` bytes. Written through `&self` only by [`HeapCopy`]'s lazy reads, with
-    /// no borrow of it alive.
-    data: UnsafeCell<RegionData>,
-    /// Chunks holding the target's bytes.
+    /// At least `len` bytes; read and written only through `base` once the region is made.
+    data: RegionData,
+    /// `data`'s bytes, taken once (exclusively) when the region was made: the late loads of
+    /// [`HeapCopy`] write a chunk through it while other threads read other, valid chunks
+    /// (never a reference over the whole buffer, which would alias those writes).
+    base: *mut u8,
+    /// Chunks holding the target's bytes (set only after they were written).
     valid: ChunkBits,
     /// Chunks a live read failed on (not tried again).
     failed: ChunkBits,
     /// Chunks the walk read: what the next census copies while the target is paused.
     touched: ChunkBits,
 }
+
+// SAFETY: `base` points into `data`, which the region owns and which does not move with it
+// (a heap or mmap buffer); a chunk's bytes are written only while it is not valid, under the
+// copy's load lock (or through `&mut self`), and read only once valid.
+unsafe impl Send for Region {}
+unsafe impl Sync for Region {}
 
 impl Region {
     /// A region whose every byte is copied.
@@ -273,13 +290,15 @@ impl Region {
     }
 
     /// A region of `len` bytes over `data`, wholly valid or not at all (see [`Region::mark_valid`]).
-    pub fn new(start: u64, len: u64, data: RegionData, valid: bool) -> Region {
+    pub fn new(start: u64, len: u64, mut data: RegionData, valid: bool) -> Region {
         let len = len.min(data.len() as u64);
         let n = Region::chunks_of(start, len);
+        let base = data.bytes_mut().as_mut_ptr();
         Region {
             start,
             len,
-            data: UnsafeCell::new(data),
+            data,
+            base,
             valid: ChunkBits::new(n, valid),
             failed: ChunkBits::new(n, false),
             touched: ChunkBits::new(n, false),
@@ -318,25 +337,44 @@ impl Region {
         }
     }
 
+    /// Copy `buf.len()` bytes at offset `off` out of the buffer. The caller made sure they
+    /// lie in valid chunks.
     #[inline]
-    fn bytes(&self) -> &[u8] {
-        // SAFETY: the only writes are HeapCopy::load, through a &mut made and dropped while
-        // no slice of the data is alive (the copy is not Sync: one thread reads it)
-        let all = unsafe { &*self.data.get() }.bytes();
-        &all[..(self.len as usize).min(all.len())]
+    fn copy_out(&self, off: u64, buf: &mut [u8]) -> bool {
+        let Some(end) = off.checked_add(buf.len() as u64) else {
+            return false;
+        };
+        if end > self.len {
+            return false;
+        }
+        // SAFETY: inside the buffer (len <= data.len()); valid chunks are not written
+        unsafe {
+            std::ptr::copy_nonoverlapping(self.base.add(off as usize), buf.as_mut_ptr(), buf.len())
+        };
+        true
+    }
+
+    /// The word at offset `off` (in a valid chunk, checked by the caller).
+    #[inline]
+    fn word_at(&self, off: u64) -> Option<u64> {
+        if off.checked_add(8)? > self.len {
+            return None;
+        }
+        // SAFETY: inside the buffer; valid chunks are not written
+        Some(u64::from_le(unsafe {
+            std::ptr::read_unaligned(self.base.add(off as usize) as *const u64)
+        }))
     }
 
     /// The buffer, mutable (for the copy made into it).
     pub fn data_mut(&mut self) -> &mut [u8] {
-        let len = self.len as usize;
-        let all = self.data.get_mut().bytes_mut();
-        let end = len.min(all.len());
-        &mut all[..end]
+        // SAFETY: `base` spans `len` bytes of the buffer, borrowed exclusively through `self`
+        unsafe { std::slice::from_raw_parts_mut(self.base, self.len as usize) }
     }
 
     /// The buffer, given back (for it to be used again).
     pub fn into_data(self) -> RegionData {
-        self.data.into_inner()
+        self.data
     }
 
     /// Chunk numbers (address >> CHUNK_SHIFT) the walk read.
@@ -405,16 +443,25 @@ impl RegionData {
 /// outside it, and optionally the live target to fill the chunks of its regions that were not
 /// copied during the pause, when the walk first needs them ("late" chunks: read while the
 /// target runs, so they may disagree with the rest; counted, and learned for the next copy).
-pub struct HeapCopy {
+/// Shared by the threads of a walk, each through its own [`CopyView`].
+pub struct CopyData {
     /// Sorted by start, not overlapping.
     regions: Vec<Region>,
     fallback: Option<Box<dyn Memory + Send + Sync>>,
     /// The target, for late chunks.
     lazy: Option<Pid>,
     /// Reads answered by the fallback (for the census statistics).
-    pub fallback_reads: Cell<u64>,
+    fallback_reads: AtomicU64,
     /// Bytes of late chunks read.
-    pub late_bytes: Cell<u64>,
+    late_bytes: AtomicU64,
+    /// Held while a late chunk is read into its buffer.
+    loading: Mutex<()>,
+}
+
+/// A reader of a copy: the copy (owned, [`HeapCopy`], or borrowed by one thread of a walk,
+/// [`CopyView`]) and that reader's caches of where it read last.
+pub struct CopyReader<D> {
+    data: D,
     /// The region of the last read: walks read near where they read last.
     last: Cell<usize>,
     /// A chunk number of region `last` known copied and marked read: reads inside it skip the
@@ -422,54 +469,90 @@ pub struct HeapCopy {
     hot: Cell<u64>,
 }
 
-impl HeapCopy {
-    pub fn new(mut regions: Vec<Region>, fallback: Option<Box<dyn Memory + Send + Sync>>) -> Self {
-        regions.sort_by_key(|r| r.start);
-        regions.dedup_by(|b, a| b.start < a.start + a.len);
-        HeapCopy {
-            regions,
-            fallback,
-            lazy: None,
-            fallback_reads: Cell::new(0),
-            late_bytes: Cell::new(0),
+pub type HeapCopy = CopyReader<CopyData>;
+pub type CopyView<'a> = CopyReader<&'a CopyData>;
+
+impl<D> CopyReader<D> {
+    fn over(data: D) -> Self {
+        CopyReader {
+            data,
             last: Cell::new(0),
             hot: Cell::new(u64::MAX),
         }
     }
+}
+
+impl HeapCopy {
+    pub fn new(mut regions: Vec<Region>, fallback: Option<Box<dyn Memory + Send + Sync>>) -> Self {
+        regions.sort_by_key(|r| r.start);
+        regions.dedup_by(|b, a| b.start < a.start + a.len);
+        CopyReader::over(CopyData {
+            regions,
+            fallback,
+            lazy: None,
+            fallback_reads: AtomicU64::new(0),
+            late_bytes: AtomicU64::new(0),
+            loading: Mutex::new(()),
+        })
+    }
 
     /// Fill chunks that were not copied from the live process `pid` when they are read.
     pub fn with_late_reads(mut self, pid: i32) -> Self {
-        self.lazy = Some(Pid::from_raw(pid));
+        self.data.lazy = Some(Pid::from_raw(pid));
         self
-    }
-
-    /// Bytes the regions span (copied or not).
-    pub fn bytes(&self) -> u64 {
-        self.regions.iter().map(|r| r.len).sum()
     }
 
     /// The copy's regions, given back (for their buffers to be used again).
     pub fn into_regions(self) -> Vec<Region> {
-        self.regions
+        self.data.regions
+    }
+}
+
+impl CopyData {
+    /// A reader of this copy for one thread.
+    pub fn view(&self) -> CopyView<'_> {
+        CopyReader::over(self)
+    }
+}
+
+impl<D: Borrow<CopyData>> CopyReader<D> {
+    #[inline]
+    fn d(&self) -> &CopyData {
+        self.data.borrow()
+    }
+
+    /// Bytes the regions span (copied or not).
+    pub fn bytes(&self) -> u64 {
+        self.d().regions.iter().map(|r| r.len).sum()
     }
 
     pub fn regions(&self) -> &[Region] {
-        &self.regions
+        &self.d().regions
+    }
+
+    /// Reads answered by the live fallback.
+    pub fn fallback_reads(&self) -> u64 {
+        self.d().fallback_reads.load(Ordering::Relaxed)
+    }
+
+    /// Bytes of late chunks read.
+    pub fn late_bytes(&self) -> u64 {
+        self.d().late_bytes.load(Ordering::Relaxed)
     }
 
     #[inline]
     fn region(&self, addr: u64) -> Option<&Region> {
-        if let Some(r) = self.regions.get(self.last.get())
+        let regions = &self.d().regions;
+        if let Some(r) = regions.get(self.last.get())
             && addr >= r.start
             && addr < r.start + r.len
         {
             return Some(r);
         }
-        let i = self
-            .regions
+        let i = regions
             .partition_point(|r| r.start <= addr)
             .checked_sub(1)?;
-        let r = self.regions.get(i)?;
+        let r = regions.get(i)?;
         if addr < r.start + r.len {
             if i != self.last.get() {
                 // the hot chunk belongs to the last region
@@ -494,31 +577,35 @@ impl HeapCopy {
 
     #[cold]
     fn load(&self, r: &Region, i: usize) -> bool {
-        let Some(pid) = self.lazy else {
+        let d = self.d();
+        let Some(pid) = d.lazy else {
             return false;
         };
+        let _loading = d.loading.lock().unwrap_or_else(|e| e.into_inner());
+        if r.valid.get(i) {
+            // another thread of the walk loaded it meanwhile
+            r.touched.set(i);
+            return true;
+        }
         if r.failed.get(i) {
             return false;
         }
         let (off, len) = r.chunk_span(i);
-        // SAFETY: no slice of this region's data is alive here (see Region::bytes); the
-        // mutable borrow ends with this block
-        let got = unsafe {
-            let data = (*r.data.get()).bytes_mut();
-            let Some(dst) = data.get_mut(off as usize..(off + len) as usize) else {
-                return false;
-            };
-            let remote = [RemoteIoVec {
-                base: (r.start + off) as usize,
-                len: len as usize,
-            }];
-            let mut local = [IoSliceMut::new(dst)];
-            process_vm_readv(pid, &mut local, &remote)
-        };
+        if off + len > r.len {
+            return false;
+        }
+        // SAFETY: the chunk is inside the buffer and not valid, so no thread reads it; loads
+        // are serialized by `loading`
+        let dst = unsafe { std::slice::from_raw_parts_mut(r.base.add(off as usize), len as usize) };
+        let remote = [RemoteIoVec {
+            base: (r.start + off) as usize,
+            len: len as usize,
+        }];
+        let got = process_vm_readv(pid, &mut [IoSliceMut::new(dst)], &remote);
         if matches!(got, Ok(n) if n as u64 == len) {
             r.valid.set(i);
             r.touched.set(i);
-            self.late_bytes.set(self.late_bytes.get() + len);
+            d.late_bytes.fetch_add(len, Ordering::Relaxed);
             true
         } else {
             r.failed.set(i);
@@ -527,24 +614,19 @@ impl HeapCopy {
     }
 }
 
-impl Memory for HeapCopy {
+impl<D: Borrow<CopyData>> Memory for CopyReader<D> {
     #[inline]
     fn prefetch(&self, addr: u64) {
         if let Some(r) = self.region(addr)
             && r.valid.get(r.chunk(addr))
         {
-            let off = (addr - r.start) as usize;
-            if let Some(b) = r.bytes().get(off..) {
-                #[cfg(target_arch = "x86_64")]
-                // SAFETY: prefetching is a hint; the pointer is inside a live slice
-                unsafe {
-                    core::arch::x86_64::_mm_prefetch(
-                        b.as_ptr() as *const i8,
-                        core::arch::x86_64::_MM_HINT_T0,
-                    );
-                }
-                #[cfg(not(target_arch = "x86_64"))]
-                let _ = b;
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: prefetching is a hint; the address is inside the region's buffer
+            unsafe {
+                core::arch::x86_64::_mm_prefetch(
+                    r.base.add((addr - r.start) as usize) as *const i8,
+                    core::arch::x86_64::_MM_HINT_T0,
+                );
             }
         }
     }
@@ -552,7 +634,8 @@ impl Memory for HeapCopy {
     /// The parts copied so far (not what may be read late: a region can span gigabytes of
     /// array data, and indexes sized by these ranges must not).
     fn local_ranges(&self) -> Vec<(u64, u64)> {
-        self.regions
+        self.d()
+            .regions
             .iter()
             .flat_map(|r| {
                 r.valid_spans()
@@ -562,26 +645,30 @@ impl Memory for HeapCopy {
             .collect()
     }
 
+    fn shared_copy(&self) -> Option<&CopyData> {
+        Some(self.d())
+    }
+
     #[inline]
     fn word(&self, addr: u64) -> Option<u64> {
         // a word across two chunks takes the general path
         let inside = addr % CHUNK <= CHUNK - 8;
         if inside
             && addr >> CHUNK_SHIFT == self.hot.get()
-            && let Some(r) = self.regions.get(self.last.get())
+            && let Some(r) = self.d().regions.get(self.last.get())
             && let Some(off) = addr.checked_sub(r.start)
-            && let Some(b) = r.bytes().get(off as usize..(off as usize).wrapping_add(8))
+            && let Some(w) = r.word_at(off)
         {
-            return Some(u64::from_le_bytes(b.try_into().unwrap_or([0; 8])));
+            return Some(w);
         }
         if let Some(r) = self.region(addr) {
             let i = r.chunk(addr);
-            if inside && self.ready(r, i) {
-                let off = (addr - r.start) as usize;
-                if let Some(b) = r.bytes().get(off..off.wrapping_add(8)) {
-                    self.hot.set(addr >> CHUNK_SHIFT);
-                    return Some(u64::from_le_bytes(b.try_into().unwrap_or([0; 8])));
-                }
+            if inside
+                && self.ready(r, i)
+                && let Some(w) = r.word_at(addr - r.start)
+            {
+                self.hot.set(addr >> CHUNK_SHIFT);
+                return Some(w);
             }
         }
         let mut b = [0u8; 8];
@@ -598,16 +685,14 @@ impl Memory for HeapCopy {
                 if !(r.chunk(addr)..=r.chunk(end - 1)).all(|i| self.ready(r, i)) {
                     return false;
                 }
-                let off = (addr - r.start) as usize;
-                if let Some(src) = r.bytes().get(off..off + buf.len()) {
-                    buf.copy_from_slice(src);
+                if r.copy_out(addr - r.start, buf) {
                     return true;
                 }
             }
         }
-        match &self.fallback {
+        match &self.d().fallback {
             Some(f) => {
-                self.fallback_reads.set(self.fallback_reads.get() + 1);
+                self.d().fallback_reads.fetch_add(1, Ordering::Relaxed);
                 f.read(addr, buf)
             }
             None => false,
@@ -709,9 +794,9 @@ mod tests {
             Some(0xee),
             "a copied chunk is not read again"
         );
-        assert_eq!(copy.late_bytes.get(), 0);
+        assert_eq!(copy.late_bytes(), 0);
         assert_eq!(copy.u8_at(start + 5), Some(0));
-        let late = copy.late_bytes.get();
+        let late = copy.late_bytes();
         assert!(late > 0 && late <= CHUNK, "{late}");
         // a read across the last two chunks loads the last one
         let end = start + data.len() as u64;
@@ -739,7 +824,7 @@ mod tests {
         let copy = HeapCopy::new(vec![region], None).with_late_reads(std::process::id() as i32);
         assert_eq!(copy.u64_at(start + 64), None);
         assert_eq!(copy.u64_at(start + 72), None);
-        assert_eq!(copy.late_bytes.get(), 0);
+        assert_eq!(copy.late_bytes(), 0);
         assert_eq!(copy.regions()[0].touched_chunks().count(), 0);
     }
 }

@@ -351,7 +351,7 @@ impl HeapTarget {
             }
             let walk_start = Instant::now();
             let (mut census, consistent) = self.walk(&mem, &interp, opts, &mut notes);
-            let late = mem.late_bytes.get();
+            let late = mem.late_bytes();
             // a thread stopped half-way through linking an object leaves a list torn, and a
             // walk that read much memory late may find lists torn too: copy again (with what
             // was read late now copied during the pause)
@@ -363,7 +363,7 @@ impl HeapTarget {
                 std::thread::sleep(Duration::from_millis(10 * attempt as u64));
                 continue;
             }
-            census.live_reads = mem.fallback_reads.get();
+            census.live_reads = mem.fallback_reads();
             census.late_bytes = late;
             cache.learned = Some(copy::Learned::from_regions(mem.regions()));
             if opts.keep_buffers {

@@ -184,6 +184,18 @@ impl TypeTable {
         self.types[id as usize].clone()
     }
 
+    /// The id of a type decoded by another table (a thread of a parallel walk): this
+    /// table's own if it knows the address, else the record is added as it is.
+    pub fn adopt(&mut self, info: std::sync::Arc<TypeInfo>) -> TypeId {
+        if let Some(Some(id)) = self.by_addr.get(&info.addr) {
+            return *id;
+        }
+        let id = self.types.len() as TypeId;
+        self.by_addr.insert(info.addr, Some(id));
+        self.types.push(info);
+        id
+    }
+
     /// The name of the type at `addr` if it was decoded already.
     pub fn lookup_known(&self, addr: u64) -> Option<&str> {
         let id = (*self.by_addr.get(&addr)?)?;

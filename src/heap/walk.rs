@@ -10,10 +10,13 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use rustc_hash::FxHashSet;
 
 use super::layout::Layout;
-use super::memory::{MAX_ADDR, Memory, MemoryExt};
+use super::memory::{CopyData, MAX_ADDR, Memory, MemoryExt};
 use super::objects;
 use super::types::{Kind, TypeId, TypeTable};
 
@@ -55,13 +58,12 @@ impl Interpreter {
 }
 
 /// A set of object addresses: one bit per 8 bytes of each local range (a few MB for a heap
-/// of hundreds, cache-friendly), a hash set for addresses outside them.
+/// of hundreds, cache-friendly), a hash set for addresses outside them. Shared by the threads
+/// of a walk: an insert says which of them got there first.
 struct AddrSet {
     ranges: Vec<(u64, u64, usize)>,
-    bits: Vec<u64>,
-    other: FxHashSet<u64>,
-    last: usize,
-    len: usize,
+    bits: Vec<AtomicU64>,
+    other: Mutex<FxHashSet<u64>>,
 }
 
 impl AddrSet {
@@ -75,18 +77,17 @@ impl AddrSet {
         }
         AddrSet {
             ranges: out,
-            bits: vec![0; words],
-            other: FxHashSet::default(),
-            last: 0,
-            len: 0,
+            bits: (0..words).map(|_| AtomicU64::new(0)).collect(),
+            other: Mutex::new(FxHashSet::default()),
         }
     }
 
+    /// The word and bit of `addr`; `last` is the caller's guess of its range (updated).
     #[inline]
-    fn slot(&mut self, addr: u64) -> Option<(usize, u64)> {
+    fn slot(&self, addr: u64, last: &mut usize) -> Option<(usize, u64)> {
         let hit = |r: &(u64, u64, usize)| addr >= r.0 && addr < r.0 + r.1;
-        let i = match self.ranges.get(self.last) {
-            Some(r) if hit(r) => self.last,
+        let i = match self.ranges.get(*last) {
+            Some(r) if hit(r) => *last,
             _ => {
                 let i = self
                     .ranges
@@ -95,7 +96,7 @@ impl AddrSet {
                 if !hit(&self.ranges[i]) {
                     return None;
                 }
-                self.last = i;
+                *last = i;
                 i
             }
         };
@@ -106,24 +107,26 @@ impl AddrSet {
 
     /// Insert; false if it was there already.
     #[inline]
-    fn insert(&mut self, addr: u64) -> bool {
-        let fresh = match self.slot(addr) {
-            Some((w, mask)) => {
-                let fresh = self.bits[w] & mask == 0;
-                self.bits[w] |= mask;
-                fresh
-            }
-            None => self.other.insert(addr),
-        };
-        self.len += fresh as usize;
-        fresh
+    fn insert(&self, addr: u64, last: &mut usize) -> bool {
+        match self.slot(addr, last) {
+            Some((w, mask)) => self.bits[w].fetch_or(mask, Ordering::Relaxed) & mask == 0,
+            None => self
+                .other
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(addr),
+        }
     }
 
     #[inline]
-    fn contains(&mut self, addr: u64) -> bool {
-        match self.slot(addr) {
-            Some((w, mask)) => self.bits[w] & mask != 0,
-            None => self.other.contains(&addr),
+    fn contains(&self, addr: u64, last: &mut usize) -> bool {
+        match self.slot(addr, last) {
+            Some((w, mask)) => self.bits[w].load(Ordering::Relaxed) & mask != 0,
+            None => self
+                .other
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(&addr),
         }
     }
 }
@@ -174,10 +177,11 @@ impl HeapIndex {
     }
 }
 
-/// Keeps the `k` largest (size, addr, type) seen.
+/// Keeps the `k` largest (size, addr, type) seen; of equal sizes, the lowest addresses
+/// (a strict order: the same whatever order they are seen in, by however many threads).
 struct Largest {
     k: usize,
-    heap: BinaryHeap<Reverse<(u64, u64, TypeId)>>,
+    heap: BinaryHeap<Reverse<(u64, Reverse<u64>, TypeId)>>,
 }
 
 impl Largest {
@@ -185,17 +189,23 @@ impl Largest {
         if self.k == 0 {
             return;
         }
+        let item = (size, Reverse(addr), ty);
         if self.heap.len() < self.k {
-            self.heap.push(Reverse((size, addr, ty)));
-        } else if self.heap.peek().is_some_and(|Reverse(m)| size > m.0) {
+            self.heap.push(Reverse(item));
+        } else if self
+            .heap
+            .peek()
+            .is_some_and(|Reverse(m)| (item.0, item.1) > (m.0, m.1))
+        {
             self.heap.pop();
-            self.heap.push(Reverse((size, addr, ty)));
+            self.heap.push(Reverse(item));
         }
     }
+    /// Largest first; of equal sizes, lowest address first.
     fn into_sorted(self) -> Vec<(u64, u64, TypeId)> {
         let mut v: Vec<_> = self.heap.into_iter().map(|Reverse(x)| x).collect();
         v.sort_by(|a, b| b.cmp(a));
-        v
+        v.into_iter().map(|(s, Reverse(a), t)| (s, a, t)).collect()
     }
 }
 
@@ -209,6 +219,8 @@ pub struct Walker<'a, M: Memory + ?Sized> {
     type_cache: [(u64, Option<TypeId>); 64],
     /// The set's dummy key (`_PySet_Dummy`), skipped in set tables.
     pub set_dummy: u64,
+    /// Threads of [`Walker::index`] (None: by the heap's size and the CPUs).
+    pub threads: Option<usize>,
 }
 
 const MASK: u64 = !3;
@@ -222,6 +234,7 @@ impl<'a, M: Memory + ?Sized> Walker<'a, M> {
             type_cache: [(0, None); 64],
             keep_objects: false,
             set_dummy,
+            threads: None,
         }
     }
 
@@ -299,7 +312,9 @@ impl<'a, M: Memory + ?Sized> Walker<'a, M> {
     }
 
     /// Walk the heap: each GC list, and for each tracked container the untracked objects it
-    /// holds. `top` largest objects are kept.
+    /// holds. `top` largest objects are kept. A big heap in a copy is walked on several
+    /// threads (each with its own type table, merged into this walker's after): one follows
+    /// the lists and hands out units of objects, which all of them then walk.
     pub fn index(&mut self, it: &Interpreter, top: usize) -> HeapIndex {
         let mut idx = HeapIndex {
             tallies: Vec::new(),
@@ -309,41 +324,206 @@ impl<'a, M: Memory + ?Sized> Walker<'a, M> {
             broken_lists: Vec::new(),
             gc_objects: Vec::new(),
         };
+        let t_walk = std::time::Instant::now();
+        let ranges = self.m.local_ranges();
+        // (the lists' length is not known before they are walked: the copy's size tells)
+        let threads =
+            (self.threads).unwrap_or_else(|| walk_threads(ranges.iter().map(|r| r.1).sum()));
+        let seen = AddrSet::new(ranges);
+        let shared = self.m.shared_copy().filter(|_| threads > 1);
+        let (parts, lists) = match shared {
+            Some(copy) => self.index_parallel(copy, threads, it, &seen, top),
+            None => {
+                let mut units = Vec::new();
+                let lists = self.gather(it, |u| units.push(u));
+                let mut units = units.into_iter();
+                let part = self.walk_units(|| units.next(), &seen, top, MAX_OTHER_OBJECTS);
+                (vec![part], lists)
+            }
+        };
+        idx.generation_objects = lists.0;
+        idx.broken_lists = lists.1;
+        if std::env::var_os("MEMWATCH_TIMING").is_some() {
+            eprintln!("walk: on {threads} thread(s) {:?}", t_walk.elapsed());
+        }
         let mut largest = Largest {
             k: top,
             heap: BinaryHeap::new(),
         };
-        let mut lists: [Vec<u64>; 4] = Default::default();
-        for (g, list) in lists.iter_mut().enumerate() {
+        let mut gc_objects: Vec<(usize, Vec<GcObject>)> = Vec::new();
+        for part in parts {
+            for (ty, t) in part.tallies.iter().enumerate() {
+                if t.gc_count + t.frozen_count + t.other_count == 0 {
+                    continue;
+                }
+                let tally = idx.tally(part.ids[ty]);
+                tally.gc_count += t.gc_count;
+                tally.gc_bytes = tally.gc_bytes.saturating_add(t.gc_bytes);
+                tally.frozen_count += t.frozen_count;
+                tally.frozen_bytes = tally.frozen_bytes.saturating_add(t.frozen_bytes);
+                tally.other_count += t.other_count;
+                tally.other_bytes = tally.other_bytes.saturating_add(t.other_bytes);
+            }
+            for (size, addr, ty) in part.largest {
+                largest.push(size, addr, part.ids[ty as usize]);
+            }
+            idx.invalid += part.invalid;
+            for (unit, mut objs) in part.gc_objects {
+                for o in objs.iter_mut() {
+                    o.ty = part.ids[o.ty as usize];
+                }
+                gc_objects.push((unit, objs));
+            }
+        }
+        // in list order, whichever thread took them
+        gc_objects.sort_unstable_by_key(|u| u.0);
+        idx.gc_objects = gc_objects.into_iter().flat_map(|u| u.1).collect();
+        idx.largest = largest.into_sorted();
+        idx
+    }
+
+    /// Follow the four GC lists, handing their objects out in units of [`UNIT`]: the
+    /// objects per list and the names of the lists that did not close.
+    fn gather(&self, it: &Interpreter, mut emit: impl FnMut(Unit)) -> ([u64; 4], Vec<String>) {
+        let mut counts = [0u64; 4];
+        let mut broken = Vec::new();
+        let mut no = 0usize;
+        for (g, count) in counts.iter_mut().enumerate() {
             let head = it.generation_head(self.l, g);
-            let ok = self.walk_list(head, |obj| list.push(obj));
-            idx.generation_objects[g] = list.len() as u64;
+            let mut objects = Vec::with_capacity(UNIT);
+            let ok = self.walk_list(head, |obj| {
+                *count += 1;
+                objects.push(obj);
+                if objects.len() == UNIT {
+                    let full = std::mem::replace(&mut objects, Vec::with_capacity(UNIT));
+                    emit(Unit {
+                        no,
+                        g: g as u8,
+                        objects: full,
+                    });
+                    no += 1;
+                }
+            });
+            if !objects.is_empty() {
+                emit(Unit {
+                    no,
+                    g: g as u8,
+                    objects,
+                });
+                no += 1;
+            }
             if !ok {
-                idx.broken_lists.push(if g == 3 {
+                broken.push(if g == 3 {
                     "permanent generation".to_string()
                 } else {
                     format!("generation {g}")
                 });
             }
         }
-        let mut seen = AddrSet::new(self.m.local_ranges());
+        (counts, broken)
+    }
+
+    /// The heap walked on `threads` threads, each over its own view of `copy`, the first
+    /// one to start following the lists meanwhile; their type ids mapped to this walker's.
+    #[allow(clippy::type_complexity)]
+    fn index_parallel(
+        &mut self,
+        copy: &CopyData,
+        threads: usize,
+        it: &Interpreter,
+        seen: &AddrSet,
+        top: usize,
+    ) -> (Vec<Part>, ([u64; 4], Vec<String>)) {
+        let (tx, rx) = std::sync::mpsc::channel::<Unit>();
+        let tx = Mutex::new(Some(tx));
+        let rx = Mutex::new(rx);
+        let lists = Mutex::new(([0u64; 4], Vec::new()));
+        let done: Mutex<Vec<(TypeTable, Part)>> = Mutex::new(Vec::new());
+        let (l, set_dummy, keep) = (self.l, self.set_dummy, self.keep_objects);
+        let native = self.types.native.clone();
+        super::copy::on_threads(threads, || {
+            let view = copy.view();
+            let mut w = Walker::new(&view, l, set_dummy);
+            w.keep_objects = keep;
+            w.types.native = native.clone();
+            let t0 = std::time::Instant::now();
+            let producer = tx.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if let Some(tx) = producer {
+                let found = w.gather(it, |u| {
+                    let _ = tx.send(u);
+                });
+                drop(tx);
+                if std::env::var_os("MEMWATCH_TIMING").is_some() {
+                    eprintln!("walk: lists followed {:?}", t0.elapsed());
+                }
+                *lists.lock().unwrap_or_else(|e| e.into_inner()) = found;
+            }
+            let next = || rx.lock().ok()?.recv().ok();
+            let part = w.walk_units(next, seen, top, MAX_OTHER_OBJECTS / threads);
+            if std::env::var_os("MEMWATCH_TIMING").is_some() {
+                eprintln!("walk: a thread done {:?}", t0.elapsed());
+            }
+            let types = std::mem::take(&mut w.types);
+            done.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((types, part));
+        });
+        let done = done.into_inner().unwrap_or_else(|e| e.into_inner());
+        let parts = done
+            .into_iter()
+            .map(|(types, mut part)| {
+                part.ids = types
+                    .types
+                    .into_iter()
+                    .map(|t| self.types.adopt(t))
+                    .collect();
+                part
+            })
+            .collect();
+        let lists = lists.into_inner().unwrap_or_else(|e| e.into_inner());
+        (parts, lists)
+    }
+
+    /// Walk the units taken from `next` in turn: the objects on the lists, and the untracked
+    /// objects they hold (each counted by the thread that inserts it into `seen` first).
+    fn walk_units(
+        &mut self,
+        mut next: impl FnMut() -> Option<Unit>,
+        seen: &AddrSet,
+        top: usize,
+        other_cap: usize,
+    ) -> Part {
+        let mut part = Part {
+            largest: Vec::new(),
+            tallies: Vec::new(),
+            invalid: 0,
+            gc_objects: Vec::new(),
+            ids: Vec::new(),
+        };
+        let mut largest = Largest {
+            k: top,
+            heap: BinaryHeap::new(),
+        };
+        let mut others = 0usize;
+        let mut last = 0usize;
         let mut refs: Vec<u64> = Vec::new();
         // containers whose referents are being read: (object, type, depth, next item)
         let mut work: Vec<(u64, TypeId, u8, u64)> = Vec::new();
-        for (g, gc_objects) in lists.iter().enumerate() {
-            for (i, &addr) in gc_objects.iter().enumerate() {
+        while let Some(Unit { no, g, objects }) = next() {
+            let mut kept = Vec::new();
+            for (i, &addr) in objects.iter().enumerate() {
                 // the objects a few steps ahead are fetched into the cache meanwhile
-                if let Some(&ahead) = gc_objects.get(i + 8) {
+                if let Some(&ahead) = objects.get(i + 8) {
                     self.m.prefetch(ahead.wrapping_sub(self.l.gc_head_size));
                     self.m.prefetch(ahead.wrapping_add(16));
                 }
                 let Some(ty) = self.type_of(addr) else {
-                    idx.invalid += 1;
+                    part.invalid += 1;
                     continue;
                 };
                 let t = self.types.get(ty);
                 let size = objects::getsizeof(self.m, self.l, addr, t);
-                let tally = idx.tally(ty);
+                let tally = part.tally(ty);
                 if g == 3 {
                     tally.frozen_count += 1;
                     tally.frozen_bytes = tally.frozen_bytes.saturating_add(size);
@@ -353,9 +533,9 @@ impl<'a, M: Memory + ?Sized> Walker<'a, M> {
                 }
                 largest.push(size, addr, ty);
                 if self.keep_objects {
-                    idx.gc_objects.push(GcObject {
+                    kept.push(GcObject {
                         addr,
-                        generation: g as u8,
+                        generation: g,
                         ty,
                         size,
                     });
@@ -383,22 +563,22 @@ impl<'a, M: Memory + ?Sized> Walker<'a, M> {
                         self.m.prefetch(r);
                     }
                     for &r in &refs {
-                        if seen.len >= MAX_OTHER_OBJECTS || seen.contains(r) {
+                        if others >= other_cap || seen.contains(r, &mut last) {
                             continue;
                         }
                         let Some(rty) = self.type_of(r) else {
                             continue;
                         };
-                        if self.is_tracked(r, rty) {
+                        if self.is_tracked(r, rty) || !seen.insert(r, &mut last) {
                             continue;
                         }
-                        seen.insert(r);
+                        others += 1;
                         let rt = self.types.get(rty);
                         let size = objects::getsizeof(self.m, self.l, r, rt);
                         // (and a numpy view's base, which the GC does not know)
                         let expand = matches!(rt.kind, Kind::Tuple | Kind::Dict | Kind::NdArray)
                             && depth < MAX_UNTRACKED_DEPTH;
-                        let tally = idx.tally(rty);
+                        let tally = part.tally(rty);
                         tally.other_count += 1;
                         tally.other_bytes = tally.other_bytes.saturating_add(size);
                         largest.push(size, r, rty);
@@ -408,8 +588,64 @@ impl<'a, M: Memory + ?Sized> Walker<'a, M> {
                     }
                 }
             }
+            if self.keep_objects {
+                part.gc_objects.push((no, kept));
+            }
         }
-        idx.largest = largest.into_sorted();
-        idx
+        part.largest = largest.into_sorted();
+        // (one walker: its ids are the table's)
+        part.ids = (0..self.types.types.len() as TypeId).collect();
+        part
+    }
+}
+
+/// Objects of one GC list handed to a thread of the walk: the `no`th unit of the walk.
+struct Unit {
+    no: usize,
+    g: u8,
+    objects: Vec<u64>,
+}
+
+/// Objects per unit of a (parallel) walk.
+const UNIT: usize = 8192;
+/// A copy smaller than this is walked by one thread (about 100 k objects).
+const PARALLEL_MIN_BYTES: u64 = 16 << 20;
+/// Most threads a walk uses.
+const MAX_WALK_THREADS: usize = 4;
+
+/// Threads for a walk of a copy of `bytes`: the CPUs (up to [`MAX_WALK_THREADS`]) for a big
+/// heap, else one. `MEMWATCH_WALK_THREADS` overrides (for benchmarks and tests).
+fn walk_threads(bytes: u64) -> usize {
+    if let Some(n) = std::env::var("MEMWATCH_WALK_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        return n.clamp(1, MAX_WALK_THREADS);
+    }
+    if bytes < PARALLEL_MIN_BYTES {
+        return 1;
+    }
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(MAX_WALK_THREADS)
+}
+
+/// What one thread of a walk found, by its own type ids; `ids` maps them to the walker's.
+struct Part {
+    tallies: Vec<Tally>,
+    largest: Vec<(u64, u64, TypeId)>,
+    invalid: u64,
+    /// Per unit of work (by its number): its GC objects, for the graph.
+    gc_objects: Vec<(usize, Vec<GcObject>)>,
+    ids: Vec<TypeId>,
+}
+
+impl Part {
+    fn tally(&mut self, ty: TypeId) -> &mut Tally {
+        let i = ty as usize;
+        if self.tallies.len() <= i {
+            self.tallies.resize(i + 1, Tally::default());
+        }
+        &mut self.tallies[i]
     }
 }
