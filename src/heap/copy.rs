@@ -264,39 +264,59 @@ pub fn recopy(pid: i32, regions: &mut [Region], runs: &[(u64, u64)]) -> u64 {
 /// Buffers kept from one census to the next, by the start of the mapping they copied.
 #[derive(Default)]
 pub struct Kept {
-    bufs: Vec<(u64, MmapMut, u64)>,
+    bufs: Vec<KeptBuffer>,
+}
+
+/// A buffer kept: the mapping it copied, the bytes of copied data it holds, and the spans
+/// `[lo, hi)` of it (offsets) whose pages are in already (nothing to fault in again).
+struct KeptBuffer {
+    start: u64,
+    map: MmapMut,
+    held: u64,
+    present: Vec<(u64, u64)>,
 }
 
 impl Kept {
-    /// The buffer kept for the mapping at `start`, at least `len` long.
-    fn take(&mut self, start: u64, len: u64) -> Option<MmapMut> {
-        let i = self.bufs.iter().position(|b| b.0 == start)?;
-        let (_, mut map, held) = self.bufs.swap_remove(i);
+    /// The buffer kept for the mapping at `start`, at least `len` long, and the spans of it
+    /// whose pages are in.
+    fn take(&mut self, start: u64, len: u64) -> Option<(MmapMut, Vec<(u64, u64)>)> {
+        let i = self.bufs.iter().position(|b| b.start == start)?;
+        let KeptBuffer {
+            mut map,
+            held,
+            present,
+            ..
+        } = self.bufs.swap_remove(i);
         KEPT_BYTES.fetch_sub(held, Ordering::Relaxed);
         if (map.len() as u64) < len {
             // the mapping grew: grow the buffer, its pages kept
             // SAFETY: nothing borrows the buffer; it may move
             unsafe { map.remap(len as usize, RemapOptions::new().may_move(true)) }.ok()?;
         }
-        Some(map)
+        Some((map, present))
     }
 
     /// Give every kept buffer back to the system.
     pub fn clear(&mut self) {
-        for (_, _, held) in self.bufs.drain(..) {
-            KEPT_BYTES.fetch_sub(held, Ordering::Relaxed);
+        for b in self.bufs.drain(..) {
+            KEPT_BYTES.fetch_sub(b.held, Ordering::Relaxed);
         }
     }
 
     /// Bytes of copied data the kept buffers hold.
     pub fn bytes(&self) -> u64 {
-        self.bufs.iter().map(|b| b.2).sum()
+        self.bufs.iter().map(|b| b.held).sum()
     }
 
     /// Keep the buffers of a census's copy for the next one, as far as [`KEEP_MAX`] allows
     /// (the rest is unmapped). Pages of chunks this census did not copy are given back.
     pub fn keep(&mut self, regions: Vec<Region>) {
         for r in regions {
+            let present: Vec<(u64, u64)> = r
+                .valid_spans()
+                .into_iter()
+                .map(|(off, len)| (off, off + len))
+                .collect();
             let mut spans = r.invalid_spans();
             let held = r.len - spans.iter().map(|s| s.1).sum::<u64>();
             let (start, len) = (r.start, r.len);
@@ -318,7 +338,12 @@ impl Kept {
                 };
             }
             KEPT_BYTES.fetch_add(held, Ordering::Relaxed);
-            self.bufs.push((start, map, held));
+            self.bufs.push(KeptBuffer {
+                start,
+                map,
+                held,
+                present,
+            });
         }
     }
 }
@@ -348,13 +373,22 @@ pub fn prepare(wants: &[Want], kept: &mut Kept) -> Buffers {
     let mut pieces: Vec<(usize, u64, u64)> = Vec::new();
     for w in wants {
         let len = w.m.end - w.m.start;
-        let Some(map) = kept.take(w.m.start, len).or_else(|| buffer(len)) else {
+        let Some((map, present)) = kept
+            .take(w.m.start, len)
+            .or_else(|| buffer(len).map(|m| (m, Vec::new())))
+        else {
             continue;
         };
-        for &(lo, hi) in &w.runs {
-            let mut at = lo - w.m.start;
-            while at < hi - w.m.start {
-                let end = (at + PIECE).min(hi - w.m.start);
+        let runs: Vec<(u64, u64)> = w
+            .runs
+            .iter()
+            .map(|&(lo, hi)| (lo - w.m.start, hi - w.m.start))
+            .collect();
+        // pages a kept buffer has in already are not faulted in again
+        for (lo, hi) in minus(&runs, &present) {
+            let mut at = lo;
+            while at < hi {
+                let end = (at + PIECE).min(hi);
                 pieces.push((out.len(), at, end - at));
                 at = end;
             }
@@ -388,6 +422,80 @@ pub fn prepare(wants: &[Want], kept: &mut Kept) -> Buffers {
         }
     }
     Buffers { maps: out }
+}
+
+/// Buffers for a first census of `pid`, made ready before anything else is known of it (a
+/// one-off snapshot faults them in while it attaches, on the other core): what a `Full`
+/// copy of its writable mappings would need now, or nothing if that is not the mode its
+/// census would choose. The census takes them as kept buffers (pages already in).
+pub fn warm(pid: i32, cap: u64) -> Kept {
+    let mut kept = Kept::default();
+    let Ok(maps) = writable_mappings(pid) else {
+        return kept;
+    };
+    if choose(&maps, None, cap) != Mode::Full {
+        return kept;
+    }
+    let wants = plan(&maps, None, Mode::Full, cap);
+    let buffers = prepare(&wants, &mut Kept::default());
+    for (start, map) in buffers.maps {
+        let Some(w) = wants.iter().find(|w| w.m.start == start) else {
+            continue;
+        };
+        let held = w.bytes();
+        if KEPT_BYTES.load(Ordering::Relaxed) + held > KEEP_MAX {
+            continue;
+        }
+        KEPT_BYTES.fetch_add(held, Ordering::Relaxed);
+        kept.bufs.push(KeptBuffer {
+            start,
+            map,
+            held,
+            present: w
+                .runs
+                .iter()
+                .map(|&(a, b)| (a - start, b - start))
+                .collect(),
+        });
+    }
+    kept
+}
+
+impl Kept {
+    /// Take `other`'s buffers too.
+    pub fn absorb(&mut self, mut other: Kept) {
+        self.bufs.append(&mut other.bufs);
+    }
+}
+
+/// The parts of the sorted, disjoint spans `runs` outside the sorted, disjoint spans
+/// `present` (both `[lo, hi)`).
+fn minus(runs: &[(u64, u64)], present: &[(u64, u64)]) -> Vec<(u64, u64)> {
+    let mut out = Vec::new();
+    let mut k = 0;
+    for &(lo, hi) in runs {
+        let mut at = lo;
+        while k < present.len() && present[k].1 <= at {
+            k += 1;
+        }
+        let mut j = k;
+        while at < hi {
+            match present.get(j) {
+                Some(&(plo, phi)) if plo < hi => {
+                    if plo > at {
+                        out.push((at, plo));
+                    }
+                    at = at.max(phi);
+                    j += 1;
+                }
+                _ => {
+                    out.push((at, hi));
+                    at = hi;
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Threads a copy uses: the CPUs, up to [`MAX_THREADS`].
@@ -585,6 +693,19 @@ fn read_into(pid: Pid, region: &mut Region, at: u64, len: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spans_minus_spans() {
+        let present = [(10, 20), (30, 40), (50, 60)];
+        assert_eq!(
+            minus(&[(0, 100)], &present),
+            vec![(0, 10), (20, 30), (40, 50), (60, 100)]
+        );
+        assert_eq!(minus(&[(12, 18), (35, 55)], &present), vec![(40, 50)]);
+        assert_eq!(minus(&[(0, 5), (60, 70)], &present), vec![(0, 5), (60, 70)]);
+        assert_eq!(minus(&[(0, 5)], &[]), vec![(0, 5)]);
+        assert_eq!(minus(&[(15, 35)], &present), vec![(20, 30)]);
+    }
 
     const M: u64 = 1 << 20;
 

@@ -270,6 +270,12 @@ impl HeapTarget {
         })
     }
 
+    /// Buffers made ready for this target's first census (see [`copy::warm`]).
+    pub fn give_buffers(&self, kept: copy::Kept) {
+        let mut cache = self.copy.0.lock().unwrap_or_else(|e| e.into_inner());
+        cache.kept.absorb(kept);
+    }
+
     fn interpreter_name(&self) -> String {
         let (a, b, c) = self.layout.version;
         format!("CPython {a}.{b}.{c}")
