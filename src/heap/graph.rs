@@ -52,11 +52,18 @@ pub enum Label {
     Field(&'static str),
 }
 
-/// Address → node, as a dense array over the copy's regions (one slot per 16 bytes: GC
-/// objects are 16-byte aligned), with a hash map for anything else.
+/// Address → node: a bitmap over the copy's regions (one bit per 16 bytes: GC objects are
+/// 16-byte aligned) with the rank of each word, and the node ids by rank (~1 % of the copy,
+/// where a slot per 16 bytes took a quarter); a hash map for anything else.
 struct NodeIndex {
+    /// (start, len, first word) of each local range.
     ranges: Vec<(u64, u64, usize)>,
-    slots: Vec<u32>,
+    /// One bit per 16 bytes of the ranges: a node starts there.
+    bits: Vec<u64>,
+    /// Per word of `bits`: the nodes in the words before it (after [`NodeIndex::seal`]).
+    ranks: Vec<u32>,
+    /// Node id + 1, by the rank of its address among the nodes in the ranges.
+    ids: Vec<u32>,
     other: FxHashMap<u64, u32>,
     last: std::cell::Cell<usize>,
 }
@@ -65,21 +72,24 @@ impl NodeIndex {
     fn new(mut ranges: Vec<(u64, u64)>) -> NodeIndex {
         ranges.sort_unstable();
         let mut out = Vec::with_capacity(ranges.len());
-        let mut n = 0usize;
+        let mut words = 0usize;
         for (start, len) in ranges {
-            out.push((start, len, n));
-            n += (len / 16) as usize;
+            out.push((start, len, words));
+            words += ((len / 16) as usize).div_ceil(64);
         }
         NodeIndex {
             ranges: out,
-            slots: vec![0; n],
+            bits: vec![0; words],
+            ranks: Vec::new(),
+            ids: Vec::new(),
             other: FxHashMap::default(),
             last: std::cell::Cell::new(0),
         }
     }
 
+    /// The word and bit of `addr` in `bits`.
     #[inline]
-    fn slot(&self, addr: u64) -> Option<usize> {
+    fn slot(&self, addr: u64) -> Option<(usize, u64)> {
         if !addr.is_multiple_of(16) {
             return None;
         }
@@ -99,31 +109,61 @@ impl NodeIndex {
             }
         };
         let (start, _, base) = self.ranges[i];
-        Some(base + ((addr - start) / 16) as usize)
+        let bit = (addr - start) / 16;
+        Some((base + (bit / 64) as usize, 1u64 << (bit % 64)))
     }
 
+    /// The node id + 1 at `addr` (after [`NodeIndex::seal`]).
     #[inline]
-    fn get(&self, addr: &u64) -> Option<&u32> {
+    fn get(&self, addr: &u64) -> Option<u32> {
         match self.slot(*addr) {
-            Some(s) => {
-                let v = &self.slots[s];
-                (*v != 0).then_some(v)
+            Some((w, mask)) => {
+                let word = *self.bits.get(w)?;
+                if word & mask == 0 {
+                    return None;
+                }
+                let rank = *self.ranks.get(w)? + (word & (mask - 1)).count_ones();
+                self.ids.get(rank as usize).copied()
             }
-            None => self.other.get(addr),
+            None => self.other.get(addr).copied(),
         }
     }
 
-    /// Insert `id + 1`; false if the address was there already.
+    /// Insert `id + 1`; false if the address was there already. Ids of addresses in the
+    /// ranges are given by [`NodeIndex::seal`].
     fn insert(&mut self, addr: u64, id: u32) -> bool {
         match self.slot(addr) {
-            Some(s) => {
-                if self.slots[s] != 0 {
+            Some((w, mask)) => {
+                if self.bits[w] & mask != 0 {
                     return false;
                 }
-                self.slots[s] = id + 1;
+                self.bits[w] |= mask;
                 true
             }
             None => self.other.insert(addr, id + 1).is_none(),
+        }
+    }
+
+    /// Ready for lookups: `addrs[id]` is the address of node `id`.
+    fn seal(&mut self, addrs: &[u64]) {
+        let mut total = 0u32;
+        self.ranks = self
+            .bits
+            .iter()
+            .map(|w| {
+                let r = total;
+                total += w.count_ones();
+                r
+            })
+            .collect();
+        self.ids = vec![0; total as usize];
+        for (id, &a) in addrs.iter().enumerate() {
+            if let Some((w, mask)) = self.slot(a) {
+                let rank = self.ranks[w] + (self.bits[w] & (mask - 1)).count_ones();
+                if let Some(slot) = self.ids.get_mut(rank as usize) {
+                    *slot = id as u32 + 1;
+                }
+            }
         }
     }
 }
@@ -326,6 +366,7 @@ pub fn build<M: Memory + ?Sized>(w: &mut Walker<M>, objects: &[GcObject]) -> Opt
                 .unwrap_or(i64::MAX),
         );
     }
+    g.index.seal(&g.addrs);
     let mut out = Vec::new();
     for i in 0..g.addrs.len() {
         g.edge_start.push(g.edge_to.len() as u32);
@@ -336,7 +377,7 @@ pub fn build<M: Memory + ?Sized>(w: &mut Walker<M>, objects: &[GcObject]) -> Opt
             g.root[i] = true;
         }
         for &(label, target) in &out {
-            if let Some(&j1) = g.index.get(&target) {
+            if let Some(j1) = g.index.get(&target) {
                 let j = j1 - 1;
                 g.edge_to.push(j);
                 g.edge_label.push(label);
@@ -575,7 +616,7 @@ pub fn why_alive<M: Memory + ?Sized>(
     }
     let mut module_of: FxHashMap<u32, String> = module_dicts
         .iter()
-        .filter_map(|(addr, name)| Some((*g.index.get(addr)? - 1, format!("module {name}"))))
+        .filter_map(|(addr, name)| Some((g.index.get(addr)? - 1, format!("module {name}"))))
         .collect();
     // a class's attribute dict stands for the class
     for i in 0..n {
@@ -585,7 +626,7 @@ pub fn why_alive<M: Memory + ?Sized>(
         let (m, l) = (w.m, w.l);
         if let Some(id) = w.types.lookup(m, l, g.addrs[i])
             && let Some(dict) = m.ptr_at(g.addrs[i] + l.tp_dict)
-            && let Some(&d) = g.index.get(&dict)
+            && let Some(d) = g.index.get(&dict)
         {
             module_of.insert(d - 1, format!("class {}", w.types.get(id).name));
         }
