@@ -332,7 +332,9 @@ fn items_of<M: Memory + ?Sized>(m: &M, at: u64, n: u64, out: &mut Vec<(Label, u6
 }
 
 /// Build the graph of the objects on the GC lists (`objects`: address and generation).
-pub fn build<M: Memory + ?Sized>(w: &mut Walker<M>, objects: &[GcObject]) -> Option<Graph> {
+/// The list of objects is given up as soon as the nodes are made (before the edges, the
+/// bulk of the graph's memory, are).
+pub fn build<M: Memory + ?Sized>(w: &mut Walker<M>, objects: Vec<GcObject>) -> Option<Graph> {
     if objects.len() > MAX_NODES {
         return None;
     }
@@ -350,7 +352,7 @@ pub fn build<M: Memory + ?Sized>(w: &mut Walker<M>, objects: &[GcObject]) -> Opt
     let mut refcnt: Vec<i64> = Vec::with_capacity(n);
     g.edge_to.reserve(n * 2);
     g.edge_label.reserve(n * 2);
-    for o in objects {
+    for o in &objects {
         let (addr, generation, ty) = (o.addr, o.generation, o.ty);
         if !g.index.insert(addr, g.addrs.len() as u32) {
             continue;
@@ -366,6 +368,7 @@ pub fn build<M: Memory + ?Sized>(w: &mut Walker<M>, objects: &[GcObject]) -> Opt
                 .unwrap_or(i64::MAX),
         );
     }
+    drop(objects);
     g.index.seal(&g.addrs);
     let mut out = Vec::new();
     for i in 0..g.addrs.len() {

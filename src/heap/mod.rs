@@ -532,7 +532,7 @@ impl HeapTarget {
             }
         }
         let t_graph = Instant::now();
-        let (cycles, why_alive) = match w.keep_objects.then(|| graph::build(&mut w, &objects)) {
+        let (cycles, why_alive) = match w.keep_objects.then(|| graph::build(&mut w, objects)) {
             Some(Some(g)) => {
                 let built = t_graph.elapsed();
                 let cy = opts.cycles.then(|| graph::cycles(&w, &g));
@@ -556,7 +556,6 @@ impl HeapTarget {
             }
             None => (None, Vec::new()),
         };
-        drop(objects);
         let largest = largest_objects(&mut w, &idx, &containers);
         let census = Census {
             approximate,

@@ -377,7 +377,12 @@ impl<'a, M: Memory + ?Sized> Walker<'a, M> {
         }
         // in list order, whichever thread took them
         gc_objects.sort_unstable_by_key(|u| u.0);
-        idx.gc_objects = gc_objects.into_iter().flat_map(|u| u.1).collect();
+        // (made at its size: a collect would grow it by doubling past a million objects)
+        let kept: usize = gc_objects.iter().map(|u| u.1.len()).sum();
+        idx.gc_objects = Vec::with_capacity(kept);
+        for (_, unit) in gc_objects {
+            idx.gc_objects.extend(unit);
+        }
         idx.largest = largest.into_sorted();
         idx
     }
