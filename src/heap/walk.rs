@@ -169,12 +169,17 @@ pub struct HeapIndex {
 
 impl HeapIndex {
     fn tally(&mut self, ty: TypeId) -> &mut Tally {
-        let i = ty as usize;
-        if self.tallies.len() <= i {
-            self.tallies.resize(i + 1, Tally::default());
-        }
-        &mut self.tallies[i]
+        tally_of(&mut self.tallies, ty)
     }
+}
+
+/// The tally of type `ty` in `tallies` (indexed by type id), made if new.
+fn tally_of(tallies: &mut Vec<Tally>, ty: TypeId) -> &mut Tally {
+    let i = ty as usize;
+    if tallies.len() <= i {
+        tallies.resize(i + 1, Tally::default());
+    }
+    &mut tallies[i]
 }
 
 /// Keeps the `k` largest (size, addr, type) seen; of equal sizes, the lowest addresses
@@ -465,9 +470,6 @@ impl<'a, M: Memory + ?Sized> Walker<'a, M> {
             }
             let next = || rx.lock().ok()?.recv().ok();
             let part = w.walk_units(next, seen, top, MAX_OTHER_OBJECTS / threads);
-            if std::env::var_os("MEMWATCH_TIMING").is_some() {
-                eprintln!("walk: a thread done {:?}", t0.elapsed());
-            }
             let types = std::mem::take(&mut w.types);
             done.lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -647,10 +649,6 @@ struct Part {
 
 impl Part {
     fn tally(&mut self, ty: TypeId) -> &mut Tally {
-        let i = ty as usize;
-        if self.tallies.len() <= i {
-            self.tallies.resize(i + 1, Tally::default());
-        }
-        &mut self.tallies[i]
+        tally_of(&mut self.tallies, ty)
     }
 }
