@@ -314,7 +314,7 @@ fn snapshot_command(
     // the copy's buffers are faulted in while memwatch attaches (a blocking census only: a
     // non-blocking one copies no more than it reads)
     let warm = (!nonblocking).then(|| std::thread::spawn(move || heap::copy::warm(pid, max_copy)));
-    let target = target::attach(pid)?;
+    let target = target::inspect(pid)?;
     let heap = target.heap().map_err(|e| match e {
         heap::HeapError::NoLayout(e) => Failure::UnsupportedInterpreter {
             pid,

@@ -46,6 +46,8 @@ static KEPT_BYTES: AtomicU64 = AtomicU64::new(0);
 pub struct Mapping {
     pub start: u64,
     pub end: u64,
+    /// Anonymous memory (no file behind it): a page never written reads as zeros.
+    pub anon: bool,
 }
 
 /// Private writable readable mappings of `pid`, from `/proc/PID/maps`.
@@ -71,7 +73,8 @@ pub fn writable_mappings(pid: i32) -> std::io::Result<Vec<Mapping>> {
             continue;
         };
         if end > start {
-            out.push(Mapping { start, end });
+            let anon = path.is_empty() || path == "[heap]";
+            out.push(Mapping { start, end, anon });
         }
     }
     Ok(out)
@@ -127,6 +130,9 @@ impl Learned {
 pub struct Want {
     pub m: Mapping,
     pub runs: Vec<(u64, u64)>,
+    /// Spans left out of `runs` as never written when they were planned (see
+    /// [`drop_untouched`]), checked again once the target is paused.
+    pub untouched: Vec<(u64, u64)>,
 }
 
 impl Want {
@@ -167,6 +173,7 @@ pub fn plan(maps: &[Mapping], learned: Option<&Learned>, mode: Mode, cap: u64) -
         .map(|&m| Want {
             m,
             runs: Vec::new(),
+            untouched: Vec::new(),
         })
         .collect();
     let mut budget = cap;
@@ -232,6 +239,64 @@ pub fn plan(maps: &[Mapping], learned: Option<&Learned>, mode: Mode, cap: u64) -
     }
     out
 }
+
+/// Narrow what is to be copied of big anonymous mappings to the pages that hold data
+/// (resident or swapped, from pagemap): a page never written holds no object, and copying it
+/// costs a page of memwatch's memory and of the pause all the same (a page the walk reads
+/// after all is read late). Small mappings and file-backed ones are left whole; nothing is
+/// changed if pagemap cannot be read.
+pub fn drop_untouched(pid: i32, wants: &mut [Want]) {
+    for w in wants.iter_mut() {
+        if !w.m.anon || w.m.end - w.m.start <= SMALL_MAPPING || w.runs.is_empty() {
+            continue;
+        }
+        let Ok(pages) = super::dirty::resident(pid, &w.runs) else {
+            return;
+        };
+        // gaps of a few pages are copied over rather than split into more pieces
+        let mut runs: Vec<(u64, u64)> = Vec::with_capacity(pages.len());
+        for (lo, hi) in pages {
+            match runs.last_mut() {
+                Some(run) if lo - run.1 <= GAP_KEPT => run.1 = hi,
+                _ => runs.push((lo, hi)),
+            }
+        }
+        w.untouched = minus(&w.runs, &runs);
+        w.runs = runs;
+    }
+}
+
+/// With the target paused: the pages of `untouched` spans written since they were planned
+/// (new memory the target took meanwhile) copied too (and returned, sorted). Where pagemap
+/// cannot be read, the spans are copied whole.
+pub fn add_touched_since(pid: i32, wants: &mut [Want]) -> Vec<(u64, u64)> {
+    let mut added = Vec::new();
+    for w in wants.iter_mut() {
+        if w.untouched.is_empty() {
+            continue;
+        }
+        let untouched = std::mem::take(&mut w.untouched);
+        let touched = super::dirty::resident(pid, &untouched).unwrap_or(untouched);
+        if touched.is_empty() {
+            continue;
+        }
+        added.extend_from_slice(&touched);
+        let mut all: Vec<(u64, u64)> = w.runs.iter().chain(&touched).copied().collect();
+        all.sort_unstable();
+        w.runs.clear();
+        for (lo, hi) in all {
+            match w.runs.last_mut() {
+                Some(run) if lo <= run.1 => run.1 = run.1.max(hi),
+                _ => w.runs.push((lo, hi)),
+            }
+        }
+    }
+    added.sort_unstable();
+    added
+}
+
+/// Untouched pages between touched ones copied over rather than skipped.
+const GAP_KEPT: u64 = 16 << 10;
 
 /// Memory for the copy of each mapping, made ready (faulted in where it will be written)
 /// *before* the target is paused, so that the pause costs only the copy itself.
@@ -436,7 +501,8 @@ pub fn warm(pid: i32, cap: u64) -> Kept {
     if choose(&maps, None, cap) != Mode::Full {
         return kept;
     }
-    let wants = plan(&maps, None, Mode::Full, cap);
+    let mut wants = plan(&maps, None, Mode::Full, cap);
+    drop_untouched(pid, &mut wants);
     let buffers = prepare(&wants, &mut Kept::default());
     for (start, map) in buffers.maps {
         let Some(w) = wants.iter().find(|w| w.m.start == start) else {
@@ -695,6 +761,62 @@ mod tests {
     use super::*;
 
     #[test]
+    fn untouched_pages_are_left_out_until_written() {
+        const P: u64 = 4096;
+        let mut map = memmap2::MmapOptions::new()
+            .len(2 * SMALL_MAPPING as usize)
+            .map_anon()
+            .unwrap();
+        let (lo, hi) = (map.as_ptr() as u64, map.as_ptr() as u64 + map.len() as u64);
+        map[0] = 1;
+        map[100 * P as usize] = 1;
+        let me = std::process::id() as i32;
+        let mut wants = vec![Want {
+            m: Mapping {
+                start: lo,
+                end: hi,
+                anon: true,
+            },
+            runs: vec![(lo, hi)],
+            untouched: Vec::new(),
+        }];
+        drop_untouched(me, &mut wants);
+        assert_eq!(
+            wants[0].runs,
+            vec![(lo, lo + P), (lo + 100 * P, lo + 101 * P)]
+        );
+        assert_eq!(
+            wants[0].untouched,
+            vec![(lo + P, lo + 100 * P), (lo + 101 * P, hi)]
+        );
+        // written after the plan (before the pause): copied after all
+        map[200 * P as usize + 5] = 1;
+        let added = add_touched_since(me, &mut wants);
+        assert_eq!(added, vec![(lo + 200 * P, lo + 201 * P)]);
+        assert_eq!(
+            wants[0].runs,
+            vec![
+                (lo, lo + P),
+                (lo + 100 * P, lo + 101 * P),
+                (lo + 200 * P, lo + 201 * P)
+            ]
+        );
+        // a file-backed mapping is left whole
+        let mut file = vec![Want {
+            m: Mapping {
+                start: lo,
+                end: hi,
+                anon: false,
+            },
+            runs: vec![(lo, hi)],
+            untouched: Vec::new(),
+        }];
+        drop_untouched(me, &mut file);
+        assert_eq!(file[0].runs, vec![(lo, hi)]);
+        std::hint::black_box(&map);
+    }
+
+    #[test]
     fn spans_minus_spans() {
         let present = [(10, 20), (30, 40), (50, 60)];
         assert_eq!(
@@ -721,10 +843,12 @@ mod tests {
         let small = Mapping {
             start: 0x1000,
             end: 0x3000,
+            anon: true,
         };
         let big = Mapping {
             start: 0x100 * M,
             end: 0x140 * M,
+            anon: true,
         };
         let maps = [small, big];
         // full: everything, within the cap (small mappings first)
@@ -758,6 +882,7 @@ mod tests {
         let grown = Mapping {
             start: big.start,
             end: big.end + 1024 * M,
+            anon: true,
         };
         let gp = plan(&[small, grown], Some(&l), Mode::Learned, u64::MAX);
         assert_eq!(gp[1].bytes(), 3 * CHUNK + NEW_MIN);
@@ -769,12 +894,14 @@ mod tests {
         let maps = [Mapping {
             start: 0,
             end: 64 * M,
+            anon: true,
         }];
         assert_eq!(choose(&maps, None, u64::MAX), Mode::Full);
         assert_eq!(choose(&maps, None, 32 * M), Mode::Discover);
         let huge = [Mapping {
             start: 0,
             end: FULL_COPY_MAX + M,
+            anon: true,
         }];
         assert_eq!(choose(&huge, None, u64::MAX), Mode::Discover);
         assert_eq!(

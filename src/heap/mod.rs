@@ -298,7 +298,8 @@ impl HeapTarget {
                 .get_or_insert_with(|| copy::choose(&maps, cache.learned.as_ref(), opts.max_copy));
             // memory for the copy is made ready before the target is paused
             let t_prep = Instant::now();
-            let wants = copy::plan(&maps, cache.learned.as_ref(), m, opts.max_copy);
+            let mut wants = copy::plan(&maps, cache.learned.as_ref(), m, opts.max_copy);
+            copy::drop_untouched(self.pid, &mut wants);
             let buffers = copy::prepare(&wants, &mut cache.kept);
             if std::env::var_os("MEMWATCH_TIMING").is_some() {
                 let planned: u64 = wants.iter().map(copy::Want::bytes).sum();
@@ -440,10 +441,11 @@ impl HeapTarget {
         // the mappings as they are now that the target stands still
         let now = copy::writable_mappings(self.pid).ok();
         let changed = now.as_deref().is_some_and(|now| !same_mappings(now, maps));
-        let wants = match now {
+        let mut wants = match now {
             Some(now) if changed => copy::plan(&now, cache.learned.as_ref(), mode, opts.max_copy),
             _ => wants,
         };
+        let touched = copy::add_touched_since(self.pid, &mut wants);
         let (regions, copied, rewritten) = match buffers {
             Some(buffers) => {
                 let (r, c) = copy::fill(self.pid, &wants, buffers);
@@ -457,7 +459,12 @@ impl HeapTarget {
             None => {
                 let runs: Vec<(u64, u64)> =
                     wants.iter().flat_map(|w| w.runs.iter().copied()).collect();
-                let written = dirty::written(self.pid, &runs).unwrap_or(runs);
+                let mut written = dirty::written(self.pid, &runs).unwrap_or(runs);
+                if !touched.is_empty() {
+                    // (pages first written before the bits were cleared, not copied yet)
+                    written.extend(touched);
+                    written.sort_unstable();
+                }
                 let c = copy::recopy(self.pid, &mut regions, &written);
                 (regions, copied + c, c)
             }

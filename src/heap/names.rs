@@ -656,10 +656,12 @@ impl<'w, 'a, M: Memory + ?Sized> Namer<'w, 'a, M> {
                     }
                 }
             }
+            // (a tie goes to the first name in order: type ids depend on the walk's threads)
             let item_type = item_types
                 .into_iter()
-                .max_by_key(|(ty, n)| (*n, std::cmp::Reverse(*ty)))
-                .map(|(ty, _)| self.w.types.get(ty).name.clone());
+                .map(|(ty, n)| (n, &self.w.types.get(ty).name))
+                .max_by(|a, b| a.0.cmp(&b.0).then_with(|| b.1.cmp(a.1)))
+                .map(|(_, name)| name.clone());
             let first = cands.remove(0);
             rows.push(ContainerRow {
                 name: first.name,

@@ -513,9 +513,12 @@ impl<'a, M: Memory + ?Sized> Walker<'a, M> {
         };
         let mut others = 0usize;
         let mut last = 0usize;
-        let mut refs: Vec<u64> = Vec::new();
         // containers whose referents are being read: (object, type, depth, next item)
-        let mut work: Vec<(u64, TypeId, u8, u64)> = Vec::new();
+        let mut work: Vec<Expand> = Vec::new();
+        // referents read and not yet counted (address, depth of the container), and the
+        // batch being counted
+        let mut pending: Vec<(u64, u8)> = Vec::new();
+        let mut batch: Vec<(u64, u8)> = Vec::new();
         while let Some(Unit { no, g, objects }) = next() {
             let mut kept = Vec::new();
             for (i, &addr) in objects.iter().enumerate() {
@@ -548,53 +551,36 @@ impl<'a, M: Memory + ?Sized> Walker<'a, M> {
                     });
                 }
 
-                // the untracked objects this container holds, a bounded chunk at a time;
-                // untracked tuples and dicts among them are expanded in turn
+                // the untracked objects this container holds are read in batches, a
+                // bounded chunk of a container at a time, so that the objects of a batch
+                // can be fetched into the cache ahead of their turn
                 work.push((addr, ty, 0u8, 0u64));
-                while let Some((obj, oty, depth, start)) = work.pop() {
-                    refs.clear();
-                    let next = objects::referents_chunk(
-                        self.m,
-                        self.l,
-                        obj,
-                        self.types.get(oty),
-                        self.set_dummy,
-                        start,
-                        objects::REFERENT_CHUNK,
-                        &mut |r| refs.push(r),
+                self.referents_of(&mut work, &mut pending);
+                if pending.len() >= BATCH {
+                    self.count_untracked(
+                        &mut pending,
+                        &mut work,
+                        &mut batch,
+                        &mut part,
+                        &mut largest,
+                        &mut others,
+                        other_cap,
+                        seen,
+                        &mut last,
                     );
-                    if let Some(n) = next {
-                        work.push((obj, oty, depth, n));
-                    }
-                    for &r in &refs {
-                        self.m.prefetch(r);
-                    }
-                    for &r in &refs {
-                        if others >= other_cap || seen.contains(r, &mut last) {
-                            continue;
-                        }
-                        let Some(rty) = self.type_of(r) else {
-                            continue;
-                        };
-                        if self.is_tracked(r, rty) || !seen.insert(r, &mut last) {
-                            continue;
-                        }
-                        others += 1;
-                        let rt = self.types.get(rty);
-                        let size = objects::getsizeof(self.m, self.l, r, rt);
-                        // (and a numpy view's base, which the GC does not know)
-                        let expand = matches!(rt.kind, Kind::Tuple | Kind::Dict | Kind::NdArray)
-                            && depth < MAX_UNTRACKED_DEPTH;
-                        let tally = part.tally(rty);
-                        tally.other_count += 1;
-                        tally.other_bytes = tally.other_bytes.saturating_add(size);
-                        largest.push(size, r, rty);
-                        if expand {
-                            work.push((r, rty, depth + 1, 0));
-                        }
-                    }
                 }
             }
+            self.count_untracked(
+                &mut pending,
+                &mut work,
+                &mut batch,
+                &mut part,
+                &mut largest,
+                &mut others,
+                other_cap,
+                seen,
+                &mut last,
+            );
             if self.keep_objects {
                 part.gc_objects.push((no, kept));
             }
@@ -604,7 +590,100 @@ impl<'a, M: Memory + ?Sized> Walker<'a, M> {
         part.ids = (0..self.types.types.len() as TypeId).collect();
         part
     }
+
+    /// Read the referents of the containers on `work` (each a bounded chunk at a time) into
+    /// `pending`, with the depth of their container.
+    fn referents_of(&self, work: &mut Vec<Expand>, pending: &mut Vec<(u64, u8)>) {
+        while let Some((obj, oty, depth, start)) = work.pop() {
+            let next = objects::referents_chunk(
+                self.m,
+                self.l,
+                obj,
+                self.types.get(oty),
+                self.set_dummy,
+                start,
+                objects::REFERENT_CHUNK,
+                &mut |r| pending.push((r, depth)),
+            );
+            if let Some(n) = next {
+                work.push((obj, oty, depth, n));
+                if pending.len() >= BATCH {
+                    // (a big container is read a chunk at a time between batches)
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Count the untracked objects among the referents in `pending` (each by the thread that
+    /// inserts it into `seen` first), fetching each a few places ahead of its turn; untracked
+    /// tuples and dicts among them (and numpy views' bases) are expanded in turn, until
+    /// nothing is left to read.
+    #[allow(clippy::too_many_arguments)]
+    fn count_untracked(
+        &mut self,
+        pending: &mut Vec<(u64, u8)>,
+        work: &mut Vec<Expand>,
+        batch: &mut Vec<(u64, u8)>,
+        part: &mut Part,
+        largest: &mut Largest,
+        others: &mut usize,
+        other_cap: usize,
+        seen: &AddrSet,
+        last: &mut usize,
+    ) {
+        const AHEAD: usize = 16;
+        loop {
+            std::mem::swap(pending, batch);
+            if batch.is_empty() {
+                if work.is_empty() {
+                    return;
+                }
+                self.referents_of(work, pending);
+                continue;
+            }
+            for &(r, _) in batch.iter().take(AHEAD) {
+                self.m.prefetch(r.wrapping_add(self.l.ob_type));
+            }
+            for j in 0..batch.len() {
+                let (r, depth) = batch[j];
+                if let Some(&(ahead, _)) = batch.get(j + AHEAD) {
+                    self.m.prefetch(ahead.wrapping_add(self.l.ob_type));
+                }
+                if *others >= other_cap || seen.contains(r, last) {
+                    continue;
+                }
+                let Some(rty) = self.type_of(r) else {
+                    continue;
+                };
+                if self.is_tracked(r, rty) || !seen.insert(r, last) {
+                    continue;
+                }
+                *others += 1;
+                let rt = self.types.get(rty);
+                let size = objects::getsizeof(self.m, self.l, r, rt);
+                // (and a numpy view's base, which the GC does not know)
+                let expand = matches!(rt.kind, Kind::Tuple | Kind::Dict | Kind::NdArray)
+                    && depth < MAX_UNTRACKED_DEPTH;
+                let tally = part.tally(rty);
+                tally.other_count += 1;
+                tally.other_bytes = tally.other_bytes.saturating_add(size);
+                largest.push(size, r, rty);
+                if expand {
+                    work.push((r, rty, depth + 1, 0));
+                }
+            }
+            batch.clear();
+            self.referents_of(work, pending);
+        }
+    }
 }
+
+/// A container whose referents are being read: (object, type, depth, next item).
+type Expand = (u64, TypeId, u8, u64);
+
+/// Referents read before they are counted in one batch.
+const BATCH: usize = 2048;
 
 /// Objects of one GC list handed to a thread of the walk: the `no`th unit of the walk.
 struct Unit {

@@ -50,8 +50,9 @@ struct MappedPython {
     pypy: bool,
 }
 
-/// A target we are attached to, read-only.
-pub struct Target {
+/// A target we are attached to, read-only; `S` is what reads its stacks (py-spy's view of it),
+/// `()` for a target only inspected (`memwatch snapshot` and `layout` read no stacks).
+pub struct Target<S = PythonSpy> {
     pub pid: i32,
     pub version: PythonVersion,
     /// A debug build (`python3.X-dbg`, ABI flag `d`): same object layout, slower interpreter.
@@ -61,14 +62,14 @@ pub struct Target {
     pub python_binary: String,
     pub command_line: String,
     /// py-spy's view of the process, set up for non-blocking stack reads.
-    pub spy: PythonSpy,
+    pub spy: S,
     /// Address of `_PyRuntime` (the heap census starts there).
     pub runtime: Option<u64>,
     /// Address of the `_PySet_Dummy` variable.
     pub set_dummy_var: Option<u64>,
 }
 
-impl Target {
+impl<S> Target<S> {
     /// What the heap census needs, or why it cannot run.
     pub fn heap(&self) -> std::result::Result<crate::heap::HeapTarget, crate::heap::HeapError> {
         let runtime = self.runtime.ok_or_else(|| {
@@ -90,7 +91,7 @@ impl Target {
     }
 }
 
-impl std::fmt::Debug for Target {
+impl<S> std::fmt::Debug for Target<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Target")
             .field("pid", &self.pid)
@@ -302,7 +303,53 @@ fn check_process(pid: i32) -> Result<(String, Vec<String>)> {
 
 /// Attach to `pid`: validate it, recognise the interpreter and open py-spy on it in
 /// non-blocking mode (the target is never paused for stack reads).
+/// Attach to `pid` with py-spy's view of it for stack reads.
 pub fn attach(pid: i32) -> Result<Target> {
+    let target = inspect(pid)?;
+    let version = &target.version;
+    let config = Config {
+        blocking: LockingStrategy::NonBlocking,
+        ..Config::default()
+    };
+    // a read of the interpreter's state can fail while the target moves under it (at
+    // start-up, or a busy machine): a few tries, half a second in all, before giving up
+    let mut tries = 0;
+    let spy = loop {
+        match PythonSpy::new(pid, &config) {
+            Ok(spy) => break Ok(spy),
+            Err(e) => {
+                tries += 1;
+                if tries >= ATTACH_TRIES || !is_alive(pid) {
+                    break Err(e);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        }
+    };
+    let spy = spy.map_err(|e| {
+        gone_or(
+            pid,
+            Failure::internal(format!(
+                "cannot find the interpreter state in CPython {version}: {e:#}"
+            )),
+        )
+    })?;
+    Ok(Target {
+        pid: target.pid,
+        version: target.version,
+        debug_build: target.debug_build,
+        root: target.root,
+        python_binary: target.python_binary,
+        command_line: target.command_line,
+        spy,
+        runtime: target.runtime,
+        set_dummy_var: target.set_dummy_var,
+    })
+}
+
+/// Check that `pid` is a CPython memwatch reads and find what the heap census needs, without
+/// py-spy's view of it (which parses the interpreter's binary a second time: 5-20 ms).
+pub fn inspect(pid: i32) -> Result<Target<()>> {
     let (exe, files) = check_process(pid)?;
     let mapped = find_mapped_python(&exe, &files);
     if let Some(m) = &mapped {
@@ -392,33 +439,6 @@ pub fn attach(pid: i32) -> Result<Target> {
         });
     }
 
-    let config = Config {
-        blocking: LockingStrategy::NonBlocking,
-        ..Config::default()
-    };
-    // a read of the interpreter's state can fail while the target moves under it (at
-    // start-up, or a busy machine): a few tries, half a second in all, before giving up
-    let mut tries = 0;
-    let spy = loop {
-        match PythonSpy::new(pid, &config) {
-            Ok(spy) => break Ok(spy),
-            Err(e) => {
-                tries += 1;
-                if tries >= ATTACH_TRIES || !is_alive(pid) {
-                    break Err(e);
-                }
-                std::thread::sleep(std::time::Duration::from_millis(50));
-            }
-        }
-    };
-    let spy = spy.map_err(|e| {
-        gone_or(
-            pid,
-            Failure::internal(format!(
-                "cannot find the interpreter state in CPython {version}: {e:#}"
-            )),
-        )
-    })?;
     Ok(Target {
         pid,
         version,
@@ -426,7 +446,7 @@ pub fn attach(pid: i32) -> Result<Target> {
         root: TargetRoot::of(pid),
         python_binary,
         command_line: read_cmdline(pid),
-        spy,
+        spy: (),
         runtime: info.get_symbol("_PyRuntime").copied(),
         set_dummy_var: info.get_symbol("_PySet_Dummy").copied(),
     })
