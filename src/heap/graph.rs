@@ -52,6 +52,29 @@ pub enum Label {
     Field(&'static str),
 }
 
+/// What the graph keeps of an edge's label: a byte, what the analyses decide by; the label
+/// itself is read again for the few edges a report names (see [`Graph::label`]), so a
+/// million edges cost 5 MB, not 20.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Via {
+    Type,
+    InstanceDict,
+    Value,
+    Other,
+}
+
+impl Via {
+    fn of(label: &Label) -> Via {
+        match label {
+            Label::Type => Via::Type,
+            Label::InstanceDict => Via::InstanceDict,
+            Label::Value(_) => Via::Value,
+            _ => Via::Other,
+        }
+    }
+}
+
 /// Address → node: a bitmap over the copy's regions (one bit per 16 bytes: GC objects are
 /// 16-byte aligned) with the rank of each word, and the node ids by rank (~1 % of the copy,
 /// where a slot per 16 bytes took a quarter); a hash map for anything else.
@@ -177,11 +200,11 @@ pub struct Graph {
     index: NodeIndex,
     edge_start: Vec<u32>,
     edge_to: Vec<u32>,
-    edge_label: Vec<Label>,
+    edge_via: Vec<Via>,
 }
 
 impl Graph {
-    fn edges(&self, n: u32) -> impl Iterator<Item = (u32, Label)> + '_ {
+    fn edges(&self, n: u32) -> impl Iterator<Item = (u32, Via)> + '_ {
         let (a, b) = (
             self.edge_start[n as usize] as usize,
             self.edge_start[n as usize + 1] as usize,
@@ -189,7 +212,32 @@ impl Graph {
         self.edge_to[a..b]
             .iter()
             .copied()
-            .zip(self.edge_label[a..b].iter().copied())
+            .zip(self.edge_via[a..b].iter().copied())
+    }
+
+    /// The label of the edge `from → to` of kind `via`, read again from the copy (the first
+    /// such reference, if `from` holds `to` more than once).
+    fn label<M: Memory + ?Sized>(
+        &self,
+        w: &Walker<M>,
+        from: u32,
+        to: u32,
+        via: Via,
+    ) -> Option<Label> {
+        let mut out = Vec::new();
+        let t = w.types.get(self.types[from as usize]);
+        labelled(
+            w.m,
+            w.l,
+            self.addrs[from as usize],
+            t,
+            w.set_dummy,
+            &mut out,
+        );
+        let target = *self.addrs.get(to as usize)?;
+        out.into_iter()
+            .find(|(l, a)| *a == target && Via::of(l) == via)
+            .map(|(l, _)| l)
     }
 
     pub fn len(&self) -> usize {
@@ -347,11 +395,11 @@ pub fn build<M: Memory + ?Sized>(w: &mut Walker<M>, objects: Vec<GcObject>) -> O
         index: NodeIndex::new(w.m.local_ranges()),
         edge_start: Vec::with_capacity(n + 1),
         edge_to: Vec::new(),
-        edge_label: Vec::new(),
+        edge_via: Vec::new(),
     };
     let mut refcnt: Vec<i64> = Vec::with_capacity(n);
     g.edge_to.reserve(n * 2);
-    g.edge_label.reserve(n * 2);
+    g.edge_via.reserve(n * 2);
     for o in &objects {
         let (addr, generation, ty) = (o.addr, o.generation, o.ty);
         if !g.index.insert(addr, g.addrs.len() as u32) {
@@ -383,7 +431,7 @@ pub fn build<M: Memory + ?Sized>(w: &mut Walker<M>, objects: Vec<GcObject>) -> O
             if let Some(j1) = g.index.get(&target) {
                 let j = j1 - 1;
                 g.edge_to.push(j);
-                g.edge_label.push(label);
+                g.edge_via.push(Via::of(&label));
                 // every enumerated edge is a strong reference held inside the heap
                 refcnt[j as usize] -= 1;
             }
@@ -527,13 +575,18 @@ fn shape<M: Memory + ?Sized>(
         !t.heap && matches!(t.kind, Kind::List | Kind::Tuple | Kind::Set | Kind::Dict)
     };
     // an instance's __dict__ stands for the instance: follow it through
-    let through_dict = |i: u32| -> Vec<(u32, Label)> {
+    // (each edge with the node that holds it: the instance, or its dict)
+    let through_dict = |i: u32| -> Vec<(u32, u32, Via)> {
         let mut out = Vec::new();
-        for (j, label) in g.edges(i) {
-            if label == Label::InstanceDict && garbage[j as usize] {
-                out.extend(g.edges(j).filter(|e| matches!(e.1, Label::Value(_))));
+        for (j, via) in g.edges(i) {
+            if via == Via::InstanceDict && garbage[j as usize] {
+                out.extend(
+                    g.edges(j)
+                        .filter(|e| e.1 == Via::Value)
+                        .map(|(k, via)| (k, j, via)),
+                );
             } else {
-                out.push((j, label));
+                out.push((j, i, via));
             }
         }
         out
@@ -546,10 +599,13 @@ fn shape<M: Memory + ?Sized>(
             continue;
         }
         types.push(type_label(w, g, i));
-        for (j, label) in through_dict(i) {
-            if !garbage[j as usize] || label == Label::Type {
+        for (j, holder, via) in through_dict(i) {
+            if !garbage[j as usize] || via == Via::Type {
                 continue;
             }
+            let Some(label) = g.label(w, holder, j, via) else {
+                continue;
+            };
             let Some(attr) = attr_name(w, g, i, label) else {
                 continue;
             };
@@ -609,14 +665,19 @@ pub fn why_alive<M: Memory + ?Sized>(
         rev_start[i + 1] += rev_start[i];
     }
     let mut fill = rev_start.clone();
-    let mut rev: Vec<(u32, Label)> = vec![(0, Label::Key); g.edge_to.len()];
+    let mut rev = Reverse {
+        from: vec![0; g.edge_to.len()],
+        via: vec![Via::Other; g.edge_to.len()],
+    };
     for i in 0..n as u32 {
-        for (j, label) in g.edges(i) {
+        for (j, via) in g.edges(i) {
             let at = &mut fill[j as usize];
-            rev[*at as usize] = (i, label);
+            rev.from[*at as usize] = i;
+            rev.via[*at as usize] = via;
             *at += 1;
         }
     }
+    drop(fill);
     let mut module_of: FxHashMap<u32, String> = module_dicts
         .iter()
         .filter_map(|(addr, name)| Some((g.index.get(addr)? - 1, format!("module {name}"))))
@@ -653,16 +714,22 @@ pub fn why_alive<M: Memory + ?Sized>(
     out
 }
 
+/// The graph's edges the other way: for each node (by `rev_start`), who holds it and how.
+struct Reverse {
+    from: Vec<u32>,
+    via: Vec<Via>,
+}
+
 /// Breadth-first search backwards from `target` to the nearest root; the path, read forwards.
 fn chain_to<M: Memory + ?Sized>(
     w: &Walker<M>,
     g: &Graph,
     rev_start: &[u32],
-    rev: &[(u32, Label)],
+    rev: &Reverse,
     target: u32,
     module_of: &FxHashMap<u32, String>,
 ) -> Option<String> {
-    let mut parent: FxHashMap<u32, (u32, Label)> = FxHashMap::default();
+    let mut parent: FxHashMap<u32, (u32, Via)> = FxHashMap::default();
     let mut queue = VecDeque::from([target]);
     let mut found = None;
     let mut visited = 0;
@@ -680,11 +747,11 @@ fn chain_to<M: Memory + ?Sized>(
             rev_start[x as usize] as usize,
             rev_start[x as usize + 1] as usize,
         );
-        for &(from, label) in &rev[a..b] {
-            if label == Label::Type || from == target || parent.contains_key(&from) {
+        for (&from, &via) in rev.from[a..b].iter().zip(&rev.via[a..b]) {
+            if via == Via::Type || from == target || parent.contains_key(&from) {
                 continue;
             }
-            parent.insert(from, (x, label));
+            parent.insert(from, (x, via));
             queue.push_back(from);
         }
     }
@@ -703,11 +770,12 @@ fn chain_to<M: Memory + ?Sized>(
     let mut x = root;
     let mut steps = 0;
     while x != target && steps < 64 {
-        let (mut next, label) = *parent.get(&x)?;
+        let (mut next, via) = *parent.get(&x)?;
         // `obj.__dict__['name']` reads better as `obj.name`
-        if label == Label::InstanceDict
+        if via == Via::InstanceDict
             && next != target
-            && let Some(&(after, Label::Value(k))) = parent.get(&next)
+            && let Some(&(after, Via::Value)) = parent.get(&next)
+            && let Some(Label::Value(k)) = g.label(w, next, after, Via::Value)
         {
             let key = strings::read_str(w.m, w.l, k, 64).unwrap_or_else(|| "…".into());
             let t = &w.types.get(g.types[after as usize]).name;
@@ -718,9 +786,11 @@ fn chain_to<M: Memory + ?Sized>(
             steps += 1;
             continue;
         }
-        let hop = match label {
-            Label::Item(i) => format!("[{i}]"),
-            Label::Value(k) => {
+        let hop = match g.label(w, x, next, via) {
+            // (not found again: the copy does not change, so this is not expected)
+            None => "?".into(),
+            Some(Label::Item(i)) => format!("[{i}]"),
+            Some(Label::Value(k)) => {
                 let key = strings::read_str(w.m, w.l, k, 64).unwrap_or_else(|| "…".into());
                 if module_of.contains_key(&x) {
                     format!(".{key}")
@@ -728,16 +798,16 @@ fn chain_to<M: Memory + ?Sized>(
                     format!("['{key}']")
                 }
             }
-            Label::Attr(_) | Label::Slot(_) => {
+            Some(label @ (Label::Attr(_) | Label::Slot(_))) => {
                 format!(
                     ".{}",
                     attr_name(w, g, x, label).unwrap_or_else(|| "?".into())
                 )
             }
-            Label::Key => "(key)".into(),
-            Label::InstanceDict => ".__dict__".into(),
-            Label::Type => "(class)".into(),
-            Label::Field(f) => format!(".{f}"),
+            Some(Label::Key) => "(key)".into(),
+            Some(Label::InstanceDict) => ".__dict__".into(),
+            Some(Label::Type) => "(class)".into(),
+            Some(Label::Field(f)) => format!(".{f}"),
         };
         let t = &w.types.get(g.types[next as usize]).name;
         text.push_str(&format!(" → {hop} {t}"));
