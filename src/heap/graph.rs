@@ -194,7 +194,6 @@ impl NodeIndex {
 pub struct Graph {
     pub addrs: Vec<u64>,
     pub types: Vec<TypeId>,
-    pub sizes: Vec<u64>,
     /// Roots: referenced from outside the heap, immortal, frozen, or opaque.
     pub root: Vec<bool>,
     index: NodeIndex,
@@ -224,20 +223,29 @@ impl Graph {
         to: u32,
         via: Via,
     ) -> Option<Label> {
-        let mut out = Vec::new();
+        let target = *self.addrs.get(to as usize)?;
         let t = w.types.get(self.types[from as usize]);
+        let mut found = None;
         labelled(
             w.m,
             w.l,
             self.addrs[from as usize],
             t,
             w.set_dummy,
-            &mut out,
+            &mut |l, a| {
+                if found.is_none() && a == target && Via::of(&l) == via {
+                    found = Some(l);
+                }
+            },
         );
-        let target = *self.addrs.get(to as usize)?;
-        out.into_iter()
-            .find(|(l, a)| *a == target && Via::of(l) == via)
-            .map(|(l, _)| l)
+        found
+    }
+
+    /// The size of node `n` (as `sys.getsizeof`), read again from the copy: only garbage
+    /// is weighed, so the graph keeps no size per node.
+    fn size<M: Memory + ?Sized>(&self, w: &Walker<M>, n: u32) -> u64 {
+        let t = w.types.get(self.types[n as usize]);
+        objects::getsizeof(w.m, w.l, self.addrs[n as usize], t)
     }
 
     pub fn len(&self) -> usize {
@@ -257,7 +265,7 @@ fn labelled<M: Memory + ?Sized>(
     obj: u64,
     t: &TypeInfo,
     set_dummy: u64,
-    out: &mut Vec<(Label, u64)>,
+    out: &mut dyn FnMut(Label, u64),
 ) -> bool {
     let python = is_python_class(t);
     let complete_base = matches!(
@@ -286,31 +294,31 @@ fn labelled<M: Memory + ?Sized>(
                 table.for_each(m, |k, v| {
                     // a split table's keys belong to the shared keys, not to the dict
                     if !split {
-                        out.push((Label::Key, k));
+                        out(Label::Key, k);
                     }
-                    out.push((Label::Value(k), v));
+                    out(Label::Value(k), v);
                 });
             }
             t.name == "dict" || (python && t.static_base == "dict")
         }
         Kind::Set => {
             objects::set_entries(m, l, obj, set_dummy, 0, 1 << 28, &mut |k| {
-                out.push((Label::Key, k))
+                out(Label::Key, k)
             });
             !t.heap || python
         }
         Kind::Cell => {
             if let Some(p) = m.ptr_at(obj + l.cell_ref) {
-                out.push((Label::Field("cell_contents"), p));
+                out(Label::Field("cell_contents"), p);
             }
             true
         }
         Kind::Method => {
             if let Some(p) = m.ptr_at(obj + l.method_func) {
-                out.push((Label::Field("__func__"), p));
+                out(Label::Field("__func__"), p);
             }
             if let Some(p) = m.ptr_at(obj + l.method_self) {
-                out.push((Label::Field("__self__"), p));
+                out(Label::Field("__self__"), p);
             }
             true
         }
@@ -327,19 +335,19 @@ fn labelled<M: Memory + ?Sized>(
             ];
             for (name, off) in fields {
                 if let Some(p) = m.ptr_at(obj + off) {
-                    out.push((Label::Field(name), p));
+                    out(Label::Field(name), p);
                 }
             }
             for &off in &l.func_others {
                 if let Some(p) = m.ptr_at(obj + off) {
-                    out.push((Label::Field("function field"), p));
+                    out(Label::Field("function field"), p);
                 }
             }
             true
         }
         Kind::Module => {
             if let Some(p) = m.ptr_at(obj + l.module_dict) {
-                out.push((Label::Field("__dict__"), p));
+                out(Label::Field("__dict__"), p);
             }
             // a C module with per-module state may hold more
             m.u64_at(obj + l.module_state) == Some(0)
@@ -352,28 +360,28 @@ fn labelled<M: Memory + ?Sized>(
         complete &= complete_base;
         // the instance refers to its class
         if let Some(ty) = m.ptr_at(obj + l.ob_type) {
-            out.push((Label::Type, ty));
+            out(Label::Type, ty);
         }
         for &off in &t.slots {
             if let Some(p) = m.ptr_at(obj + off) {
-                out.push((Label::Slot(off), p));
+                out(Label::Slot(off), p);
             }
         }
         match objects::instance_dict(m, l, obj, t) {
-            Some(d) => out.push((Label::InstanceDict, d)),
-            None => objects::attributes(m, l, obj, t, |k, v| out.push((Label::Attr(k), v))),
+            Some(d) => out(Label::InstanceDict, d),
+            None => objects::attributes(m, l, obj, t, |k, v| out(Label::Attr(k), v)),
         }
     }
     complete
 }
 
 /// List or tuple items, chunked (a damaged length costs a failed read, not one per item).
-fn items_of<M: Memory + ?Sized>(m: &M, at: u64, n: u64, out: &mut Vec<(Label, u64)>) {
+fn items_of<M: Memory + ?Sized>(m: &M, at: u64, n: u64, out: &mut dyn FnMut(Label, u64)) {
     let mut i: u64 = 0;
     read_array(m, at, n, 8, |e| {
         let p = u64::from_le_bytes(e.try_into().unwrap_or([0; 8]));
         if p != 0 && p.is_multiple_of(8) {
-            out.push((Label::Item(i.min(u32::MAX as u64) as u32), p));
+            out(Label::Item(i.min(u32::MAX as u64) as u32), p);
         }
         i += 1;
     });
@@ -382,15 +390,14 @@ fn items_of<M: Memory + ?Sized>(m: &M, at: u64, n: u64, out: &mut Vec<(Label, u6
 /// Build the graph of the objects on the GC lists (`objects`: address and generation).
 /// The list of objects is given up as soon as the nodes are made (before the edges, the
 /// bulk of the graph's memory, are).
-pub fn build<M: Memory + ?Sized>(w: &mut Walker<M>, objects: Vec<GcObject>) -> Option<Graph> {
-    if objects.len() > MAX_NODES {
+pub fn build<M: Memory + ?Sized>(w: &mut Walker<M>, objects: Vec<Vec<GcObject>>) -> Option<Graph> {
+    let n: usize = objects.iter().map(Vec::len).sum();
+    if n > MAX_NODES {
         return None;
     }
-    let n = objects.len();
     let mut g = Graph {
         addrs: Vec::with_capacity(n),
         types: Vec::with_capacity(n),
-        sizes: Vec::with_capacity(n),
         root: Vec::with_capacity(n),
         index: NodeIndex::new(w.m.local_ranges()),
         edge_start: Vec::with_capacity(n + 1),
@@ -400,14 +407,14 @@ pub fn build<M: Memory + ?Sized>(w: &mut Walker<M>, objects: Vec<GcObject>) -> O
     let mut refcnt: Vec<i64> = Vec::with_capacity(n);
     g.edge_to.reserve(n * 2);
     g.edge_via.reserve(n * 2);
-    for o in &objects {
+    // each unit of objects given up once its nodes are made
+    for o in objects.into_iter().flatten() {
         let (addr, generation, ty) = (o.addr, o.generation, o.ty);
         if !g.index.insert(addr, g.addrs.len() as u32) {
             continue;
         }
         g.addrs.push(addr);
         g.types.push(ty);
-        g.sizes.push(o.size);
         let rc = objects::refcount(w.m, w.l, addr);
         // frozen (permanent generation) and immortal objects are roots
         g.root.push(generation == 3 || rc.is_none());
@@ -416,25 +423,30 @@ pub fn build<M: Memory + ?Sized>(w: &mut Walker<M>, objects: Vec<GcObject>) -> O
                 .unwrap_or(i64::MAX),
         );
     }
-    drop(objects);
     g.index.seal(&g.addrs);
-    let mut out = Vec::new();
     for i in 0..g.addrs.len() {
         g.edge_start.push(g.edge_to.len() as u32);
-        out.clear();
         let t = w.types.get(g.types[i]);
-        let complete = labelled(w.m, w.l, g.addrs[i], t, w.set_dummy, &mut out);
+        let (index, edge_to, edge_via) = (&g.index, &mut g.edge_to, &mut g.edge_via);
+        // (edges taken as they are read: a list of a million items costs no list of labels)
+        let complete = labelled(
+            w.m,
+            w.l,
+            g.addrs[i],
+            t,
+            w.set_dummy,
+            &mut |label, target| {
+                if let Some(j1) = index.get(&target) {
+                    let j = j1 - 1;
+                    edge_to.push(j);
+                    edge_via.push(Via::of(&label));
+                    // every enumerated edge is a strong reference held inside the heap
+                    refcnt[j as usize] -= 1;
+                }
+            },
+        );
         if !complete {
             g.root[i] = true;
-        }
-        for &(label, target) in &out {
-            if let Some(j1) = g.index.get(&target) {
-                let j = j1 - 1;
-                g.edge_to.push(j);
-                g.edge_via.push(Via::of(&label));
-                // every enumerated edge is a strong reference held inside the heap
-                refcnt[j as usize] -= 1;
-            }
         }
         if g.edge_to.len() > u32::MAX as usize - 1 {
             return None;
@@ -481,7 +493,7 @@ pub fn cycles<M: Memory + ?Sized>(w: &Walker<M>, g: &Graph) -> CycleReport {
             continue;
         }
         report.objects += 1;
-        report.bytes += g.sizes[i as usize];
+        report.bytes += g.size(w, i);
         for (j, _) in g.edges(i) {
             if garbage[j as usize] {
                 undirected.entry(i).or_default().push(j);
@@ -508,7 +520,7 @@ pub fn cycles<M: Memory + ?Sized>(w: &Walker<M>, g: &Graph) -> CycleReport {
             }
         }
         let (edges, attrs, types) = shape(w, g, &comp, &garbage);
-        let bytes: u64 = comp.iter().map(|&x| g.sizes[x as usize]).sum();
+        let bytes: u64 = comp.iter().map(|&x| g.size(w, x)).sum();
         let entry = shapes.entry(edges.clone()).or_insert_with(|| {
             let via = if attrs.is_empty() {
                 String::new()
@@ -657,27 +669,32 @@ pub fn why_alive<M: Memory + ?Sized>(
     }
     // reverse edges
     let n = g.len();
+    // (a counting sort: each node's bucket filled from its end, the holders taken in
+    // descending order, so that a bucket ends up in ascending order and `rev_start` at the
+    // buckets' starts; no second array of cursors)
     let mut rev_start = vec![0u32; n + 1];
     for &j in &g.edge_to {
-        rev_start[j as usize + 1] += 1;
+        rev_start[j as usize] += 1;
     }
-    for i in 0..n {
-        rev_start[i + 1] += rev_start[i];
+    for i in 1..=n {
+        rev_start[i] += rev_start[i - 1];
     }
-    let mut fill = rev_start.clone();
     let mut rev = Reverse {
         from: vec![0; g.edge_to.len()],
         via: vec![Via::Other; g.edge_to.len()],
     };
-    for i in 0..n as u32 {
-        for (j, via) in g.edges(i) {
-            let at = &mut fill[j as usize];
-            rev.from[*at as usize] = i;
-            rev.via[*at as usize] = via;
-            *at += 1;
+    for i in (0..n as u32).rev() {
+        let (a, b) = (
+            g.edge_start[i as usize] as usize,
+            g.edge_start[i as usize + 1] as usize,
+        );
+        for k in (a..b).rev() {
+            let j = g.edge_to[k] as usize;
+            rev_start[j] -= 1;
+            rev.from[rev_start[j] as usize] = i;
+            rev.via[rev_start[j] as usize] = g.edge_via[k];
         }
     }
-    drop(fill);
     let mut module_of: FxHashMap<u32, String> = module_dicts
         .iter()
         .filter_map(|(addr, name)| Some((g.index.get(addr)? - 1, format!("module {name}"))))

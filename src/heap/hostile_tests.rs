@@ -1352,6 +1352,7 @@ fn a_walk_on_two_threads_finds_what_one_finds() {
         let objects: Vec<(u64, String, u8)> = idx
             .gc_objects
             .iter()
+            .flatten()
             .map(|o| (o.addr, name(o.ty), o.generation))
             .collect();
         let largest: Vec<(u64, u64, String)> = idx

@@ -136,7 +136,6 @@ pub struct GcObject {
     pub addr: u64,
     pub generation: u8,
     pub ty: TypeId,
-    pub size: u64,
 }
 
 /// Per type: what the walk found of it.
@@ -162,9 +161,10 @@ pub struct HeapIndex {
     pub invalid: u64,
     /// Lists that ended early (torn or garbage links).
     pub broken_lists: Vec<String>,
-    /// Every object on the GC lists, for the graph: address, generation (3: permanent),
-    /// type and size.
-    pub gc_objects: Vec<GcObject>,
+    /// Every object on the GC lists, for the graph: address, generation (3: permanent) and
+    /// type (16 bytes an object); in list order, in the units the walk took them in (the graph gives
+    /// each up once it has made their nodes).
+    pub gc_objects: Vec<Vec<GcObject>>,
 }
 
 impl HeapIndex {
@@ -382,12 +382,7 @@ impl<'a, M: Memory + ?Sized> Walker<'a, M> {
         }
         // in list order, whichever thread took them
         gc_objects.sort_unstable_by_key(|u| u.0);
-        // (made at its size: a collect would grow it by doubling past a million objects)
-        let kept: usize = gc_objects.iter().map(|u| u.1.len()).sum();
-        idx.gc_objects = Vec::with_capacity(kept);
-        for (_, unit) in gc_objects {
-            idx.gc_objects.extend(unit);
-        }
+        idx.gc_objects = gc_objects.into_iter().map(|u| u.1).collect();
         idx.largest = largest.into_sorted();
         idx
     }
@@ -547,7 +542,6 @@ impl<'a, M: Memory + ?Sized> Walker<'a, M> {
                         addr,
                         generation: g,
                         ty,
-                        size,
                     });
                 }
 
