@@ -26,6 +26,13 @@ pub trait Memory {
         Vec::new()
     }
 
+    /// The address ranges `(start, len)` objects may be read from through this memory's own
+    /// buffers, copied or to be read late (a copy's regions whole): what an index that costs
+    /// memory only where it is written may be sized by.
+    fn region_ranges(&self) -> Vec<(u64, u64)> {
+        self.local_ranges()
+    }
+
     /// The copy this memory reads, if it is one that threads can share (a parallel walk).
     fn shared_copy(&self) -> Option<&CopyData> {
         None
@@ -643,6 +650,10 @@ impl<D: Borrow<CopyData>> Memory for CopyReader<D> {
                     .map(move |(off, len)| (r.start + off, len))
             })
             .collect()
+    }
+
+    fn region_ranges(&self) -> Vec<(u64, u64)> {
+        self.d().regions.iter().map(|r| (r.start, r.len)).collect()
     }
 
     fn shared_copy(&self) -> Option<&CopyData> {

@@ -57,17 +57,53 @@ impl Interpreter {
     }
 }
 
-/// A set of object addresses: one bit per 8 bytes of each local range (a few MB for a heap
-/// of hundreds, cache-friendly), a hash set for addresses outside them. Shared by the threads
-/// of a walk: an insert says which of them got there first.
+/// A set of object addresses: one bit per 8 bytes of each of the copy's regions (a few MB
+/// for a heap of hundreds, cache-friendly; its pages are zero until written, so a region of
+/// gigabytes of array data costs only where objects are), a hash set for addresses outside
+/// them. Shared by the threads of a walk: an insert says which of them got there first.
 struct AddrSet {
     ranges: Vec<(u64, u64, usize)>,
     bits: Vec<AtomicU64>,
     other: Mutex<FxHashSet<u64>>,
 }
 
+/// `n` zero words from the allocator's zeroed memory (fresh pages for a big set: only those
+/// written cost memory), not written one by one; `None` if the allocator refuses them.
+fn zeroed_bits(n: usize) -> Option<Vec<AtomicU64>> {
+    if n == 0 {
+        return Some(Vec::new());
+    }
+    let layout = std::alloc::Layout::array::<AtomicU64>(n).ok()?;
+    // SAFETY: a non-zero-sized layout; all-zero bytes are a valid AtomicU64 (0); the vector
+    // owns the allocation, made by the global allocator with the layout of `n` AtomicU64s
+    unsafe {
+        let p = std::alloc::alloc_zeroed(layout) as *mut AtomicU64;
+        (!p.is_null()).then(|| Vec::from_raw_parts(p, n, n))
+    }
+}
+
+/// Most address space an [`AddrSet`]'s bits cover (2 GiB of bitmap, never written whole):
+/// past it, the copy's ranges only.
+const MAX_SET_SPAN: u64 = 128 << 30;
+
 impl AddrSet {
-    fn new(mut ranges: Vec<(u64, u64)>) -> AddrSet {
+    /// Bits over `ranges` (else, if they span too much or the memory is refused, over
+    /// `fallback`).
+    fn new(ranges: Vec<(u64, u64)>, fallback: Vec<(u64, u64)>) -> AddrSet {
+        let span: u64 = ranges.iter().map(|r| r.1).sum();
+        if span <= MAX_SET_SPAN
+            && let Some(set) = AddrSet::over(ranges)
+        {
+            return set;
+        }
+        AddrSet::over(fallback).unwrap_or_else(|| AddrSet {
+            ranges: Vec::new(),
+            bits: Vec::new(),
+            other: Mutex::new(FxHashSet::default()),
+        })
+    }
+
+    fn over(mut ranges: Vec<(u64, u64)>) -> Option<AddrSet> {
         ranges.sort_unstable();
         let mut out = Vec::with_capacity(ranges.len());
         let mut words = 0usize;
@@ -75,11 +111,11 @@ impl AddrSet {
             out.push((start, len, words));
             words += (len as usize / 8).div_ceil(64);
         }
-        AddrSet {
+        Some(AddrSet {
             ranges: out,
-            bits: (0..words).map(|_| AtomicU64::new(0)).collect(),
+            bits: zeroed_bits(words)?,
             other: Mutex::new(FxHashSet::default()),
-        }
+        })
     }
 
     /// The word and bit of `addr`; `last` is the caller's guess of its range (updated).
@@ -334,7 +370,7 @@ impl<'a, M: Memory + ?Sized> Walker<'a, M> {
         // (the lists' length is not known before they are walked: the copy's size tells)
         let threads =
             (self.threads).unwrap_or_else(|| walk_threads(ranges.iter().map(|r| r.1).sum()));
-        let seen = AddrSet::new(ranges);
+        let seen = AddrSet::new(self.m.region_ranges(), ranges);
         let shared = self.m.shared_copy().filter(|_| threads > 1);
         let (parts, lists) = match shared {
             Some(copy) => self.index_parallel(copy, threads, it, &seen, top),
@@ -723,5 +759,33 @@ struct Part {
 impl Part {
     fn tally(&mut self, ty: TypeId) -> &mut Tally {
         tally_of(&mut self.tallies, ty)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_address_set_over_regions_too_big_falls_back_to_the_copy() {
+        let copied = vec![(0x10_0000u64, 0x1000u64)];
+        // a region of a terabyte: its bits would be 16 GiB; the copied range's are used
+        let set = AddrSet::new(vec![(0x10_0000, 1 << 40)], copied.clone());
+        assert_eq!(set.ranges.len(), 1);
+        assert_eq!(set.ranges[0].1, 0x1000);
+        let mut last = 0;
+        for addr in [0x10_0008u64, 0x10_0ff8, 0x20_0000, 0x10_0000 + (1 << 39)] {
+            assert!(!set.contains(addr, &mut last));
+            assert!(set.insert(addr, &mut last), "{addr:#x} first insert");
+            assert!(!set.insert(addr, &mut last), "{addr:#x} second insert");
+            assert!(set.contains(addr, &mut last));
+        }
+        // (inside the bits, and outside them in the hash set)
+        assert_eq!(set.other.lock().unwrap().len(), 2);
+        // regions of a sane size: bits over them whole
+        let set = AddrSet::new(vec![(0x10_0000, 64 << 20)], copied);
+        assert_eq!(set.ranges[0].1, 64 << 20);
+        assert_eq!(set.bits.len(), (64 << 20) / 8 / 64);
+        assert!(set.bits.iter().all(|b| b.load(Ordering::Relaxed) == 0));
     }
 }
