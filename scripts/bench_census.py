@@ -3,7 +3,7 @@
 a watch.
 
 usage: python3 scripts/bench_census.py [--sizes 100000,1000000,5000000] [--rounds 5]
-                                       [--watch-seconds 40] [--array-gib 2] [--quick]
+                                       [--watch-seconds 120] [--array-gib 2] [--quick]
 
 Starts tests/targets/census_bench.py under the machine's python3 holding about N GC-tracked
 objects (N/2 small instances, N/2 one-item lists), and asks it for its *object memory*: the
@@ -18,7 +18,8 @@ bytes — the memory that holds Python objects, which memwatch's peak RSS is hel
   2. a watch at the defaults (`memwatch --pid P --no-tui --record F --duration S`), at 1M and
      5M objects: the censuses' pause and total (from the session file; the first, which has
      nothing to learn from, apart), memwatch's CPU over the watch (share of a core) and its
-     peak RSS.
+     peak RSS. Two minutes by default: a census costs ~1 % of a core over a 25-s window, so
+     a short watch's CPU figure moves with the count of censuses that fall in it.
   3. arrays beside objects: the 1M heap plus --array-gib GiB of bytearray data: snapshot and
      watch, memwatch's peak RSS against the object memory (not the target's RSS).
 
@@ -234,7 +235,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", default="100000,1000000,5000000")
     ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--watch-seconds", type=int, default=40)
+    # a 1M-object census costs ~1 % of a core over a 25-s window: a short watch's CPU figure
+    # moves by that much with the count of censuses that fall in it (the census clock paces
+    # them by CPU, every ~10 s at 1M); two minutes hold about ten
+    ap.add_argument("--watch-seconds", type=int, default=120)
     ap.add_argument("--array-gib", type=float, default=2)
     ap.add_argument("--quick", action="store_true", help="one-off censuses only")
     args = ap.parse_args()
