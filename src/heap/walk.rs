@@ -542,14 +542,15 @@ impl<'a, M: Memory + ?Sized> Walker<'a, M> {
             k: top,
             heap: BinaryHeap::new(),
         };
-        let mut others = 0usize;
-        let mut last = 0usize;
-        // containers whose referents are being read: (object, type, depth, next item)
-        let mut work: Vec<Expand> = Vec::new();
-        // referents read and not yet counted (address, depth of the container), and the
-        // batch being counted
-        let mut pending: Vec<(u64, u8)> = Vec::new();
-        let mut batch: Vec<(u64, u8)> = Vec::new();
+        let mut u = Untracked {
+            work: Vec::new(),
+            pending: Vec::new(),
+            batch: Vec::new(),
+            others: 0,
+            cap: other_cap,
+            seen,
+            last: 0,
+        };
         while let Some(Unit { no, g, objects }) = next() {
             let mut kept = Vec::new();
             for (i, &addr) in objects.iter().enumerate() {
@@ -584,33 +585,13 @@ impl<'a, M: Memory + ?Sized> Walker<'a, M> {
                 // the untracked objects this container holds are read in batches, a
                 // bounded chunk of a container at a time, so that the objects of a batch
                 // can be fetched into the cache ahead of their turn
-                work.push((addr, ty, 0u8, 0u64));
-                self.referents_of(&mut work, &mut pending);
-                if pending.len() >= BATCH {
-                    self.count_untracked(
-                        &mut pending,
-                        &mut work,
-                        &mut batch,
-                        &mut part,
-                        &mut largest,
-                        &mut others,
-                        other_cap,
-                        seen,
-                        &mut last,
-                    );
+                u.work.push((addr, ty, 0u8, 0u64));
+                self.referents_of(&mut u);
+                if u.pending.len() >= BATCH {
+                    self.count_untracked(&mut u, &mut part, &mut largest);
                 }
             }
-            self.count_untracked(
-                &mut pending,
-                &mut work,
-                &mut batch,
-                &mut part,
-                &mut largest,
-                &mut others,
-                other_cap,
-                seen,
-                &mut last,
-            );
+            self.count_untracked(&mut u, &mut part, &mut largest);
             if self.keep_objects {
                 part.gc_objects.push((no, kept));
             }
@@ -621,9 +602,10 @@ impl<'a, M: Memory + ?Sized> Walker<'a, M> {
         part
     }
 
-    /// Read the referents of the containers on `work` (each a bounded chunk at a time) into
-    /// `pending`, with the depth of their container.
-    fn referents_of(&self, work: &mut Vec<Expand>, pending: &mut Vec<(u64, u8)>) {
+    /// Read the referents of the containers on `u.work` (each a bounded chunk at a time) into
+    /// `u.pending`, with the depth of their container.
+    fn referents_of(&self, u: &mut Untracked) {
+        let (work, pending) = (&mut u.work, &mut u.pending);
         while let Some((obj, oty, depth, start)) = work.pop() {
             let next = objects::referents_chunk(
                 self.m,
@@ -645,51 +627,39 @@ impl<'a, M: Memory + ?Sized> Walker<'a, M> {
         }
     }
 
-    /// Count the untracked objects among the referents in `pending` (each by the thread that
-    /// inserts it into `seen` first), fetching each a few places ahead of its turn; untracked
-    /// tuples and dicts among them (and numpy views' bases) are expanded in turn, until
-    /// nothing is left to read.
-    #[allow(clippy::too_many_arguments)]
-    fn count_untracked(
-        &mut self,
-        pending: &mut Vec<(u64, u8)>,
-        work: &mut Vec<Expand>,
-        batch: &mut Vec<(u64, u8)>,
-        part: &mut Part,
-        largest: &mut Largest,
-        others: &mut usize,
-        other_cap: usize,
-        seen: &AddrSet,
-        last: &mut usize,
-    ) {
+    /// Count the untracked objects among the referents in `u.pending` (each by the thread
+    /// that inserts it into `u.seen` first), fetching each a few places ahead of its turn;
+    /// untracked tuples and dicts among them (and numpy views' bases) are expanded in turn,
+    /// until nothing is left to read.
+    fn count_untracked(&mut self, u: &mut Untracked, part: &mut Part, largest: &mut Largest) {
         const AHEAD: usize = 16;
         loop {
-            std::mem::swap(pending, batch);
-            if batch.is_empty() {
-                if work.is_empty() {
+            std::mem::swap(&mut u.pending, &mut u.batch);
+            if u.batch.is_empty() {
+                if u.work.is_empty() {
                     return;
                 }
-                self.referents_of(work, pending);
+                self.referents_of(u);
                 continue;
             }
-            for &(r, _) in batch.iter().take(AHEAD) {
+            for &(r, _) in u.batch.iter().take(AHEAD) {
                 self.m.prefetch(r.wrapping_add(self.l.ob_type));
             }
-            for j in 0..batch.len() {
-                let (r, depth) = batch[j];
-                if let Some(&(ahead, _)) = batch.get(j + AHEAD) {
+            for j in 0..u.batch.len() {
+                let (r, depth) = u.batch[j];
+                if let Some(&(ahead, _)) = u.batch.get(j + AHEAD) {
                     self.m.prefetch(ahead.wrapping_add(self.l.ob_type));
                 }
-                if *others >= other_cap || seen.contains(r, last) {
+                if u.others >= u.cap || u.seen.contains(r, &mut u.last) {
                     continue;
                 }
                 let Some(rty) = self.type_of(r) else {
                     continue;
                 };
-                if self.is_tracked(r, rty) || !seen.insert(r, last) {
+                if self.is_tracked(r, rty) || !u.seen.insert(r, &mut u.last) {
                     continue;
                 }
-                *others += 1;
+                u.others += 1;
                 let rt = self.types.get(rty);
                 let size = objects::getsizeof(self.m, self.l, r, rt);
                 // (and a numpy view's base, which the GC does not know)
@@ -700,13 +670,29 @@ impl<'a, M: Memory + ?Sized> Walker<'a, M> {
                 tally.other_bytes = tally.other_bytes.saturating_add(size);
                 largest.push(size, r, rty);
                 if expand {
-                    work.push((r, rty, depth + 1, 0));
+                    u.work.push((r, rty, depth + 1, 0));
                 }
             }
-            batch.clear();
-            self.referents_of(work, pending);
+            u.batch.clear();
+            self.referents_of(u);
         }
     }
+}
+
+/// What a thread of the walk keeps while it counts untracked objects.
+struct Untracked<'s> {
+    /// Containers whose referents are being read.
+    work: Vec<Expand>,
+    /// Referents read and not yet counted (address, depth of their container), and the
+    /// batch being counted.
+    pending: Vec<(u64, u8)>,
+    batch: Vec<(u64, u8)>,
+    /// Untracked objects this thread counted, and the most it may.
+    others: usize,
+    cap: usize,
+    /// The walk's set of objects seen, and this thread's guess of the range in it.
+    seen: &'s AddrSet,
+    last: usize,
 }
 
 /// A container whose referents are being read: (object, type, depth, next item).
