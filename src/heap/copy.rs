@@ -771,15 +771,19 @@ mod tests {
         map[0] = 1;
         map[100 * P as usize] = 1;
         let me = std::process::id() as i32;
-        let mut wants = vec![Want {
-            m: Mapping {
-                start: lo,
-                end: hi,
-                anon: true,
-            },
-            runs: vec![(lo, hi)],
-            untouched: Vec::new(),
-        }];
+        // the whole mapping planned, as a first census plans it
+        let whole = |anon| {
+            vec![Want {
+                m: Mapping {
+                    start: lo,
+                    end: hi,
+                    anon,
+                },
+                runs: vec![(lo, hi)],
+                untouched: Vec::new(),
+            }]
+        };
+        let mut wants = whole(true);
         drop_untouched(me, &mut wants);
         assert_eq!(
             wants[0].runs,
@@ -802,15 +806,7 @@ mod tests {
             ]
         );
         // a file-backed mapping is left whole
-        let mut file = vec![Want {
-            m: Mapping {
-                start: lo,
-                end: hi,
-                anon: false,
-            },
-            runs: vec![(lo, hi)],
-            untouched: Vec::new(),
-        }];
+        let mut file = whole(false);
         drop_untouched(me, &mut file);
         assert_eq!(file[0].runs, vec![(lo, hi)]);
         std::hint::black_box(&map);
