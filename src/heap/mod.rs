@@ -445,7 +445,9 @@ impl HeapTarget {
             Some(now) if changed => copy::plan(&now, cache.learned.as_ref(), mode, opts.max_copy),
             _ => wants,
         };
+        let t_frozen = frozen.stopped_at.elapsed();
         let touched = copy::add_touched_since(self.pid, &mut wants);
+        let t_touched = frozen.stopped_at.elapsed();
         let (regions, copied, rewritten) = match buffers {
             Some(buffers) => {
                 let (r, c) = copy::fill(self.pid, &wants, buffers);
@@ -475,6 +477,12 @@ impl HeapTarget {
         let pause = frozen.stopped_at.elapsed();
         drop(frozen);
         drop(stops);
+        if std::env::var_os("MEMWATCH_TIMING").is_some() {
+            eprintln!(
+                "pause: maps re-read by {t_frozen:?}, untouched pages re-checked by {t_touched:?}, {} MiB copied by {pause:?}",
+                copied >> 20
+            );
+        }
         Ok((regions, copied, rewritten, pause))
     }
 
