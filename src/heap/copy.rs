@@ -489,6 +489,48 @@ pub fn prepare(wants: &[Want], kept: &mut Kept) -> Buffers {
     Buffers { maps: out }
 }
 
+/// Give a copy's buffers back to the kernel, a big copy's on several threads: freeing the
+/// pages is the kernel's work (each uncharged and returned), 20-28 ms for 624 MiB by one
+/// `munmap` here, 12-14 ms when two threads first drop the pages of half each.
+pub fn release(regions: Vec<Region>) {
+    let mut maps = Vec::new();
+    let mut pieces: Vec<(usize, u64, u64)> = Vec::new();
+    for r in regions {
+        let spans = r.valid_spans();
+        let RegionData::Map(map) = r.into_data() else {
+            continue;
+        };
+        for (off, len) in spans {
+            let end = (off + len).min(map.len() as u64);
+            let mut at = off;
+            while at < end {
+                let n = PIECE.min(end - at);
+                pieces.push((maps.len(), at, n));
+                at += n;
+            }
+        }
+        maps.push(map);
+    }
+    let total: u64 = pieces.iter().map(|p| p.2).sum();
+    let threads = threads();
+    if threads >= 2 && total >= PARALLEL_MIN {
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        on_threads(threads, || {
+            while let Some(&(i, off, n)) = pieces.get(next.fetch_add(1, Ordering::Relaxed)) {
+                // SAFETY: the buffer is unmapped right after and nothing reads it meanwhile
+                let _ = unsafe {
+                    maps[i].unchecked_advise_range(
+                        UncheckedAdvice::DontNeed,
+                        off as usize,
+                        n as usize,
+                    )
+                };
+            }
+        });
+    }
+    drop(maps);
+}
+
 /// Buffers for a first census of `pid`, made ready before anything else is known of it (a
 /// one-off snapshot faults them in while it attaches, on the other core): what a `Full`
 /// copy of its writable mappings would need now, or nothing if that is not the mode its

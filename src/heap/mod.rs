@@ -376,7 +376,7 @@ impl HeapTarget {
             if opts.keep_buffers {
                 cache.kept.keep(mem.into_regions());
             } else {
-                drop(mem);
+                copy::release(mem.into_regions());
             }
             drop(cache);
             census_verdict(
