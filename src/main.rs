@@ -311,9 +311,9 @@ fn snapshot_command(
 ) -> Result<()> {
     text_or_json(format, "snapshot")?;
     let max_copy = heap::CensusOptions::default().max_copy;
-    // the copy's buffers are faulted in while memwatch attaches (a blocking census only: a
-    // non-blocking one copies no more than it reads)
-    let warm = (!nonblocking).then(|| std::thread::spawn(move || heap::copy::warm(pid, max_copy)));
+    // the copy's buffers are faulted in while memwatch attaches, and attaching helps once
+    // done (a blocking census only: a non-blocking one copies no more than it reads)
+    let warm = (!nonblocking).then(|| heap::copy::warm(pid, max_copy));
     let target = target::inspect(pid)?;
     let heap = target.heap().map_err(|e| match e {
         heap::HeapError::NoLayout(e) => Failure::UnsupportedInterpreter {
@@ -325,8 +325,8 @@ fn snapshot_command(
         }
         heap::HeapError::BadOverride(e) => Failure::Usage(e),
     })?;
-    if let Some(kept) = warm.and_then(|w| w.join().ok()) {
-        heap.give_buffers(kept);
+    if let Some(warm) = warm {
+        heap.give_buffers(warm.finish());
     }
     let opts = heap::CensusOptions {
         nonblocking,

@@ -434,59 +434,89 @@ fn buffer(len: u64) -> Option<MmapMut> {
 /// Buffers for `wants`, the pages of what will be copied faulted in (on several threads:
 /// the kernel zeroes each page it faults in, 35–50 ms per 144 MiB on one thread here).
 pub fn prepare(wants: &[Want], kept: &mut Kept) -> Buffers {
-    let mut out = Vec::new();
-    let mut pieces: Vec<(usize, u64, u64)> = Vec::new();
-    for w in wants {
-        let len = w.m.end - w.m.start;
-        let Some((map, present)) = kept
-            .take(w.m.start, len)
-            .or_else(|| buffer(len).map(|m| (m, Vec::new())))
-        else {
-            continue;
-        };
-        let runs: Vec<(u64, u64)> = w
-            .runs
-            .iter()
-            .map(|&(lo, hi)| (lo - w.m.start, hi - w.m.start))
-            .collect();
-        // pages a kept buffer has in already are not faulted in again
-        for (lo, hi) in minus(&runs, &present) {
-            let mut at = lo;
-            while at < hi {
-                let end = (at + PIECE).min(hi);
-                pieces.push((out.len(), at, end - at));
-                at = end;
+    let p = Populate::new(wants, kept, PIECE);
+    let threads = if p.total < PARALLEL_MIN { 1 } else { threads() };
+    on_threads(threads, || p.work());
+    p.done()
+}
+
+/// Buffers whose pages are being faulted in, in pieces that any number of threads take in
+/// turn.
+struct Populate {
+    maps: Vec<(u64, MmapMut)>,
+    pieces: Vec<(usize, u64, u64)>,
+    total: u64,
+    next: std::sync::atomic::AtomicUsize,
+    failed: std::sync::atomic::AtomicBool,
+}
+
+impl Populate {
+    fn new(wants: &[Want], kept: &mut Kept, piece: u64) -> Populate {
+        let mut maps = Vec::new();
+        let mut pieces: Vec<(usize, u64, u64)> = Vec::new();
+        for w in wants {
+            let len = w.m.end - w.m.start;
+            let Some((map, present)) = kept
+                .take(w.m.start, len)
+                .or_else(|| buffer(len).map(|m| (m, Vec::new())))
+            else {
+                continue;
+            };
+            let runs: Vec<(u64, u64)> = w
+                .runs
+                .iter()
+                .map(|&(lo, hi)| (lo - w.m.start, hi - w.m.start))
+                .collect();
+            // pages a kept buffer has in already are not faulted in again
+            for (lo, hi) in minus(&runs, &present) {
+                let mut at = lo;
+                while at < hi {
+                    let end = (at + piece).min(hi);
+                    pieces.push((maps.len(), at, end - at));
+                    at = end;
+                }
             }
+            maps.push((w.m.start, map));
         }
-        out.push((w.m.start, map));
+        kept.clear();
+        let total = pieces.iter().map(|p| p.2).sum();
+        Populate {
+            maps,
+            pieces,
+            total,
+            next: std::sync::atomic::AtomicUsize::new(0),
+            failed: std::sync::atomic::AtomicBool::new(false),
+        }
     }
-    kept.clear();
-    let total: u64 = pieces.iter().map(|p| p.2).sum();
-    let threads = if total < PARALLEL_MIN { 1 } else { threads() };
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let failed = std::sync::atomic::AtomicBool::new(false);
-    on_threads(threads, || {
-        while let Some(&(i, off, len)) = pieces.get(next.fetch_add(1, Ordering::Relaxed)) {
-            let map = &out[i].1;
-            if map
+
+    /// Fault pieces in until none is left.
+    fn work(&self) {
+        while let Some(&(i, off, len)) = self.pieces.get(self.next.fetch_add(1, Ordering::Relaxed))
+        {
+            if self.maps[i]
+                .1
                 .advise_range(Advice::PopulateWrite, off as usize, len as usize)
                 .is_err()
             {
-                failed.store(true, Ordering::Relaxed);
-            }
-        }
-    });
-    if failed.load(Ordering::Relaxed) {
-        // kernels before 5.14: touch every page
-        for &(i, off, len) in &pieces {
-            let map = &mut out[i].1;
-            let end = ((off + len) as usize).min(map.len());
-            for p in (off as usize..end).step_by(4096) {
-                map[p] = 0;
+                self.failed.store(true, Ordering::Relaxed);
             }
         }
     }
-    Buffers { maps: out }
+
+    /// The buffers, once every piece is in.
+    fn done(mut self) -> Buffers {
+        if self.failed.load(Ordering::Relaxed) {
+            // kernels before 5.14: touch every page
+            for &(i, off, len) in &self.pieces {
+                let map = &mut self.maps[i].1;
+                let end = ((off + len) as usize).min(map.len());
+                for p in (off as usize..end).step_by(4096) {
+                    map[p] = 0;
+                }
+            }
+        }
+        Buffers { maps: self.maps }
+    }
 }
 
 /// Give a copy's buffers back to the kernel, a big copy's on several threads: freeing the
@@ -531,42 +561,85 @@ pub fn release(regions: Vec<Region>) {
     drop(maps);
 }
 
-/// Buffers for a first census of `pid`, made ready before anything else is known of it (a
-/// one-off snapshot faults them in while it attaches, on the other core): what a `Full`
-/// copy of its writable mappings would need now, or nothing if that is not the mode its
-/// census would choose. The census takes them as kept buffers (pages already in).
-pub fn warm(pid: i32, cap: u64) -> Kept {
-    let mut kept = Kept::default();
-    let Ok(maps) = writable_mappings(pid) else {
-        return kept;
-    };
-    if choose(&maps, None, cap) != Mode::Full {
-        return kept;
-    }
-    let mut wants = plan(&maps, None, Mode::Full, cap);
-    drop_untouched(pid, &mut wants);
-    let buffers = prepare(&wants, &mut Kept::default());
-    for (start, map) in buffers.maps {
-        let Some(w) = wants.iter().find(|w| w.m.start == start) else {
-            continue;
-        };
-        let held = w.bytes();
-        if KEPT_BYTES.load(Ordering::Relaxed) + held > KEEP_MAX {
-            continue;
+/// Buffers for a first census of `pid` being made ready before anything else is known of
+/// it (a one-off snapshot, while it attaches): what a `Full` copy of its writable mappings
+/// would need now, or nothing if that is not the mode its census would choose. A thread
+/// plans them and faults their pages in; [`Warming::finish`] helps it and takes them, for
+/// the census to use as kept buffers (pages already in). Attaching takes one core ~5 ms
+/// alone (more beside the faulting, 6-50 ms here); once it is done its thread takes pieces
+/// too, so the work ends when both cores have done their part, where two faulting threads
+/// beside it kept three threads on two CPUs to the end.
+pub struct Warming {
+    planned: std::sync::mpsc::Receiver<Option<WarmPlan>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+type WarmPlan = (std::sync::Arc<Populate>, Vec<Want>);
+
+/// Start making the buffers for a first census of `pid` ready (see [`Warming`]).
+pub fn warm(pid: i32, cap: u64) -> Warming {
+    let (tx, planned) = std::sync::mpsc::sync_channel(1);
+    let thread = std::thread::Builder::new()
+        .name("memwatch-warm".into())
+        .spawn(move || {
+            let planned = writable_mappings(pid)
+                .ok()
+                .filter(|maps| choose(maps, None, cap) == Mode::Full)
+                .map(|maps| {
+                    let mut wants = plan(&maps, None, Mode::Full, cap);
+                    drop_untouched(pid, &mut wants);
+                    let p = std::sync::Arc::new(Populate::new(&wants, &mut Kept::default(), PIECE));
+                    (p, wants)
+                });
+            let work = planned.as_ref().map(|(p, _)| p.clone());
+            let _ = tx.send(planned);
+            if let Some(p) = work {
+                p.work();
+            }
+        })
+        .ok();
+    Warming { planned, thread }
+}
+
+impl Warming {
+    /// Help fault the rest in, then the buffers (none if planning failed).
+    pub fn finish(mut self) -> Kept {
+        let mut kept = Kept::default();
+        let planned = self.planned.recv().ok().flatten();
+        if let Some((p, _)) = &planned {
+            p.work();
         }
-        KEPT_BYTES.fetch_add(held, Ordering::Relaxed);
-        kept.bufs.push(KeptBuffer {
-            start,
-            map,
-            held,
-            present: w
-                .runs
-                .iter()
-                .map(|&(a, b)| (a - start, b - start))
-                .collect(),
-        });
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        let Some((p, wants)) = planned else {
+            return kept;
+        };
+        let Ok(p) = std::sync::Arc::try_unwrap(p) else {
+            return kept;
+        };
+        for (start, map) in p.done().maps {
+            let Some(w) = wants.iter().find(|w| w.m.start == start) else {
+                continue;
+            };
+            let held = w.bytes();
+            if KEPT_BYTES.load(Ordering::Relaxed) + held > KEEP_MAX {
+                continue;
+            }
+            KEPT_BYTES.fetch_add(held, Ordering::Relaxed);
+            kept.bufs.push(KeptBuffer {
+                start,
+                map,
+                held,
+                present: w
+                    .runs
+                    .iter()
+                    .map(|&(a, b)| (a - start, b - start))
+                    .collect(),
+            });
+        }
+        kept
     }
-    kept
 }
 
 impl Kept {
