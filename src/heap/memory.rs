@@ -479,7 +479,12 @@ pub struct CopyReader<D> {
     hot_start: Cell<u64>,
     hot_at: Cell<usize>,
     hot_limit: Cell<u64>,
+    /// Per megabyte of addresses (hashed), the region found there last.
+    near: [Cell<u32>; NEAR],
 }
+
+/// Entries of a reader's cache of regions by megabyte.
+const NEAR: usize = 256;
 
 pub type HeapCopy = CopyReader<CopyData>;
 pub type CopyView<'a> = CopyReader<&'a CopyData>;
@@ -492,6 +497,7 @@ impl<D> CopyReader<D> {
             hot_start: Cell::new(0),
             hot_at: Cell::new(0),
             hot_limit: Cell::new(0),
+            near: std::array::from_fn(|_| Cell::new(u32::MAX)),
         }
     }
 }
@@ -563,12 +569,22 @@ impl<D: Borrow<CopyData>> CopyReader<D> {
         {
             return Some(r);
         }
+        // a region seen last in this megabyte of addresses, else a search
+        let slot = &self.near[((addr >> 20) % NEAR as u64) as usize];
+        if let Some(r) = regions.get(slot.get() as usize)
+            && addr >= r.start
+            && addr < r.start + r.len
+        {
+            self.last.set(slot.get() as usize);
+            return Some(r);
+        }
         let i = regions
             .partition_point(|r| r.start <= addr)
             .checked_sub(1)?;
         let r = regions.get(i)?;
         if addr < r.start + r.len {
             self.last.set(i);
+            slot.set(i as u32);
             Some(r)
         } else {
             None
@@ -651,9 +667,8 @@ impl<D: Borrow<CopyData>> CopyReader<D> {
 impl<D: Borrow<CopyData>> Memory for CopyReader<D> {
     #[inline]
     fn prefetch(&self, addr: u64) {
-        if let Some(r) = self.region(addr)
-            && r.valid.get(r.chunk(addr))
-        {
+        // (a chunk not copied may be prefetched: a prefetch never faults)
+        if let Some(r) = self.region(addr) {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: prefetching is a hint; the address is inside the region's buffer
             unsafe {
