@@ -330,6 +330,9 @@ pub fn recopy(pid: i32, regions: &mut [Region], runs: &[(u64, u64)]) -> u64 {
 #[derive(Default)]
 pub struct Kept {
     bufs: Vec<KeptBuffer>,
+    /// The warm-up's plan (see [`Warming`]): the mappings it was made for and what it
+    /// planned to copy of them, pages never written left out.
+    planned: Option<(Vec<Mapping>, Vec<Want>)>,
 }
 
 /// A buffer kept: the mapping it copied, the bytes of copied data it holds, and the spans
@@ -574,7 +577,7 @@ pub struct Warming {
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-type WarmPlan = (std::sync::Arc<Populate>, Vec<Want>);
+type WarmPlan = (std::sync::Arc<Populate>, Vec<Mapping>, Vec<Want>);
 
 /// Start making the buffers for a first census of `pid` ready (see [`Warming`]).
 pub fn warm(pid: i32, cap: u64) -> Warming {
@@ -589,9 +592,9 @@ pub fn warm(pid: i32, cap: u64) -> Warming {
                     let mut wants = plan(&maps, None, Mode::Full, cap);
                     drop_untouched(pid, &mut wants);
                     let p = std::sync::Arc::new(Populate::new(&wants, &mut Kept::default(), PIECE));
-                    (p, wants)
+                    (p, maps, wants)
                 });
-            let work = planned.as_ref().map(|(p, _)| p.clone());
+            let work = planned.as_ref().map(|(p, _, _)| p.clone());
             let _ = tx.send(planned);
             if let Some(p) = work {
                 p.work();
@@ -606,13 +609,13 @@ impl Warming {
     pub fn finish(mut self) -> Kept {
         let mut kept = Kept::default();
         let planned = self.planned.recv().ok().flatten();
-        if let Some((p, _)) = &planned {
+        if let Some((p, _, _)) = &planned {
             p.work();
         }
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
-        let Some((p, wants)) = planned else {
+        let Some((p, maps, wants)) = planned else {
             return kept;
         };
         let Ok(p) = std::sync::Arc::try_unwrap(p) else {
@@ -638,14 +641,31 @@ impl Warming {
                     .collect(),
             });
         }
+        kept.planned = Some((maps, wants));
         kept
     }
 }
 
 impl Kept {
-    /// Take `other`'s buffers too.
+    /// Take `other`'s buffers (and plan) too.
     pub fn absorb(&mut self, mut other: Kept) {
         self.bufs.append(&mut other.bufs);
+        if other.planned.is_some() {
+            self.planned = other.planned.take();
+        }
+    }
+
+    /// The warm-up's plan, if it was made for the mappings `maps` (the census's first, in
+    /// `Full` mode) — what `plan` and `drop_untouched` would find again a moment later, the
+    /// pages written since found in the pause (as for any plan) — and forgotten either way.
+    pub fn take_plan(&mut self, maps: &[Mapping]) -> Option<Vec<Want>> {
+        let (planned_for, wants) = self.planned.take()?;
+        let same = planned_for.len() == maps.len()
+            && planned_for
+                .iter()
+                .zip(maps)
+                .all(|(a, b)| a.start == b.start && a.end == b.end && a.anon == b.anon);
+        same.then_some(wants)
     }
 }
 

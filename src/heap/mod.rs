@@ -298,8 +298,14 @@ impl HeapTarget {
                 .get_or_insert_with(|| copy::choose(&maps, cache.learned.as_ref(), opts.max_copy));
             // memory for the copy is made ready before the target is paused
             let t_prep = Instant::now();
-            let mut wants = copy::plan(&maps, cache.learned.as_ref(), m, opts.max_copy);
-            copy::drop_untouched(self.pid, &mut wants);
+            let warmed = (m == copy::Mode::Full)
+                .then(|| cache.kept.take_plan(&maps))
+                .flatten();
+            let wants = warmed.unwrap_or_else(|| {
+                let mut wants = copy::plan(&maps, cache.learned.as_ref(), m, opts.max_copy);
+                copy::drop_untouched(self.pid, &mut wants);
+                wants
+            });
             let buffers = copy::prepare(&wants, &mut cache.kept);
             if std::env::var_os("MEMWATCH_TIMING").is_some() {
                 let planned: u64 = wants.iter().map(copy::Want::bytes).sum();
