@@ -437,7 +437,7 @@ fn buffer(len: u64) -> Option<MmapMut> {
 /// Buffers for `wants`, the pages of what will be copied faulted in (on several threads:
 /// the kernel zeroes each page it faults in, 35–50 ms per 144 MiB on one thread here).
 pub fn prepare(wants: &[Want], kept: &mut Kept) -> Buffers {
-    let p = Populate::new(wants, kept, PIECE);
+    let p = Populate::new(wants, kept);
     let threads = if p.total < PARALLEL_MIN { 1 } else { threads() };
     on_threads(threads, || p.work());
     p.done()
@@ -454,7 +454,7 @@ struct Populate {
 }
 
 impl Populate {
-    fn new(wants: &[Want], kept: &mut Kept, piece: u64) -> Populate {
+    fn new(wants: &[Want], kept: &mut Kept) -> Populate {
         let mut maps = Vec::new();
         let mut pieces: Vec<(usize, u64, u64)> = Vec::new();
         for w in wants {
@@ -472,12 +472,7 @@ impl Populate {
                 .collect();
             // pages a kept buffer has in already are not faulted in again
             for (lo, hi) in minus(&runs, &present) {
-                let mut at = lo;
-                while at < hi {
-                    let end = (at + piece).min(hi);
-                    pieces.push((maps.len(), at, end - at));
-                    at = end;
-                }
+                cut(maps.len(), lo, hi, &mut pieces);
             }
             maps.push((w.m.start, map));
         }
@@ -522,6 +517,16 @@ impl Populate {
     }
 }
 
+/// `[lo, hi)` of buffer `i`, as pieces `(i, offset, length)` of at most [`PIECE`] bytes.
+fn cut(i: usize, lo: u64, hi: u64, pieces: &mut Vec<(usize, u64, u64)>) {
+    let mut at = lo;
+    while at < hi {
+        let n = PIECE.min(hi - at);
+        pieces.push((i, at, n));
+        at += n;
+    }
+}
+
 /// Give a copy's buffers back to the kernel, a big copy's on several threads: freeing the
 /// pages is the kernel's work (each uncharged and returned), 20-28 ms for 624 MiB by one
 /// `munmap` here, 12-14 ms when two threads first drop the pages of half each.
@@ -534,13 +539,12 @@ pub fn release(regions: Vec<Region>) {
             continue;
         };
         for (off, len) in spans {
-            let end = (off + len).min(map.len() as u64);
-            let mut at = off;
-            while at < end {
-                let n = PIECE.min(end - at);
-                pieces.push((maps.len(), at, n));
-                at += n;
-            }
+            cut(
+                maps.len(),
+                off,
+                (off + len).min(map.len() as u64),
+                &mut pieces,
+            );
         }
         maps.push(map);
     }
@@ -591,7 +595,7 @@ pub fn warm(pid: i32, cap: u64) -> Warming {
                 .map(|maps| {
                     let mut wants = plan(&maps, None, Mode::Full, cap);
                     drop_untouched(pid, &mut wants);
-                    let p = std::sync::Arc::new(Populate::new(&wants, &mut Kept::default(), PIECE));
+                    let p = std::sync::Arc::new(Populate::new(&wants, &mut Kept::default()));
                     (p, maps, wants)
                 });
             let work = planned.as_ref().map(|(p, _, _)| p.clone());
