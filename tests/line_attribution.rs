@@ -42,7 +42,14 @@ fn run_names_the_bytearray_line(label: &str) {
     let Some(py) = interpreter(label) else { return };
     let dir = tempfile::tempdir().unwrap();
     let session = dir.path().join("s.db");
-    let out = run_alloc_line(&py, &session, &["bytearray", "--exit", "3"]);
+    // (memwatch attaches by polling while the command runs, as py-spy does; under the whole
+    // suite's load that once took over a second, and the four allocations, 0.3-1.1 s after
+    // the target's start by default, were over before the first sample)
+    let out = run_alloc_line(
+        &py,
+        &session,
+        &["bytearray", "--exit", "3", "--delay", "1.5"],
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("Line #    Mem usage    Increment  Occurrences   Line Contents"));
     assert!(stdout.contains("session recorded to"));
