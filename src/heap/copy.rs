@@ -50,6 +50,14 @@ pub struct Mapping {
     pub anon: bool,
 }
 
+/// Are two memory maps the same mappings (same spans, in the same order)?
+pub fn same_mappings(a: &[Mapping], b: &[Mapping]) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|(x, y)| x.start == y.start && x.end == y.end)
+}
+
 /// Private writable readable mappings of `pid`, from `/proc/PID/maps`.
 pub fn writable_mappings(pid: i32) -> std::io::Result<Vec<Mapping>> {
     let maps = std::fs::read_to_string(format!("/proc/{pid}/maps"))?;
@@ -664,12 +672,7 @@ impl Kept {
     /// pages written since found in the pause (as for any plan) — and forgotten either way.
     pub fn take_plan(&mut self, maps: &[Mapping]) -> Option<Vec<Want>> {
         let (planned_for, wants) = self.planned.take()?;
-        let same = planned_for.len() == maps.len()
-            && planned_for
-                .iter()
-                .zip(maps)
-                .all(|(a, b)| a.start == b.start && a.end == b.end && a.anon == b.anon);
-        same.then_some(wants)
+        same_mappings(&planned_for, maps).then_some(wants)
     }
 }
 

@@ -126,14 +126,6 @@ impl std::fmt::Debug for CopyCache {
     }
 }
 
-/// The same mappings, start and end.
-fn same_mappings(a: &[copy::Mapping], b: &[copy::Mapping]) -> bool {
-    a.len() == b.len()
-        && a.iter()
-            .zip(b)
-            .all(|(x, y)| x.start == y.start && x.end == y.end)
-}
-
 /// Why there is no heap census of a target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HeapError {
@@ -446,7 +438,9 @@ impl HeapTarget {
             freeze::Frozen::freeze(self.pid).map_err(|e| HeapError::Failed(e.to_string()))?;
         // the mappings as they are now that the target stands still
         let now = copy::writable_mappings(self.pid).ok();
-        let changed = now.as_deref().is_some_and(|now| !same_mappings(now, maps));
+        let changed = now
+            .as_deref()
+            .is_some_and(|now| !copy::same_mappings(now, maps));
         let mut wants = match now {
             Some(now) if changed => copy::plan(&now, cache.learned.as_ref(), mode, opts.max_copy),
             _ => wants,
