@@ -6,13 +6,18 @@
 //!   that only a collection can free. Objects whose references memwatch cannot enumerate
 //!   (frames, generators, C extension types, classes) are treated as reachable, so garbage is
 //!   never reported wrongly — only possibly missed.
-//! * **Why is this alive?** A back-reference chain from a root (a module global, a class
-//!   attribute, an object referenced from outside the heap) to a representative object.
+//! * **Why is this alive?** A chain from a root (a module global, a class attribute, an
+//!   object referenced from outside the heap) to a representative object: the shortest, found
+//!   by a breadth-first search from all roots at once.
 //!
-//! Nodes are the objects on the GC lists; edges are labelled strong references between them.
-//! Memory: a few dozen bytes per object, freed with the census.
+//! Nodes are the objects on the GC lists, numbered by address; their edges (labelled strong
+//! references) are not stored but read again from the copy, which is in memory anyway, at
+//! each pass over the graph: the graph costs about 9 bytes an object (its type, a counter while
+//! it is built, a few bits), where storing the edges both ways took over 50. Only the
+//! garbage found is made into a graph with its edges (see [`Sub`]).
 
 use std::collections::VecDeque;
+use std::ops::ControlFlow;
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
@@ -23,13 +28,17 @@ use super::memory::{Memory, MemoryExt, read_array};
 use super::objects::{self, is_python_class};
 use super::strings;
 use super::types::{Kind, TypeId, TypeInfo};
-use super::walk::{GcObject, Walker};
+use super::walk::{GcUnit, Walker};
 
 /// Graphs above this many nodes are not built (the census stays within its budget).
 pub const MAX_NODES: usize = 4_000_000;
-/// Nodes a why-alive search may visit.
-const MAX_SEARCH: usize = 2_000_000;
 const MAX_PATTERNS: usize = 10;
+/// Garbage nodes made into a graph with their edges (the rest is counted only).
+const MAX_GARBAGE: usize = 1_000_000;
+/// The type of a node whose type could not be read.
+const NO_TYPE: TypeId = TypeId::MAX;
+/// No node (a parent not set).
+const NO_NODE: u32 = u32::MAX;
 
 /// A labelled edge: what the reference is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -75,9 +84,39 @@ impl Via {
     }
 }
 
+/// One bit per node.
+#[derive(Clone)]
+struct Bits(Vec<u64>);
+
+impl Bits {
+    fn new(n: usize) -> Bits {
+        Bits(vec![0; n.div_ceil(64)])
+    }
+
+    #[inline]
+    fn get(&self, i: u32) -> bool {
+        self.0
+            .get(i as usize / 64)
+            .is_some_and(|w| w & (1 << (i % 64)) != 0)
+    }
+
+    fn clear(&mut self, i: u32) {
+        if let Some(w) = self.0.get_mut(i as usize / 64) {
+            *w &= !(1 << (i % 64));
+        }
+    }
+
+    #[inline]
+    fn set(&mut self, i: u32) {
+        if let Some(w) = self.0.get_mut(i as usize / 64) {
+            *w |= 1 << (i % 64);
+        }
+    }
+}
+
 /// Address → node: a bitmap over the copy's regions (one bit per 16 bytes: GC objects are
-/// 16-byte aligned) with the rank of each word, and the node ids by rank (~1 % of the copy,
-/// where a slot per 16 bytes took a quarter); a hash map for anything else.
+/// 16-byte aligned) with the rank of each word — a node's id is the rank of its address (~1 %
+/// of the copy, and no id per node) — and a hash map for anything else (ids after those).
 struct NodeIndex {
     /// (start, len, first word) of each local range.
     ranges: Vec<(u64, u64, usize)>,
@@ -85,9 +124,11 @@ struct NodeIndex {
     bits: Vec<u64>,
     /// Per word of `bits`: the nodes in the words before it (after [`NodeIndex::seal`]).
     ranks: Vec<u32>,
-    /// Node id + 1, by the rank of its address among the nodes in the ranges.
-    ids: Vec<u32>,
+    /// Nodes in the ranges (after [`NodeIndex::seal`]).
+    local: u32,
+    /// Addresses outside the ranges → their place in `other_addrs`.
     other: FxHashMap<u64, u32>,
+    other_addrs: Vec<u64>,
     last: std::cell::Cell<usize>,
 }
 
@@ -104,8 +145,9 @@ impl NodeIndex {
             ranges: out,
             bits: vec![0; words],
             ranks: Vec::new(),
-            ids: Vec::new(),
+            local: 0,
             other: FxHashMap::default(),
+            other_addrs: Vec::new(),
             last: std::cell::Cell::new(0),
         }
     }
@@ -136,39 +178,37 @@ impl NodeIndex {
         Some((base + (bit / 64) as usize, 1u64 << (bit % 64)))
     }
 
-    /// The node id + 1 at `addr` (after [`NodeIndex::seal`]).
+    /// The node at `addr` (after [`NodeIndex::seal`]).
     #[inline]
-    fn get(&self, addr: &u64) -> Option<u32> {
-        match self.slot(*addr) {
+    fn get(&self, addr: u64) -> Option<u32> {
+        match self.slot(addr) {
             Some((w, mask)) => {
                 let word = *self.bits.get(w)?;
                 if word & mask == 0 {
                     return None;
                 }
-                let rank = *self.ranks.get(w)? + (word & (mask - 1)).count_ones();
-                self.ids.get(rank as usize).copied()
+                Some(*self.ranks.get(w)? + (word & (mask - 1)).count_ones())
             }
-            None => self.other.get(addr).copied(),
+            None => self.other.get(&addr).map(|&k| self.local + k),
         }
     }
 
-    /// Insert `id + 1`; false if the address was there already. Ids of addresses in the
-    /// ranges are given by [`NodeIndex::seal`].
-    fn insert(&mut self, addr: u64, id: u32) -> bool {
+    /// Make `addr` a node (before [`NodeIndex::seal`]).
+    fn insert(&mut self, addr: u64) {
         match self.slot(addr) {
-            Some((w, mask)) => {
-                if self.bits[w] & mask != 0 {
-                    return false;
+            Some((w, mask)) => self.bits[w] |= mask,
+            None => {
+                let k = self.other_addrs.len() as u32;
+                if let std::collections::hash_map::Entry::Vacant(e) = self.other.entry(addr) {
+                    e.insert(k);
+                    self.other_addrs.push(addr);
                 }
-                self.bits[w] |= mask;
-                true
             }
-            None => self.other.insert(addr, id + 1).is_none(),
         }
     }
 
-    /// Ready for lookups: `addrs[id]` is the address of node `id`.
-    fn seal(&mut self, addrs: &[u64]) {
+    /// Ready for lookups: the ids are given.
+    fn seal(&mut self) {
         let mut total = 0u32;
         self.ranks = self
             .bits
@@ -179,82 +219,242 @@ impl NodeIndex {
                 r
             })
             .collect();
-        self.ids = vec![0; total as usize];
-        for (id, &a) in addrs.iter().enumerate() {
-            if let Some((w, mask)) = self.slot(a) {
-                let rank = self.ranks[w] + (self.bits[w] & (mask - 1)).count_ones();
-                if let Some(slot) = self.ids.get_mut(rank as usize) {
-                    *slot = id as u32 + 1;
+        self.local = total;
+    }
+
+    fn len(&self) -> usize {
+        self.local as usize + self.other_addrs.len()
+    }
+
+    /// Each node, by id (addresses in ascending order, then the others), until `f` breaks.
+    fn for_each(&self, mut f: impl FnMut(u32, u64) -> ControlFlow<()>) {
+        let mut id = 0u32;
+        for &(start, len, base) in &self.ranges {
+            let words = ((len / 16) as usize).div_ceil(64);
+            for (k, &word) in self.bits[base..base + words].iter().enumerate() {
+                let mut bits = word;
+                while bits != 0 {
+                    let b = bits.trailing_zeros() as u64;
+                    bits &= bits - 1;
+                    if f(id, start + (k as u64 * 64 + b) * 16).is_break() {
+                        return;
+                    }
+                    id += 1;
                 }
             }
         }
+        for &a in &self.other_addrs {
+            if f(id, a).is_break() {
+                return;
+            }
+            id += 1;
+        }
+    }
+
+    /// The address of node `id` (a search over the ranks: for the few nodes a report names).
+    fn addr_of(&self, id: u32) -> Option<u64> {
+        if id >= self.local {
+            return self.other_addrs.get((id - self.local) as usize).copied();
+        }
+        let w = self.ranks.partition_point(|&r| r <= id).checked_sub(1)?;
+        let mut word = *self.bits.get(w)?;
+        for _ in 0..(id - self.ranks[w]) {
+            word &= word.wrapping_sub(1);
+        }
+        if word == 0 {
+            return None;
+        }
+        let r = self.ranges.partition_point(|r| r.2 <= w).checked_sub(1)?;
+        let (start, _, base) = self.ranges[r];
+        Some(start + (((w - base) as u64) * 64 + word.trailing_zeros() as u64) * 16)
     }
 }
 
+/// The objects on the GC lists: which are roots, and of what type. Edges are read from the
+/// copy as they are needed ([`labelled`]).
 pub struct Graph {
-    pub addrs: Vec<u64>,
-    pub types: Vec<TypeId>,
-    /// Roots: referenced from outside the heap, immortal, frozen, or opaque.
-    pub root: Vec<bool>,
     index: NodeIndex,
-    edge_start: Vec<u32>,
-    edge_to: Vec<u32>,
-    edge_via: Vec<Via>,
+    types: Vec<TypeId>,
+    /// Referenced from outside the heap, immortal, frozen, or opaque.
+    root: Bits,
+    /// The youngest object of each type asked about (the last in list order: where new ones
+    /// go), by the name's place in the list asked with.
+    youngest: Vec<Option<u32>>,
 }
 
 impl Graph {
-    fn edges(&self, n: u32) -> impl Iterator<Item = (u32, Via)> + '_ {
-        let (a, b) = (
-            self.edge_start[n as usize] as usize,
-            self.edge_start[n as usize + 1] as usize,
-        );
-        self.edge_to[a..b]
-            .iter()
-            .copied()
-            .zip(self.edge_via[a..b].iter().copied())
-    }
-
-    /// The label of the edge `from → to` of kind `via`, read again from the copy (the first
-    /// such reference, if `from` holds `to` more than once).
-    fn label<M: Memory + ?Sized>(
-        &self,
-        w: &Walker<M>,
-        from: u32,
-        to: u32,
-        via: Via,
-    ) -> Option<Label> {
-        let target = *self.addrs.get(to as usize)?;
-        let t = w.types.get(self.types[from as usize]);
-        let mut found = None;
-        labelled(
-            w.m,
-            w.l,
-            self.addrs[from as usize],
-            t,
-            w.set_dummy,
-            &mut |l, a| {
-                if found.is_none() && a == target && Via::of(&l) == via {
-                    found = Some(l);
-                }
-            },
-        );
-        found
-    }
-
-    /// The size of node `n` (as `sys.getsizeof`), read again from the copy: only garbage
-    /// is weighed, so the graph keeps no size per node.
-    fn size<M: Memory + ?Sized>(&self, w: &Walker<M>, n: u32) -> u64 {
-        let t = w.types.get(self.types[n as usize]);
-        objects::getsizeof(w.m, w.l, self.addrs[n as usize], t)
-    }
-
     pub fn len(&self) -> usize {
-        self.addrs.len()
+        self.index.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.addrs.is_empty()
+        self.index.len() == 0
     }
+
+    /// The nodes node `id` (at `addr`) holds, with how (each as often as it is held); false
+    /// if its references are not (all) known.
+    fn edges_of<M: Memory + ?Sized>(
+        &self,
+        w: &Walker<M>,
+        id: u32,
+        addr: u64,
+        out: &mut dyn FnMut(u32, u64, Via),
+    ) -> bool {
+        edges_of(w, &self.index, &self.types, id, addr, out)
+    }
+
+    fn type_of(&self, id: u32) -> TypeId {
+        self.types.get(id as usize).copied().unwrap_or(NO_TYPE)
+    }
+}
+
+fn edges_of<M: Memory + ?Sized>(
+    w: &Walker<M>,
+    index: &NodeIndex,
+    types: &[TypeId],
+    id: u32,
+    addr: u64,
+    out: &mut dyn FnMut(u32, u64, Via),
+) -> bool {
+    let ty = types.get(id as usize).copied().unwrap_or(NO_TYPE);
+    if ty == NO_TYPE {
+        return false;
+    }
+    labelled(
+        w.m,
+        w.l,
+        addr,
+        w.types.get(ty),
+        w.set_dummy,
+        &mut |label, target| {
+            if let Some(j) = index.get(target) {
+                out(j, target, Via::of(&label));
+            }
+        },
+    )
+}
+
+/// Build the graph of the objects on the GC lists (`units`, in list order), and note the
+/// youngest object of each type named in `wanted` (for [`why_alive`]). The units are given up
+/// as their nodes are typed. Roots are found as the gc finds them: a pass over every node's
+/// references counts those held inside the heap against its reference count.
+pub fn build<M: Memory + ?Sized>(
+    w: &mut Walker<M>,
+    units: Vec<GcUnit>,
+    wanted: &[String],
+) -> Option<Graph> {
+    let n: usize = units.iter().map(|u| u.objects.len()).sum();
+    if n > MAX_NODES {
+        return None;
+    }
+    let mut index = NodeIndex::new(w.m.local_ranges());
+    for u in &units {
+        for &a in &u.objects {
+            index.insert(a);
+        }
+    }
+    index.seal();
+    let len = index.len();
+    let mut types = vec![NO_TYPE; len];
+    let mut root = Bits::new(len);
+    let mut youngest = vec![None; wanted.len()];
+    // which asked-about name a type has (by type id, as types are met)
+    let mut asked: FxHashMap<TypeId, Option<usize>> = FxHashMap::default();
+    for u in units {
+        for &a in &u.objects {
+            let (Some(id), Some(ty)) = (index.get(a), w.type_of(a)) else {
+                continue;
+            };
+            types[id as usize] = ty;
+            if u.generation == 3 {
+                root.set(id);
+            }
+            let k = *asked
+                .entry(ty)
+                .or_insert_with(|| wanted.iter().position(|n| *n == w.types.get(ty).name));
+            if let Some(k) = k {
+                youngest[k] = Some(id);
+            }
+        }
+    }
+    // (the units' memory, small blocks, is kept by the allocator for reuse: given back now,
+    // before the graph's arrays are made)
+    super::release_freed_memory();
+    // gc_refs: the reference count less the references from other nodes
+    let mut refs = vec![0i32; len];
+    let (m, l) = (w.m, w.l);
+    index.for_each(|id, addr| {
+        match objects::refcount(m, l, addr) {
+            Some(rc) => {
+                let r = &mut refs[id as usize];
+                *r = r.saturating_add(rc.min(i32::MAX as u64) as i32);
+            }
+            // immortal
+            None => root.set(id),
+        }
+        if !edges_of(w, &index, &types, id, addr, &mut |j, _, _| {
+            refs[j as usize] = refs[j as usize].saturating_sub(1)
+        }) {
+            // references not (all) known: it must count as reachable
+            root.set(id);
+        }
+        ControlFlow::Continue(())
+    });
+    // referenced from outside the heap (a frame, C code, a non-GC object)
+    for (id, &r) in refs.iter().enumerate() {
+        if r != 0 {
+            root.set(id as u32);
+        }
+    }
+    Some(Graph {
+        index,
+        types,
+        root,
+        youngest,
+    })
+}
+
+/// Most entries of the depth-first search's stack: past it, a node reached is marked to be
+/// scanned by a later sweep (a list of a million items pushes no million entries).
+const MAX_STACK: usize = 1 << 16;
+
+/// The nodes not reachable from any root.
+fn unreachable<M: Memory + ?Sized>(w: &Walker<M>, g: &Graph) -> Bits {
+    let mut reached = g.root.clone();
+    // reached, references not read yet: the roots first
+    let mut pending = g.root.clone();
+    let mut stack: Vec<(u32, u64)> = Vec::new();
+    loop {
+        let mut any = false;
+        g.index.for_each(|id, addr| {
+            if !pending.get(id) {
+                return ControlFlow::Continue(());
+            }
+            any = true;
+            pending.clear(id);
+            stack.push((id, addr));
+            while let Some((i, a)) = stack.pop() {
+                g.edges_of(w, i, a, &mut |j, target, _| {
+                    if !reached.get(j) {
+                        reached.set(j);
+                        if stack.len() < MAX_STACK {
+                            stack.push((j, target));
+                        } else {
+                            pending.set(j);
+                        }
+                    }
+                });
+            }
+            ControlFlow::Continue(())
+        });
+        if !any {
+            break;
+        }
+    }
+    for word in &mut reached.0 {
+        *word = !*word;
+    }
+    reached
 }
 
 /// Labelled strong references of `obj` to any object; false if its type's references are not
@@ -387,113 +587,141 @@ fn items_of<M: Memory + ?Sized>(m: &M, at: u64, n: u64, out: &mut dyn FnMut(Labe
     });
 }
 
-/// Build the graph of the objects on the GC lists (`objects`: address and generation).
-/// The list of objects is given up as soon as the nodes are made (before the edges, the
-/// bulk of the graph's memory, are).
-pub fn build<M: Memory + ?Sized>(w: &mut Walker<M>, objects: Vec<Vec<GcObject>>) -> Option<Graph> {
-    let n: usize = objects.iter().map(Vec::len).sum();
-    if n > MAX_NODES {
-        return None;
-    }
-    let mut g = Graph {
-        addrs: Vec::with_capacity(n),
-        types: Vec::with_capacity(n),
-        root: Vec::with_capacity(n),
-        index: NodeIndex::new(w.m.local_ranges()),
-        edge_start: Vec::with_capacity(n + 1),
-        edge_to: Vec::new(),
-        edge_via: Vec::new(),
-    };
-    let mut refcnt: Vec<i64> = Vec::with_capacity(n);
-    g.edge_to.reserve(n * 2);
-    g.edge_via.reserve(n * 2);
-    // each unit of objects given up once its nodes are made
-    for o in objects.into_iter().flatten() {
-        let (addr, generation, ty) = (o.addr, o.generation, o.ty);
-        if !g.index.insert(addr, g.addrs.len() as u32) {
-            continue;
-        }
-        g.addrs.push(addr);
-        g.types.push(ty);
-        let rc = objects::refcount(w.m, w.l, addr);
-        // frozen (permanent generation) and immortal objects are roots
-        g.root.push(generation == 3 || rc.is_none());
-        refcnt.push(
-            rc.map(|r| r.min(i64::MAX as u64) as i64)
-                .unwrap_or(i64::MAX),
-        );
-    }
-    g.index.seal(&g.addrs);
-    for i in 0..g.addrs.len() {
-        g.edge_start.push(g.edge_to.len() as u32);
-        let t = w.types.get(g.types[i]);
-        let (index, edge_to, edge_via) = (&g.index, &mut g.edge_to, &mut g.edge_via);
-        // (edges taken as they are read: a list of a million items costs no list of labels)
-        let complete = labelled(
-            w.m,
-            w.l,
-            g.addrs[i],
-            t,
-            w.set_dummy,
-            &mut |label, target| {
-                if let Some(j1) = index.get(&target) {
-                    let j = j1 - 1;
-                    edge_to.push(j);
-                    edge_via.push(Via::of(&label));
-                    // every enumerated edge is a strong reference held inside the heap
-                    refcnt[j as usize] -= 1;
-                }
-            },
-        );
-        if !complete {
-            g.root[i] = true;
-        }
-        if g.edge_to.len() > u32::MAX as usize - 1 {
-            return None;
-        }
-    }
-    g.edge_start.push(g.edge_to.len() as u32);
-    // referenced from outside the heap (a frame, C code, a non-GC object)
-    for (i, &rc) in refcnt.iter().enumerate() {
-        if rc != 0 {
-            g.root[i] = true;
-        }
-    }
-    Some(g)
+/// Part of the graph made whole: its nodes' addresses and types, and the edges between them
+/// (the garbage, which [`cycles`] groups into shapes).
+struct Sub {
+    addrs: Vec<u64>,
+    types: Vec<TypeId>,
+    edge_start: Vec<u32>,
+    edge_to: Vec<u32>,
+    edge_via: Vec<Via>,
 }
 
-/// The objects not reachable from any root.
-fn unreachable(g: &Graph) -> Vec<bool> {
-    let mut reached = g.root.clone();
-    let mut queue: VecDeque<u32> = (0..g.len() as u32)
-        .filter(|&i| reached[i as usize])
-        .collect();
-    while let Some(i) = queue.pop_front() {
-        for (j, _) in g.edges(i) {
-            if !reached[j as usize] {
-                reached[j as usize] = true;
-                queue.push_back(j);
+impl Sub {
+    /// The garbage nodes of `g` (`garbage`, by id), as many as [`MAX_GARBAGE`], with the edges
+    /// between them; all of them counted and weighed into `report`.
+    fn of_garbage<M: Memory + ?Sized>(
+        w: &Walker<M>,
+        g: &Graph,
+        garbage: &Bits,
+        report: &mut CycleReport,
+    ) -> Sub {
+        let mut sub = Sub {
+            addrs: Vec::new(),
+            types: Vec::new(),
+            edge_start: Vec::new(),
+            edge_to: Vec::new(),
+            edge_via: Vec::new(),
+        };
+        let mut local: FxHashMap<u32, u32> = FxHashMap::default();
+        g.index.for_each(|id, addr| {
+            if garbage.get(id) {
+                report.objects += 1;
+                let ty = g.type_of(id);
+                if ty != NO_TYPE {
+                    report.bytes += objects::getsizeof(w.m, w.l, addr, w.types.get(ty));
+                }
+                if sub.addrs.len() < MAX_GARBAGE && ty != NO_TYPE {
+                    local.insert(id, sub.addrs.len() as u32);
+                    sub.addrs.push(addr);
+                    sub.types.push(ty);
+                }
             }
+            ControlFlow::Continue(())
+        });
+        for i in 0..sub.addrs.len() {
+            sub.edge_start.push(sub.edge_to.len() as u32);
+            let id = g.index.get(sub.addrs[i]).unwrap_or(NO_NODE);
+            g.edges_of(w, id, sub.addrs[i], &mut |j, _, via| {
+                if let Some(&k) = local.get(&j) {
+                    sub.edge_to.push(k);
+                    sub.edge_via.push(via);
+                }
+            });
+        }
+        sub.edge_start.push(sub.edge_to.len() as u32);
+        sub
+    }
+
+    fn len(&self) -> usize {
+        self.addrs.len()
+    }
+
+    fn edges(&self, n: u32) -> impl Iterator<Item = (u32, Via)> + '_ {
+        let (a, b) = (
+            self.edge_start[n as usize] as usize,
+            self.edge_start[n as usize + 1] as usize,
+        );
+        self.edge_to[a..b]
+            .iter()
+            .copied()
+            .zip(self.edge_via[a..b].iter().copied())
+    }
+
+    fn label<M: Memory + ?Sized>(
+        &self,
+        w: &Walker<M>,
+        from: u32,
+        to: u32,
+        via: Via,
+    ) -> Option<Label> {
+        label_of(
+            w,
+            self.addrs[from as usize],
+            self.types[from as usize],
+            *self.addrs.get(to as usize)?,
+            via,
+        )
+    }
+
+    fn size<M: Memory + ?Sized>(&self, w: &Walker<M>, n: u32) -> u64 {
+        match self.types[n as usize] {
+            NO_TYPE => 0,
+            ty => objects::getsizeof(w.m, w.l, self.addrs[n as usize], w.types.get(ty)),
         }
     }
-    reached.into_iter().map(|r| !r).collect()
+}
+
+/// The label of the reference `from → to` of kind `via`, read again from the copy (the first
+/// such reference, if `from` holds `to` more than once).
+fn label_of<M: Memory + ?Sized>(
+    w: &Walker<M>,
+    from: u64,
+    from_type: TypeId,
+    to: u64,
+    via: Via,
+) -> Option<Label> {
+    if from_type == NO_TYPE {
+        return None;
+    }
+    let mut found = None;
+    labelled(
+        w.m,
+        w.l,
+        from,
+        w.types.get(from_type),
+        w.set_dummy,
+        &mut |l, a| {
+            if found.is_none() && a == to && Via::of(&l) == via {
+                found = Some(l);
+            }
+        },
+    );
+    found
 }
 
 /// The cyclic garbage of the graph, grouped by shape.
-pub fn cycles<M: Memory + ?Sized>(w: &Walker<M>, g: &Graph) -> CycleReport {
-    let garbage = unreachable(g);
+pub fn cycles<M: Memory + ?Sized>(w: &Walker<M>, graph: &Graph) -> CycleReport {
     let mut report = CycleReport {
         opaque: 0,
         ..CycleReport::default()
     };
+    let g = Sub::of_garbage(w, graph, &unreachable(w, graph), &mut report);
+    // (all of the subgraph is garbage)
+    let garbage = vec![true; g.len()];
     // components of the garbage (edges taken both ways)
     let mut undirected: FxHashMap<u32, Vec<u32>> = FxHashMap::default();
     for i in 0..g.len() as u32 {
-        if !garbage[i as usize] {
-            continue;
-        }
-        report.objects += 1;
-        report.bytes += g.size(w, i);
         for (j, _) in g.edges(i) {
             if garbage[j as usize] {
                 undirected.entry(i).or_default().push(j);
@@ -519,7 +747,7 @@ pub fn cycles<M: Memory + ?Sized>(w: &Walker<M>, g: &Graph) -> CycleReport {
                 }
             }
         }
-        let (edges, attrs, types) = shape(w, g, &comp, &garbage);
+        let (edges, attrs, types) = shape(w, &g, &comp, &garbage);
         let bytes: u64 = comp.iter().map(|&x| g.size(w, x)).sum();
         let entry = shapes.entry(edges.clone()).or_insert_with(|| {
             let via = if attrs.is_empty() {
@@ -549,23 +777,18 @@ pub fn cycles<M: Memory + ?Sized>(w: &Walker<M>, g: &Graph) -> CycleReport {
     report
 }
 
-fn type_label<M: Memory + ?Sized>(w: &Walker<M>, g: &Graph, i: u32) -> String {
+fn type_label<M: Memory + ?Sized>(w: &Walker<M>, g: &Sub, i: u32) -> String {
     let name = &w.types.get(g.types[i as usize]).name;
     name.rsplit('.').next().unwrap_or(name).to_string()
 }
 
 /// The attribute name of an edge, if it is one.
-fn attr_name<M: Memory + ?Sized>(
-    w: &Walker<M>,
-    g: &Graph,
-    from: u32,
-    label: Label,
-) -> Option<String> {
+fn attr_name<M: Memory + ?Sized>(w: &Walker<M>, from_type: TypeId, label: Label) -> Option<String> {
     match label {
         Label::Attr(k) | Label::Value(k) => strings::read_str(w.m, w.l, k, 128),
-        Label::Slot(off) => w
+        Label::Slot(off) if from_type != NO_TYPE => w
             .types
-            .get(g.types[from as usize])
+            .get(from_type)
             .slot_names
             .iter()
             .find(|s| s.0 == off)
@@ -578,7 +801,7 @@ fn attr_name<M: Memory + ?Sized>(
 /// attribute names, and the types involved (plain containers folded into the edges).
 fn shape<M: Memory + ?Sized>(
     w: &Walker<M>,
-    g: &Graph,
+    g: &Sub,
     comp: &[u32],
     garbage: &[bool],
 ) -> (Vec<String>, Vec<String>, Vec<String>) {
@@ -618,7 +841,7 @@ fn shape<M: Memory + ?Sized>(
             let Some(label) = g.label(w, holder, j, via) else {
                 continue;
             };
-            let Some(attr) = attr_name(w, g, i, label) else {
+            let Some(attr) = attr_name(w, g.types[i as usize], label) else {
                 continue;
             };
             let from = type_label(w, g, i);
@@ -656,72 +879,114 @@ fn shape<M: Memory + ?Sized>(
     (edges, attrs, types)
 }
 
-/// For each type name, a chain from a root to one of its objects (the one found first,
-/// searching from the youngest objects).
+/// For each type name asked about at [`build`], a chain from a root to its youngest object:
+/// the shortest from any root, where a module's or a class's attribute dict is a root too and
+/// the object itself (perhaps held by a frame just now) is not. One breadth-first search from
+/// all the roots at once, along references read from the copy, ending when every such object
+/// is reached.
 pub fn why_alive<M: Memory + ?Sized>(
     w: &mut Walker<M>,
     g: &Graph,
     wanted: &[String],
     module_dicts: &FxHashMap<u64, String>,
 ) -> Vec<WhyAlive> {
-    if wanted.is_empty() {
+    let targets: FxHashSet<u32> = g.youngest.iter().flatten().copied().collect();
+    if targets.is_empty() {
         return Vec::new();
     }
-    // reverse edges
-    let n = g.len();
-    // (a counting sort: each node's bucket filled from its end, the holders taken in
-    // descending order, so that a bucket ends up in ascending order and `rev_start` at the
-    // buckets' starts; no second array of cursors)
-    let mut rev_start = vec![0u32; n + 1];
-    for &j in &g.edge_to {
-        rev_start[j as usize] += 1;
-    }
-    for i in 1..=n {
-        rev_start[i] += rev_start[i - 1];
-    }
-    let mut rev = Reverse {
-        from: vec![0; g.edge_to.len()],
-        via: vec![Via::Other; g.edge_to.len()],
-    };
-    for i in (0..n as u32).rev() {
-        let (a, b) = (
-            g.edge_start[i as usize] as usize,
-            g.edge_start[i as usize + 1] as usize,
-        );
-        for k in (a..b).rev() {
-            let j = g.edge_to[k] as usize;
-            rev_start[j] -= 1;
-            rev.from[rev_start[j] as usize] = i;
-            rev.via[rev_start[j] as usize] = g.edge_via[k];
-        }
-    }
-    let mut module_of: FxHashMap<u32, String> = module_dicts
+    let mut named: FxHashMap<u32, String> = module_dicts
         .iter()
-        .filter_map(|(addr, name)| Some((g.index.get(addr)? - 1, format!("module {name}"))))
+        .filter_map(|(&addr, name)| Some((g.index.get(addr)?, format!("module {name}"))))
         .collect();
     // a class's attribute dict stands for the class
-    for i in 0..n {
-        if w.types.get(g.types[i]).kind != Kind::Type {
-            continue;
+    let mut classes = Vec::new();
+    g.index.for_each(|id, addr| {
+        let ty = g.type_of(id);
+        if ty != NO_TYPE && w.types.get(ty).kind == Kind::Type {
+            classes.push(addr);
         }
+        ControlFlow::Continue(())
+    });
+    for addr in classes {
         let (m, l) = (w.m, w.l);
-        if let Some(id) = w.types.lookup(m, l, g.addrs[i])
-            && let Some(dict) = m.ptr_at(g.addrs[i] + l.tp_dict)
-            && let Some(d) = g.index.get(&dict)
+        if let Some(ty) = w.types.lookup(m, l, addr)
+            && let Some(dict) = m.ptr_at(addr + l.tp_dict)
+            && let Some(d) = g.index.get(dict)
         {
-            module_of.insert(d - 1, format!("class {}", w.types.get(id).name));
+            named
+                .entry(d)
+                .or_insert_with(|| format!("class {}", w.types.get(ty).name));
         }
     }
-    let mut out = Vec::new();
-    for name in wanted {
-        // the youngest object of the type (the end of the list is where new ones go)
-        let Some(target) = (0..n as u32)
-            .rev()
-            .find(|&i| &w.types.get(g.types[i as usize]).name == name)
-        else {
+    // the search: modules' and classes' dicts first (at equal distance, a chain from a
+    // module global reads best), then the other roots
+    let len = g.len();
+    let mut parent = vec![NO_NODE; len];
+    let mut via = vec![Via::Other; len];
+    let mut seen = Bits::new(len);
+    // (addresses: 8 bytes an entry, the node found again by its address)
+    let mut queue: VecDeque<u64> = VecDeque::new();
+    let mut sources: Vec<u32> = named.keys().copied().collect();
+    sources.sort_unstable();
+    for &id in &sources {
+        if let Some(addr) = g.index.addr_of(id) {
+            seen.set(id);
+            queue.push_back(addr);
+        }
+    }
+    g.index.for_each(|id, addr| {
+        if g.root.get(id) && !seen.get(id) && !targets.contains(&id) {
+            seen.set(id);
+            queue.push_back(addr);
+        }
+        ControlFlow::Continue(())
+    });
+    let mut left = targets.iter().filter(|t| !seen.get(**t)).count();
+    while left > 0
+        && let Some(a) = queue.pop_front()
+    {
+        let Some(x) = g.index.get(a) else {
             continue;
         };
-        if let Some(chain) = chain_to(w, g, &rev_start, &rev, target, &module_of) {
+        g.edges_of(w, x, a, &mut |j, target, how| {
+            if how == Via::Type || seen.get(j) {
+                return;
+            }
+            seen.set(j);
+            parent[j as usize] = x;
+            via[j as usize] = how;
+            if targets.contains(&j) {
+                left = left.saturating_sub(1);
+            }
+            queue.push_back(target);
+        });
+    }
+    drop(queue);
+    let mut out = Vec::new();
+    for (name, target) in wanted.iter().zip(&g.youngest) {
+        let Some(target) = *target else {
+            continue;
+        };
+        // the path back to its root
+        let mut path = vec![target];
+        while path.len() <= 64 {
+            let p = parent[*path.last().unwrap_or(&target) as usize];
+            if p == NO_NODE {
+                break;
+            }
+            path.push(p);
+        }
+        if parent[*path.last().unwrap_or(&target) as usize] != NO_NODE {
+            // (a chain of over 64 steps is not told)
+            continue;
+        }
+        path.reverse();
+        let root = path[0];
+        if root == target && !named.contains_key(&target) {
+            // not reached from any root
+            continue;
+        }
+        if let Some(chain) = chain_text(w, g, &path, &via, &named) {
             out.push(WhyAlive {
                 type_name: name.clone(),
                 chain,
@@ -731,94 +996,66 @@ pub fn why_alive<M: Memory + ?Sized>(
     out
 }
 
-/// The graph's edges the other way: for each node (by `rev_start`), who holds it and how.
-struct Reverse {
-    from: Vec<u32>,
-    via: Vec<Via>,
-}
-
-/// Breadth-first search backwards from `target` to the nearest root; the path, read forwards.
-fn chain_to<M: Memory + ?Sized>(
+/// A path of the search (a root first), as text: `module orders → ._CACHE dict → [3] Order`.
+fn chain_text<M: Memory + ?Sized>(
     w: &Walker<M>,
     g: &Graph,
-    rev_start: &[u32],
-    rev: &Reverse,
-    target: u32,
-    module_of: &FxHashMap<u32, String>,
+    path: &[u32],
+    via: &[Via],
+    named: &FxHashMap<u32, String>,
 ) -> Option<String> {
-    let mut parent: FxHashMap<u32, (u32, Via)> = FxHashMap::default();
-    let mut queue = VecDeque::from([target]);
-    let mut found = None;
-    let mut visited = 0;
-    while let Some(x) = queue.pop_front() {
-        visited += 1;
-        if visited > MAX_SEARCH {
-            break;
-        }
-        // a module's globals, or something referenced from outside the heap
-        if module_of.contains_key(&x) || (g.root[x as usize] && x != target) {
-            found = Some(x);
-            break;
-        }
-        let (a, b) = (
-            rev_start[x as usize] as usize,
-            rev_start[x as usize + 1] as usize,
-        );
-        for (&from, &via) in rev.from[a..b].iter().zip(&rev.via[a..b]) {
-            if via == Via::Type || from == target || parent.contains_key(&from) {
-                continue;
-            }
-            parent.insert(from, (x, via));
-            queue.push_back(from);
-        }
-    }
-    let root = found?;
-    let mut text = match module_of.get(&root) {
+    let name = |id: u32| -> Option<&str> {
+        let ty = g.type_of(id);
+        (ty != NO_TYPE).then(|| w.types.get(ty).name.as_str())
+    };
+    let root = *path.first()?;
+    let mut text = match named.get(&root) {
         Some(m) => m.clone(),
         None => {
-            let t = w.types.get(g.types[root as usize]);
-            if t.kind == Kind::Type {
+            let ty = g.type_of(root);
+            if ty != NO_TYPE && w.types.get(ty).kind == Kind::Type {
                 "class".to_string()
             } else {
-                format!("{} (referenced from a frame or C code)", t.name)
+                format!(
+                    "{} (referenced from a frame or C code)",
+                    name(root).unwrap_or("?")
+                )
             }
         }
     };
-    let mut x = root;
-    let mut steps = 0;
-    while x != target && steps < 64 {
-        let (mut next, via) = *parent.get(&x)?;
+    let addr = |id: u32| g.index.addr_of(id).unwrap_or(0);
+    let label =
+        |from: u32, to: u32| label_of(w, addr(from), g.type_of(from), addr(to), via[to as usize]);
+    let mut k = 0;
+    while k + 1 < path.len() {
+        let (x, next) = (path[k], path[k + 1]);
         // `obj.__dict__['name']` reads better as `obj.name`
-        if via == Via::InstanceDict
-            && next != target
-            && let Some(&(after, Via::Value)) = parent.get(&next)
-            && let Some(Label::Value(k)) = g.label(w, next, after, Via::Value)
+        if via[next as usize] == Via::InstanceDict
+            && let Some(&after) = path.get(k + 2)
+            && via[after as usize] == Via::Value
+            && let Some(Label::Value(key)) = label(next, after)
         {
-            let key = strings::read_str(w.m, w.l, k, 64).unwrap_or_else(|| "…".into());
-            let t = &w.types.get(g.types[after as usize]).name;
-            text.push_str(&format!(" → .{key} {t}"));
-            x = after;
-            next = after;
-            let _ = next;
-            steps += 1;
+            let key = strings::read_str(w.m, w.l, key, 64).unwrap_or_else(|| "…".into());
+            text.push_str(&format!(" → .{key} {}", name(after).unwrap_or("?")));
+            k += 2;
             continue;
         }
-        let hop = match g.label(w, x, next, via) {
+        let hop = match label(x, next) {
             // (not found again: the copy does not change, so this is not expected)
             None => "?".into(),
             Some(Label::Item(i)) => format!("[{i}]"),
-            Some(Label::Value(k)) => {
-                let key = strings::read_str(w.m, w.l, k, 64).unwrap_or_else(|| "…".into());
-                if module_of.contains_key(&x) {
+            Some(Label::Value(key)) => {
+                let key = strings::read_str(w.m, w.l, key, 64).unwrap_or_else(|| "…".into());
+                if named.contains_key(&x) {
                     format!(".{key}")
                 } else {
                     format!("['{key}']")
                 }
             }
-            Some(label @ (Label::Attr(_) | Label::Slot(_))) => {
+            Some(l @ (Label::Attr(_) | Label::Slot(_))) => {
                 format!(
                     ".{}",
-                    attr_name(w, g, x, label).unwrap_or_else(|| "?".into())
+                    attr_name(w, g.type_of(x), l).unwrap_or_else(|| "?".into())
                 )
             }
             Some(Label::Key) => "(key)".into(),
@@ -826,10 +1063,8 @@ fn chain_to<M: Memory + ?Sized>(
             Some(Label::Type) => "(class)".into(),
             Some(Label::Field(f)) => format!(".{f}"),
         };
-        let t = &w.types.get(g.types[next as usize]).name;
-        text.push_str(&format!(" → {hop} {t}"));
-        x = next;
-        steps += 1;
+        text.push_str(&format!(" → {hop} {}", name(next).unwrap_or("?")));
+        k += 1;
     }
     Some(text)
 }

@@ -215,11 +215,14 @@ impl AddrSet {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-pub struct GcObject {
-    pub addr: u64,
+/// A unit of the objects on one GC list, as the walk took them (in list order), kept for the
+/// graph: 8 bytes an object (their types are looked up again from the copy).
+#[derive(Debug, Clone, Default)]
+pub struct GcUnit {
+    /// 3: the permanent generation (`gc.freeze()`).
     pub generation: u8,
-    pub ty: TypeId,
+    /// Their addresses (objects whose type is not readable among them: the graph skips them).
+    pub objects: Vec<u64>,
 }
 
 /// Per type: what the walk found of it.
@@ -245,10 +248,9 @@ pub struct HeapIndex {
     pub invalid: u64,
     /// Lists that ended early (torn or garbage links).
     pub broken_lists: Vec<String>,
-    /// Every object on the GC lists, for the graph: address, generation (3: permanent) and
-    /// type (16 bytes an object); in list order, in the units the walk took them in (the graph gives
-    /// each up once it has made their nodes).
-    pub gc_objects: Vec<Vec<GcObject>>,
+    /// Every object on the GC lists, for the graph, in list order, in the units the walk took
+    /// them in (the graph gives each up once it has made their nodes).
+    pub gc_objects: Vec<GcUnit>,
 }
 
 impl HeapIndex {
@@ -439,7 +441,7 @@ impl<'a, M: Memory + ?Sized> Walker<'a, M> {
             k: top,
             heap: BinaryHeap::new(),
         };
-        let mut gc_objects: Vec<(usize, Vec<GcObject>)> = Vec::new();
+        let mut gc_objects: Vec<(usize, GcUnit)> = Vec::new();
         for part in parts {
             for (ty, t) in part.tallies.iter().enumerate() {
                 if t.gc_count + t.frozen_count + t.other_count == 0 {
@@ -457,12 +459,7 @@ impl<'a, M: Memory + ?Sized> Walker<'a, M> {
                 largest.push(size, addr, part.ids[ty as usize]);
             }
             idx.invalid += part.invalid;
-            for (unit, mut objs) in part.gc_objects {
-                for o in objs.iter_mut() {
-                    o.ty = part.ids[o.ty as usize];
-                }
-                gc_objects.push((unit, objs));
-            }
+            gc_objects.extend(part.gc_objects);
         }
         // in list order, whichever thread took them
         gc_objects.sort_unstable_by_key(|u| u.0);
@@ -600,7 +597,6 @@ impl<'a, M: Memory + ?Sized> Walker<'a, M> {
             last: 0,
         };
         while let Some(Unit { no, g, objects }) = next() {
-            let mut kept = Vec::new();
             for (i, &addr) in objects.iter().enumerate() {
                 // the objects a few steps ahead are fetched into the cache meanwhile
                 if let Some(&ahead) = objects.get(i + 8) {
@@ -622,13 +618,6 @@ impl<'a, M: Memory + ?Sized> Walker<'a, M> {
                     tally.gc_bytes = tally.gc_bytes.saturating_add(size);
                 }
                 largest.push(size, addr, ty);
-                if self.keep_objects {
-                    kept.push(GcObject {
-                        addr,
-                        generation: g,
-                        ty,
-                    });
-                }
 
                 // the untracked objects this container holds are read in batches, a
                 // bounded chunk of a container at a time, so that the objects of a batch
@@ -641,7 +630,13 @@ impl<'a, M: Memory + ?Sized> Walker<'a, M> {
             }
             self.count_untracked(&mut u, &mut part, &mut largest);
             if self.keep_objects {
-                part.gc_objects.push((no, kept));
+                part.gc_objects.push((
+                    no,
+                    GcUnit {
+                        generation: g,
+                        objects,
+                    },
+                ));
             }
         }
         part.largest = largest.into_sorted();
@@ -786,7 +781,7 @@ struct Part {
     largest: Vec<(u64, u64, TypeId)>,
     invalid: u64,
     /// Per unit of work (by its number): its GC objects, for the graph.
-    gc_objects: Vec<(usize, Vec<GcObject>)>,
+    gc_objects: Vec<(usize, GcUnit)>,
     ids: Vec<TypeId>,
 }
 

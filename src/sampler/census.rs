@@ -305,7 +305,7 @@ impl CensusClock {
                 last_graph = Some(Instant::now());
             }
             let result = self.heap.census(&opts);
-            release_freed_memory();
+            crate::heap::release_freed_memory();
             last_end = Some((Instant::now(), process_cpu()));
             match result {
                 Ok(mut c) => {
@@ -443,16 +443,6 @@ fn work(cpu_began: Option<Duration>, began: Instant) -> Duration {
     match (cpu_began, thread_cpu()) {
         (Some(a), Some(b)) if b >= a => b - a,
         _ => began.elapsed(),
-    }
-}
-
-/// Hand the census's freed memory back to the system: glibc keeps freed heap memory for reuse,
-/// and a census of millions of objects frees hundreds of MB at once.
-pub fn release_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only returns free memory to the kernel
-    unsafe {
-        nix::libc::malloc_trim(0);
     }
 }
 

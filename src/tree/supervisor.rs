@@ -147,7 +147,7 @@ impl Supervisor {
         let r = self.scan_once(stop);
         if self.sampled.total.load(Ordering::Relaxed) != attached {
             // an attach reads the interpreter's binary: give that memory back at once
-            crate::sampler::census::release_freed_memory();
+            crate::heap::release_freed_memory();
         }
         r
     }
