@@ -28,7 +28,9 @@ use super::memory::{Memory, MemoryExt, read_array};
 use super::objects::{self, is_python_class};
 use super::strings;
 use super::types::{Kind, TypeId, TypeInfo};
-use super::walk::{GcUnit, Walker};
+use super::walk::Walker;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Graphs above this many nodes are not built (the census stays within its budget).
 pub const MAX_NODES: usize = 4_000_000;
@@ -114,6 +116,164 @@ impl Bits {
     }
 }
 
+/// The objects on the GC lists as a walk finds them, for the graph: a bit per 16 bytes of the
+/// copy's local ranges, set by the walk's threads (~1 % of the copy, where a list of their
+/// addresses took 8 bytes an object), and a list of those outside them.
+pub struct Nodes {
+    ranges: Vec<(u64, u64, usize)>,
+    bits: Vec<AtomicU64>,
+    other: Mutex<Vec<u64>>,
+}
+
+impl Nodes {
+    pub fn new(mut ranges: Vec<(u64, u64)>) -> Nodes {
+        ranges.sort_unstable();
+        let mut out = Vec::with_capacity(ranges.len());
+        let mut words = 0usize;
+        for (start, len) in ranges {
+            out.push((start, len, words));
+            words += ((len / 16) as usize).div_ceil(64);
+        }
+        Nodes {
+            ranges: out,
+            bits: (0..words).map(|_| AtomicU64::new(0)).collect(),
+            other: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn insert(&self, addr: u64) {
+        if addr.is_multiple_of(16)
+            && let Some(i) = self.ranges.partition_point(|r| r.0 <= addr).checked_sub(1)
+            && let (start, len, base) = self.ranges[i]
+            && addr < start + len
+        {
+            let bit = (addr - start) / 16;
+            if let Some(w) = self.bits.get(base + (bit / 64) as usize) {
+                w.fetch_or(1 << (bit % 64), Ordering::Relaxed);
+                return;
+            }
+        }
+        self.other
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(addr);
+    }
+
+    /// Their addresses, ascending (for tests).
+    #[cfg(test)]
+    pub fn addrs(self) -> Vec<u64> {
+        let index = NodeIndex::of(self);
+        let mut out = Vec::new();
+        index.for_each(|_, a| {
+            out.push(a);
+            ControlFlow::Continue(())
+        });
+        out.sort_unstable();
+        out
+    }
+}
+
+/// What a walk gives the graph: the nodes, the frozen ones among them (the permanent
+/// generation's), and per type the object furthest along the lists (the youngest: new objects
+/// go to the end), as (unit of the walk, address).
+pub struct Seed {
+    pub nodes: Nodes,
+    pub count: usize,
+    pub frozen: Vec<u64>,
+    pub youngest: FxHashMap<TypeId, (usize, u64)>,
+}
+
+/// The type of each node: two bytes each while the census knows fewer than 65 535 types.
+enum NodeTypes {
+    Small(Vec<u16>),
+    Large(Vec<TypeId>),
+}
+
+impl NodeTypes {
+    fn new(len: usize, types: usize) -> NodeTypes {
+        if types < u16::MAX as usize {
+            NodeTypes::Small(vec![u16::MAX; len])
+        } else {
+            NodeTypes::Large(vec![NO_TYPE; len])
+        }
+    }
+
+    #[inline]
+    fn get(&self, id: u32) -> TypeId {
+        match self {
+            NodeTypes::Small(v) => match v.get(id as usize) {
+                Some(&u16::MAX) | None => NO_TYPE,
+                Some(&t) => t as TypeId,
+            },
+            NodeTypes::Large(v) => v.get(id as usize).copied().unwrap_or(NO_TYPE),
+        }
+    }
+
+    fn set(&mut self, id: u32, ty: TypeId) {
+        match self {
+            NodeTypes::Small(v) => {
+                if let Some(slot) = v.get_mut(id as usize) {
+                    *slot = if ty < u16::MAX as TypeId {
+                        ty as u16
+                    } else {
+                        u16::MAX
+                    };
+                }
+            }
+            NodeTypes::Large(v) => {
+                if let Some(slot) = v.get_mut(id as usize) {
+                    *slot = ty;
+                }
+            }
+        }
+    }
+}
+
+/// A signed count per node, two bytes each; counts that leave that range are kept exactly in
+/// a map (a node held from tens of thousands of places is rare).
+struct Counts {
+    small: Vec<i16>,
+    big: FxHashMap<u32, i64>,
+}
+
+impl Counts {
+    /// In `small`: the count is in `big`.
+    const BIG: i16 = i16::MIN;
+
+    fn new(len: usize) -> Counts {
+        Counts {
+            small: vec![0; len],
+            big: FxHashMap::default(),
+        }
+    }
+
+    #[inline]
+    fn add(&mut self, id: u32, delta: i64) {
+        let Some(c) = self.small.get_mut(id as usize) else {
+            return;
+        };
+        if *c != Counts::BIG {
+            let v = *c as i64 + delta;
+            if v > Counts::BIG as i64 && v <= i16::MAX as i64 {
+                *c = v as i16;
+                return;
+            }
+            self.big.insert(id, *c as i64);
+            *c = Counts::BIG;
+        }
+        let v = self.big.entry(id).or_default();
+        *v = v.saturating_add(delta);
+    }
+
+    fn is_zero(&self, id: u32) -> bool {
+        match self.small.get(id as usize) {
+            Some(&Counts::BIG) => self.big.get(&id).is_none_or(|&v| v == 0),
+            Some(&c) => c == 0,
+            None => true,
+        }
+    }
+}
+
 /// Address → node: a bitmap over the copy's regions (one bit per 16 bytes: GC objects are
 /// 16-byte aligned) with the rank of each word — a node's id is the rank of its address (~1 %
 /// of the copy, and no id per node) — and a hash map for anything else (ids after those).
@@ -133,25 +293,6 @@ struct NodeIndex {
 }
 
 impl NodeIndex {
-    fn new(mut ranges: Vec<(u64, u64)>) -> NodeIndex {
-        ranges.sort_unstable();
-        let mut out = Vec::with_capacity(ranges.len());
-        let mut words = 0usize;
-        for (start, len) in ranges {
-            out.push((start, len, words));
-            words += ((len / 16) as usize).div_ceil(64);
-        }
-        NodeIndex {
-            ranges: out,
-            bits: vec![0; words],
-            ranks: Vec::new(),
-            local: 0,
-            other: FxHashMap::default(),
-            other_addrs: Vec::new(),
-            last: std::cell::Cell::new(0),
-        }
-    }
-
     /// The word and bit of `addr` in `bits`.
     #[inline]
     fn slot(&self, addr: u64) -> Option<(usize, u64)> {
@@ -191,6 +332,29 @@ impl NodeIndex {
             }
             None => self.other.get(&addr).map(|&k| self.local + k),
         }
+    }
+
+    /// The index of the nodes a walk found, sealed.
+    fn of(nodes: Nodes) -> NodeIndex {
+        let Nodes {
+            ranges,
+            bits,
+            other,
+        } = nodes;
+        let mut index = NodeIndex {
+            ranges,
+            bits: bits.into_iter().map(AtomicU64::into_inner).collect(),
+            ranks: Vec::new(),
+            local: 0,
+            other: FxHashMap::default(),
+            other_addrs: Vec::new(),
+            last: std::cell::Cell::new(0),
+        };
+        for a in other.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            index.insert(a);
+        }
+        index.seal();
+        index
     }
 
     /// Make `addr` a node (before [`NodeIndex::seal`]).
@@ -274,7 +438,7 @@ impl NodeIndex {
 /// copy as they are needed ([`labelled`]).
 pub struct Graph {
     index: NodeIndex,
-    types: Vec<TypeId>,
+    types: NodeTypes,
     /// Referenced from outside the heap, immortal, frozen, or opaque.
     root: Bits,
     /// The youngest object of each type asked about (the last in list order: where new ones
@@ -304,19 +468,19 @@ impl Graph {
     }
 
     fn type_of(&self, id: u32) -> TypeId {
-        self.types.get(id as usize).copied().unwrap_or(NO_TYPE)
+        self.types.get(id)
     }
 }
 
 fn edges_of<M: Memory + ?Sized>(
     w: &Walker<M>,
     index: &NodeIndex,
-    types: &[TypeId],
+    types: &NodeTypes,
     id: u32,
     addr: u64,
     out: &mut dyn FnMut(u32, u64, Via),
 ) -> bool {
-    let ty = types.get(id as usize).copied().unwrap_or(NO_TYPE);
+    let ty = types.get(id);
     if ty == NO_TYPE {
         return false;
     }
@@ -334,78 +498,77 @@ fn edges_of<M: Memory + ?Sized>(
     )
 }
 
-/// Build the graph of the objects on the GC lists (`units`, in list order), and note the
-/// youngest object of each type named in `wanted` (for [`why_alive`]). The units are given up
-/// as their nodes are typed. Roots are found as the gc finds them: a pass over every node's
-/// references counts those held inside the heap against its reference count.
+/// Build the graph of the objects a walk found on the GC lists (`seed`), and note the
+/// youngest object of each type named in `wanted` (for [`why_alive`]). Roots are found as the
+/// gc finds them: a pass over every node's references counts those held inside the heap
+/// against its reference count.
 pub fn build<M: Memory + ?Sized>(
     w: &mut Walker<M>,
-    units: Vec<GcUnit>,
+    seed: Seed,
     wanted: &[String],
 ) -> Option<Graph> {
-    let n: usize = units.iter().map(|u| u.objects.len()).sum();
-    if n > MAX_NODES {
+    let Seed {
+        nodes,
+        count,
+        frozen,
+        youngest: last,
+    } = seed;
+    if count > MAX_NODES {
         return None;
     }
-    let mut index = NodeIndex::new(w.m.local_ranges());
-    for u in &units {
-        for &a in &u.objects {
-            index.insert(a);
-        }
-    }
-    index.seal();
+    let index = NodeIndex::of(nodes);
     let len = index.len();
-    let mut types = vec![NO_TYPE; len];
+    if len > MAX_NODES {
+        return None;
+    }
+    let mut types = NodeTypes::new(len, w.types.types.len());
     let mut root = Bits::new(len);
-    let mut youngest = vec![None; wanted.len()];
-    // which asked-about name a type has (by type id, as types are met)
-    let mut asked: FxHashMap<TypeId, Option<usize>> = FxHashMap::default();
-    for u in units {
-        for &a in &u.objects {
-            let (Some(id), Some(ty)) = (index.get(a), w.type_of(a)) else {
-                continue;
-            };
-            types[id as usize] = ty;
-            if u.generation == 3 {
-                root.set(id);
-            }
-            let k = *asked
-                .entry(ty)
-                .or_insert_with(|| wanted.iter().position(|n| *n == w.types.get(ty).name));
-            if let Some(k) = k {
-                youngest[k] = Some(id);
-            }
+    index.for_each(|id, addr| {
+        match w.type_of(addr) {
+            Some(ty) => types.set(id, ty),
+            // (not expected: the walk typed it in the same copy)
+            None => root.set(id),
+        }
+        ControlFlow::Continue(())
+    });
+    for a in frozen {
+        if let Some(id) = index.get(a) {
+            root.set(id);
         }
     }
-    // (the units' memory, small blocks, is kept by the allocator for reuse: given back now,
-    // before the graph's arrays are made)
-    super::release_freed_memory();
+    // the youngest of each name asked about, of whichever type of that name
+    let youngest = wanted
+        .iter()
+        .map(|name| {
+            last.iter()
+                .filter(|(ty, _)| w.types.get(**ty).name == *name)
+                .map(|(_, &at)| at)
+                .max()
+                .and_then(|(_, addr)| index.get(addr))
+        })
+        .collect();
     // gc_refs: the reference count less the references from other nodes
-    let mut refs = vec![0i32; len];
+    let mut refs = Counts::new(len);
     let (m, l) = (w.m, w.l);
     index.for_each(|id, addr| {
         match objects::refcount(m, l, addr) {
-            Some(rc) => {
-                let r = &mut refs[id as usize];
-                *r = r.saturating_add(rc.min(i32::MAX as u64) as i32);
-            }
+            Some(rc) => refs.add(id, rc.min(i64::MAX as u64) as i64),
             // immortal
             None => root.set(id),
         }
-        if !edges_of(w, &index, &types, id, addr, &mut |j, _, _| {
-            refs[j as usize] = refs[j as usize].saturating_sub(1)
-        }) {
+        if !edges_of(w, &index, &types, id, addr, &mut |j, _, _| refs.add(j, -1)) {
             // references not (all) known: it must count as reachable
             root.set(id);
         }
         ControlFlow::Continue(())
     });
     // referenced from outside the heap (a frame, C code, a non-GC object)
-    for (id, &r) in refs.iter().enumerate() {
-        if r != 0 {
-            root.set(id as u32);
+    for id in 0..len as u32 {
+        if !refs.is_zero(id) {
+            root.set(id);
         }
     }
+    drop(refs);
     Some(Graph {
         index,
         types,
@@ -1067,4 +1230,39 @@ fn chain_text<M: Memory + ?Sized>(
         k += 1;
     }
     Some(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Counts past two bytes are kept exactly (a node held from 100k places, less 100k
+    /// references found, is zero; one reference short of it is not), and small ones in place.
+    #[test]
+    fn counts_past_two_bytes_stay_exact() {
+        let mut c = Counts::new(4);
+        c.add(0, 100_000);
+        for _ in 0..100_000 {
+            c.add(0, -1);
+        }
+        assert!(c.is_zero(0));
+        c.add(1, 40_000);
+        for _ in 0..39_999 {
+            c.add(1, -1);
+        }
+        assert!(!c.is_zero(1));
+        c.add(1, -1);
+        assert!(c.is_zero(1));
+        for _ in 0..50_000 {
+            c.add(2, -1);
+        }
+        assert!(!c.is_zero(2));
+        c.add(2, 50_000);
+        assert!(c.is_zero(2));
+        c.add(3, 5);
+        c.add(3, -5);
+        assert!(c.is_zero(3) && c.big.len() == 3);
+        c.add(9, 1);
+        assert!(c.is_zero(9));
+    }
 }

@@ -229,8 +229,11 @@ fn drive<M: Memory + ?Sized>(m: &M, l: &Layout, runtime: u64, probes: &[u64]) ->
             .iter()
             .map(|s| s.to_string())
             .collect();
-        let units = std::mem::take(&mut idx.gc_objects);
-        if let Some(g) = graph::build(&mut w, units, &wanted) {
+        if let Some(g) = idx
+            .graph
+            .take()
+            .and_then(|seed| graph::build(&mut w, seed, &wanted))
+        {
             let c = graph::cycles(&w, &g);
             sink = sink.wrapping_add(c.objects + c.patterns.len() as u64);
             let why = graph::why_alive(&mut w, &g, &wanted, &Default::default());
@@ -1307,8 +1310,8 @@ fn hostile_was_bug_list_over_a_large_readable_copy() {
     assert!(r.is_ok(), "{}", r.unwrap_err());
 }
 
-/// The walk on two threads finds what it finds on one: counts by type, the GC objects in
-/// list order (for the graph), the largest objects; untracked objects shared by containers
+/// The walk on two threads finds what it finds on one: counts by type, the GC objects (for
+/// the graph, and the youngest of each type), the largest objects; untracked objects shared by containers
 /// that different threads walk are counted once.
 #[test]
 fn a_walk_on_two_threads_finds_what_one_finds() {
@@ -1345,7 +1348,7 @@ fn a_walk_on_two_threads_finds_what_one_finds() {
         let mut w = Walker::new(&copy, &l, 0);
         w.keep_objects = true;
         w.threads = Some(threads);
-        let idx = w.index(&it, 20);
+        let mut idx = w.index(&it, 20);
         let name = |ty: super::types::TypeId| w.types.get(ty).name.clone();
         let mut tallies: Vec<(String, u64, u64, u64, u64)> = idx
             .tallies
@@ -1363,11 +1366,13 @@ fn a_walk_on_two_threads_finds_what_one_finds() {
             .filter(|t| t.1 + t.3 > 0)
             .collect();
         tallies.sort();
-        let objects: Vec<(u64, u8)> = idx
-            .gc_objects
+        let seed = idx.graph.take().expect("the nodes");
+        let youngest: std::collections::BTreeMap<String, u64> = seed
+            .youngest
             .iter()
-            .flat_map(|u| u.objects.iter().map(|&a| (a, u.generation)))
+            .map(|(&ty, &(_, addr))| (name(ty), addr))
             .collect();
+        let objects = (seed.nodes.addrs(), seed.frozen, youngest);
         let largest: Vec<(u64, u64, String)> = idx
             .largest
             .iter()
@@ -1385,7 +1390,10 @@ fn a_walk_on_two_threads_finds_what_one_finds() {
     let two = walk(2);
     assert_eq!(one.0, two.0, "counts by type");
     assert_eq!(one.3, two.3, "objects per generation");
-    assert!(one.1 == two.1, "GC objects or their order differ");
+    assert!(
+        one.1 == two.1,
+        "GC objects, the frozen or the youngest of a type differ"
+    );
     assert_eq!(one.2, two.2, "largest objects");
     assert_eq!(one.4, two.4, "invalid objects");
     let ints = one.0.iter().find(|t| t.0 == "int").expect("ints counted");
@@ -1395,7 +1403,7 @@ fn a_walk_on_two_threads_finds_what_one_finds() {
         "each int once: {}",
         ints.3
     );
-    assert!(one.1.len() > 30_000, "{}", one.1.len());
+    assert!(one.1.0.len() > 30_000, "{}", one.1.0.len());
 }
 
 // --- proptest: random pages, random words over a valid heap ----------------------------------------
@@ -1570,8 +1578,8 @@ fn the_graph_finds_the_cyclic_garbage_past_its_search_stack() {
         let mut w = Walker::new(mem, &l, 0);
         w.keep_objects = true;
         let mut idx = w.index(&it, 0);
-        let units = std::mem::take(&mut idx.gc_objects);
-        let g = graph::build(&mut w, units, &[]).expect("a graph");
+        let seed = idx.graph.take().expect("the nodes");
+        let g = graph::build(&mut w, seed, &[]).expect("a graph");
         assert!(
             g.len() > if extra { 201_000 } else { 0 },
             "{} nodes",

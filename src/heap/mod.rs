@@ -527,7 +527,7 @@ impl HeapTarget {
         }
         let modules = std::mem::take(&mut namer.modules);
         let module_dicts: FxHashMap<u64, String> = namer.module_dicts.drain(..).collect();
-        let objects = std::mem::take(&mut idx.gc_objects);
+        let seed = idx.graph.take();
         let (types, totals) = type_rows(&w, &idx);
         let mut wanted = opts.why_alive.clone();
         // the most numerous classes defined in Python
@@ -547,10 +547,7 @@ impl HeapTarget {
             }
         }
         let t_graph = Instant::now();
-        let (cycles, why_alive) = match w
-            .keep_objects
-            .then(|| graph::build(&mut w, objects, &wanted))
-        {
+        let (cycles, why_alive) = match seed.map(|seed| graph::build(&mut w, seed, &wanted)) {
             Some(Some(g)) => {
                 let built = t_graph.elapsed();
                 let cy = opts.cycles.then(|| graph::cycles(&w, &g));

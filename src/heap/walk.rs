@@ -13,8 +13,9 @@ use std::collections::BinaryHeap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use rustc_hash::FxHashSet;
+use rustc_hash::{FxHashMap, FxHashSet};
 
+use super::graph::{Nodes, Seed};
 use super::layout::Layout;
 use super::memory::{CopyData, MAX_ADDR, Memory, MemoryExt};
 use super::objects;
@@ -215,16 +216,6 @@ impl AddrSet {
     }
 }
 
-/// A unit of the objects on one GC list, as the walk took them (in list order), kept for the
-/// graph: 8 bytes an object (their types are looked up again from the copy).
-#[derive(Debug, Clone, Default)]
-pub struct GcUnit {
-    /// 3: the permanent generation (`gc.freeze()`).
-    pub generation: u8,
-    /// Their addresses (objects whose type is not readable among them: the graph skips them).
-    pub objects: Vec<u64>,
-}
-
 /// Per type: what the walk found of it.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Tally {
@@ -248,9 +239,8 @@ pub struct HeapIndex {
     pub invalid: u64,
     /// Lists that ended early (torn or garbage links).
     pub broken_lists: Vec<String>,
-    /// Every object on the GC lists, for the graph, in list order, in the units the walk took
-    /// them in (the graph gives each up once it has made their nodes).
-    pub gc_objects: Vec<GcUnit>,
+    /// The objects on the GC lists, for the graph (if the walker keeps them).
+    pub graph: Option<Seed>,
 }
 
 impl HeapIndex {
@@ -413,7 +403,7 @@ impl<'a, M: Memory + ?Sized> Walker<'a, M> {
             largest: Vec::new(),
             invalid: 0,
             broken_lists: Vec::new(),
-            gc_objects: Vec::new(),
+            graph: None,
         };
         let t_walk = std::time::Instant::now();
         let ranges = self.m.local_ranges();
@@ -421,17 +411,25 @@ impl<'a, M: Memory + ?Sized> Walker<'a, M> {
         let threads =
             (self.threads).unwrap_or_else(|| walk_threads(ranges.iter().map(|r| r.1).sum()));
         let seen = AddrSet::new(self.m.region_ranges(), ranges);
+        let nodes = self.keep_objects.then(|| Nodes::new(self.m.local_ranges()));
         let shared = self.m.shared_copy().filter(|_| threads > 1);
         let (parts, lists) = match shared {
-            Some(copy) => self.index_parallel(copy, threads, it, &seen, top),
+            Some(copy) => self.index_parallel(copy, threads, it, &seen, nodes.as_ref(), top),
             None => {
                 let mut units = Vec::new();
                 let lists = self.gather(it, |u| units.push(u));
                 let mut units = units.into_iter();
-                let part = self.walk_units(|| units.next(), &seen, top, MAX_OTHER_OBJECTS);
+                let part = self.walk_units(
+                    || units.next(),
+                    &seen,
+                    nodes.as_ref(),
+                    top,
+                    MAX_OTHER_OBJECTS,
+                );
                 (vec![part], lists)
             }
         };
+        drop(seen);
         idx.generation_objects = lists.0;
         idx.broken_lists = lists.1;
         if std::env::var_os("MEMWATCH_TIMING").is_some() {
@@ -441,7 +439,9 @@ impl<'a, M: Memory + ?Sized> Walker<'a, M> {
             k: top,
             heap: BinaryHeap::new(),
         };
-        let mut gc_objects: Vec<(usize, GcUnit)> = Vec::new();
+        let mut frozen = Vec::new();
+        let mut youngest: FxHashMap<TypeId, (usize, u64)> = FxHashMap::default();
+        let mut count = 0;
         for part in parts {
             for (ty, t) in part.tallies.iter().enumerate() {
                 if t.gc_count + t.frozen_count + t.other_count == 0 {
@@ -459,11 +459,23 @@ impl<'a, M: Memory + ?Sized> Walker<'a, M> {
                 largest.push(size, addr, part.ids[ty as usize]);
             }
             idx.invalid += part.invalid;
-            gc_objects.extend(part.gc_objects);
+            frozen.extend(part.frozen);
+            count += part.nodes;
+            for (ty, &(no, addr)) in part.youngest.iter().enumerate() {
+                if no > 0 {
+                    let at = youngest.entry(part.ids[ty]).or_default();
+                    // (unit numbers + 1: 0 is none) furthest along the lists, whichever
+                    // thread took it
+                    *at = (*at).max((no - 1, addr));
+                }
+            }
         }
-        // in list order, whichever thread took them
-        gc_objects.sort_unstable_by_key(|u| u.0);
-        idx.gc_objects = gc_objects.into_iter().map(|u| u.1).collect();
+        idx.graph = nodes.map(|nodes| Seed {
+            nodes,
+            count,
+            frozen,
+            youngest,
+        });
         idx.largest = largest.into_sorted();
         idx
     }
@@ -509,8 +521,10 @@ impl<'a, M: Memory + ?Sized> Walker<'a, M> {
         (counts, broken)
     }
 
-    /// The heap walked on `threads` threads, each over its own view of `copy`, the first
-    /// one to start following the lists meanwhile; their type ids mapped to this walker's.
+    /// The heap walked on `threads` threads, each over its own view of `copy`, and one more
+    /// that follows the lists meanwhile (most of its time waiting: a few units ahead of the
+    /// walk, not a list of every object) and then walks too; their type ids mapped to this
+    /// walker's.
     #[allow(clippy::type_complexity)]
     fn index_parallel(
         &mut self,
@@ -518,34 +532,31 @@ impl<'a, M: Memory + ?Sized> Walker<'a, M> {
         threads: usize,
         it: &Interpreter,
         seen: &AddrSet,
+        nodes: Option<&Nodes>,
         top: usize,
     ) -> (Vec<Part>, ([u64; 4], Vec<String>)) {
-        let (tx, rx) = std::sync::mpsc::channel::<Unit>();
-        let tx = Mutex::new(Some(tx));
-        let rx = Mutex::new(rx);
+        let queue = UnitQueue::new();
+        let producer = std::sync::atomic::AtomicBool::new(true);
         let lists = Mutex::new(([0u64; 4], Vec::new()));
         let done: Mutex<Vec<(TypeTable, Part)>> = Mutex::new(Vec::new());
         let (l, set_dummy, keep) = (self.l, self.set_dummy, self.keep_objects);
         let native = self.types.native.clone();
-        super::copy::on_threads(threads, || {
+        super::copy::on_threads(threads + 1, || {
             let view = copy.view();
             let mut w = Walker::new(&view, l, set_dummy);
             w.keep_objects = keep;
             w.types.native = native.clone();
             let t0 = std::time::Instant::now();
-            let producer = tx.lock().unwrap_or_else(|e| e.into_inner()).take();
-            if let Some(tx) = producer {
-                let found = w.gather(it, |u| {
-                    let _ = tx.send(u);
-                });
-                drop(tx);
+            if producer.swap(false, Ordering::Relaxed) {
+                let found = w.gather(it, |u| queue.push(u));
+                queue.close();
                 if std::env::var_os("MEMWATCH_TIMING").is_some() {
                     eprintln!("walk: lists followed {:?}", t0.elapsed());
                 }
                 *lists.lock().unwrap_or_else(|e| e.into_inner()) = found;
             }
-            let next = || rx.lock().ok()?.recv().ok();
-            let part = w.walk_units(next, seen, top, MAX_OTHER_OBJECTS / threads);
+            let next = || queue.pop();
+            let part = w.walk_units(next, seen, nodes, top, MAX_OTHER_OBJECTS / (threads + 1));
             let types = std::mem::take(&mut w.types);
             done.lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -573,6 +584,7 @@ impl<'a, M: Memory + ?Sized> Walker<'a, M> {
         &mut self,
         mut next: impl FnMut() -> Option<Unit>,
         seen: &AddrSet,
+        nodes: Option<&Nodes>,
         top: usize,
         other_cap: usize,
     ) -> Part {
@@ -580,7 +592,9 @@ impl<'a, M: Memory + ?Sized> Walker<'a, M> {
             largest: Vec::new(),
             tallies: Vec::new(),
             invalid: 0,
-            gc_objects: Vec::new(),
+            nodes: 0,
+            frozen: Vec::new(),
+            youngest: Vec::new(),
             ids: Vec::new(),
         };
         let mut largest = Largest {
@@ -618,6 +632,18 @@ impl<'a, M: Memory + ?Sized> Walker<'a, M> {
                     tally.gc_bytes = tally.gc_bytes.saturating_add(size);
                 }
                 largest.push(size, addr, ty);
+                if let Some(nodes) = nodes {
+                    nodes.insert(addr);
+                    part.nodes += 1;
+                    if g == 3 {
+                        part.frozen.push(addr);
+                    }
+                    let i = ty as usize;
+                    if part.youngest.len() <= i {
+                        part.youngest.resize(i + 1, (0, 0));
+                    }
+                    part.youngest[i] = (no + 1, addr);
+                }
 
                 // the untracked objects this container holds are read in batches, a
                 // bounded chunk of a container at a time, so that the objects of a batch
@@ -629,15 +655,6 @@ impl<'a, M: Memory + ?Sized> Walker<'a, M> {
                 }
             }
             self.count_untracked(&mut u, &mut part, &mut largest);
-            if self.keep_objects {
-                part.gc_objects.push((
-                    no,
-                    GcUnit {
-                        generation: g,
-                        objects,
-                    },
-                ));
-            }
         }
         part.largest = largest.into_sorted();
         // (one walker: its ids are the table's)
@@ -744,6 +761,69 @@ type Expand = (u64, TypeId, u8, u64);
 /// Referents read before they are counted in one batch.
 const BATCH: usize = 2048;
 
+/// Units handed from the thread that follows the lists to the threads that walk them, at
+/// most [`QUEUE_HIGH`] ahead (not every object of the heap at once: the lists are followed
+/// faster than they are walked). The follower, once blocked, waits until the queue is down to
+/// [`QUEUE_LOW`]: woken once per dozen units, not at each.
+struct UnitQueue {
+    state: Mutex<(std::collections::VecDeque<Unit>, bool)>,
+    /// For the walkers: a unit, or the end.
+    ready: std::sync::Condvar,
+    /// For the follower: room.
+    room: std::sync::Condvar,
+}
+
+const QUEUE_HIGH: usize = 16;
+const QUEUE_LOW: usize = 4;
+
+impl UnitQueue {
+    fn new() -> UnitQueue {
+        UnitQueue {
+            state: Mutex::new((std::collections::VecDeque::new(), false)),
+            ready: std::sync::Condvar::new(),
+            room: std::sync::Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, (std::collections::VecDeque<Unit>, bool)> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn push(&self, u: Unit) {
+        let mut s = self.lock();
+        if s.0.len() >= QUEUE_HIGH {
+            while s.0.len() > QUEUE_LOW {
+                s = self.room.wait(s).unwrap_or_else(|e| e.into_inner());
+            }
+        }
+        s.0.push_back(u);
+        drop(s);
+        self.ready.notify_one();
+    }
+
+    /// No more units.
+    fn close(&self) {
+        self.lock().1 = true;
+        self.ready.notify_all();
+    }
+
+    fn pop(&self) -> Option<Unit> {
+        let mut s = self.lock();
+        loop {
+            if let Some(u) = s.0.pop_front() {
+                if s.0.len() == QUEUE_LOW {
+                    self.room.notify_one();
+                }
+                return Some(u);
+            }
+            if s.1 {
+                return None;
+            }
+            s = self.ready.wait(s).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
 /// Objects of one GC list handed to a thread of the walk: the `no`th unit of the walk.
 struct Unit {
     no: usize,
@@ -780,8 +860,11 @@ struct Part {
     tallies: Vec<Tally>,
     largest: Vec<(u64, u64, TypeId)>,
     invalid: u64,
-    /// Per unit of work (by its number): its GC objects, for the graph.
-    gc_objects: Vec<(usize, GcUnit)>,
+    /// GC objects put into the graph's nodes, the frozen ones among them, and per type (by
+    /// this part's ids) the one furthest along the lists: (unit number + 1, address).
+    nodes: usize,
+    frozen: Vec<u64>,
+    youngest: Vec<(usize, u64)>,
     ids: Vec<TypeId>,
 }
 
