@@ -119,6 +119,17 @@ class Target:
         self.p.wait()
 
 
+def copy_floor_apart(pid, nbytes, rounds):
+    """copy_floor in a process of its own: its buffers must not raise this process's peak RSS,
+    which each memwatch started from here inherits as its own (os.wait4's ru_maxrss counts the
+    memory of the process memwatch is started from, before its exec, and subprocess starts it
+    with vfork: a 626 MiB floor buffer here made every later memwatch peak at 644 MiB)."""
+    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--copy-floor",
+                          str(pid), str(nbytes), str(rounds)],
+                         capture_output=True, text=True, check=True)
+    return float(out.stdout.strip())
+
+
 def copy_floor(pid, nbytes, rounds):
     """The copy alone, as a floor for the pause: seconds (median of `rounds`) to read `nbytes`
     of the target's private writable mappings with process_vm_readv, in 8 MiB pieces taken in
@@ -205,7 +216,7 @@ def one_off(t, rounds):
     med = statistics.median
     return {"e2e": med(e2e), "total": med(total), "pause": med(pause), "walk": med(walk),
             "copy": med(copy), "rss": max(rss), "inproc": med(inproc),
-            "floor": copy_floor(t.pid, int(med(copy)), rounds)}
+            "floor": copy_floor_apart(t.pid, int(med(copy)), rounds)}
 
 
 def watch(t, seconds):
@@ -311,7 +322,12 @@ def main():
     ap.add_argument("--watch-seconds", type=int, default=120)
     ap.add_argument("--array-gib", type=float, default=2)
     ap.add_argument("--quick", action="store_true", help="one-off censuses only")
+    ap.add_argument("--copy-floor", nargs=3, type=int, metavar=("PID", "BYTES", "ROUNDS"),
+                    help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.copy_floor:
+        print(copy_floor(*args.copy_floor))
+        return
     subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
     python = real_python3()
     version = subprocess.run([python, "-c", "import sys; print(sys.version.split()[0])"],
@@ -434,6 +450,11 @@ def main():
     print("goals:")
     for name, got, ok in goals:
         print("  %-48s %-26s %s" % (name, got, "PASS" if ok else "MISSED"))
+    print()
+    import resource
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print("this script's own peak RSS: %s (a memwatch started from it counts it as its own peak"
+          " if larger: memwatch's figures above it are its own)" % mib(own))
     print()
     print("mw e2e: wall time of `memwatch snapshot --format json` (process start, attach, census,")
     print("JSON); census: its total_us (memory map, buffers, pause + copy, walk, names); pause:")
