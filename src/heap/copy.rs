@@ -482,6 +482,31 @@ impl Populate {
             for (lo, hi) in minus(&runs, &present) {
                 cut(maps.len(), lo, hi, &mut pieces);
             }
+            // and those this copy will not need are given back before it is made (the first
+            // census copies more than the objects' chunks, which the next ones learn): the
+            // census's peak is the copy it makes, not that and the last one's leftovers
+            let mut planned: Vec<(u64, u64)> = runs
+                .iter()
+                .copied()
+                .chain(
+                    w.untouched
+                        .iter()
+                        .map(|&(lo, hi)| (lo - w.m.start, hi - w.m.start)),
+                )
+                .collect();
+            planned.sort_unstable();
+            for (lo, hi) in minus(&present, &planned) {
+                // SAFETY: no copy is in those bytes for this census (they are outside its
+                // plan); they read as zero afterwards, and are copied into again if a later
+                // plan holds them
+                let _ = unsafe {
+                    map.unchecked_advise_range(
+                        UncheckedAdvice::DontNeed,
+                        lo as usize,
+                        (hi.min(map.len() as u64).saturating_sub(lo)) as usize,
+                    )
+                };
+            }
             maps.push((w.m.start, map));
         }
         kept.clear();
@@ -952,6 +977,47 @@ mod tests {
         drop_untouched(me, &mut file);
         assert_eq!(file[0].runs, vec![(lo, hi)]);
         std::hint::black_box(&map);
+    }
+
+    /// A kept buffer's pages outside the next plan (its runs and its untouched spans) are
+    /// given back by `prepare`, before that census copies: the census holds its own copy, not
+    /// that and the last one's leftovers; the planned ones stay in.
+    #[test]
+    fn kept_pages_outside_the_plan_are_given_back_before_the_copy() {
+        const K: u64 = 64 << 10;
+        let len = 16 * K;
+        let start = 0x7000_0000_0000u64;
+        let mut map = buffer(len).unwrap();
+        map.fill(1);
+        let mut kept = Kept::default();
+        kept.bufs.push(KeptBuffer {
+            start,
+            map,
+            held: len,
+            present: vec![(0, len)],
+        });
+        let wants = vec![Want {
+            m: Mapping {
+                start,
+                end: start + len,
+                anon: true,
+            },
+            runs: vec![(start, start + K), (start + 8 * K, start + 9 * K)],
+            untouched: vec![(start + K, start + 2 * K)],
+        }];
+        let buffers = prepare(&wants, &mut kept);
+        let at = buffers.maps[0].1.as_ptr() as u64;
+        let me = std::process::id() as i32;
+        let resident = super::super::dirty::resident(me, &[(at, at + len)]).unwrap();
+        assert_eq!(
+            resident,
+            vec![(at, at + 2 * K), (at + 8 * K, at + 9 * K)],
+            "(offsets: {:?})",
+            resident
+                .iter()
+                .map(|&(a, b)| (a - at, b - at))
+                .collect::<Vec<_>>()
+        );
     }
 
     #[test]
