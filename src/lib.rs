@@ -22,6 +22,7 @@ pub mod share;
 pub mod status;
 pub mod target;
 pub mod timefmt;
+pub mod timing;
 pub mod tree;
 pub mod tui;
 pub mod units;

@@ -16,6 +16,7 @@ use failure::{Failure, Result};
 use sampler::Liveness;
 
 fn main() {
+    memwatch::timing::start();
     std::panic::set_hook(Box::new(|info| {
         let msg = info
             .payload()
@@ -311,10 +312,12 @@ fn snapshot_command(
 ) -> Result<()> {
     text_or_json(format, "snapshot")?;
     let max_copy = heap::CensusOptions::default().max_copy;
+    heap::allocator_for_one_census();
     // the copy's buffers are faulted in while memwatch attaches, and attaching helps once
     // done (a blocking census only: a non-blocking one copies no more than it reads)
     let warm = (!nonblocking).then(|| heap::copy::warm(pid, max_copy));
     let target = target::inspect(pid)?;
+    memwatch::timing!("snapshot: attached");
     let heap = target.heap().map_err(|e| match e {
         heap::HeapError::NoLayout(e) => Failure::UnsupportedInterpreter {
             pid,
@@ -370,6 +373,7 @@ fn snapshot_command(
         )
         .map_err(Failure::internal)?,
     };
+    memwatch::timing!("snapshot: rendered");
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes());
     Ok(())

@@ -629,6 +629,7 @@ pub fn warm(pid: i32, cap: u64) -> Warming {
                     let mut wants = plan(&maps, None, Mode::Full, cap);
                     drop_untouched(pid, &mut wants);
                     let p = std::sync::Arc::new(Populate::new(&wants, &mut Kept::default()));
+                    crate::timing!("warm: planned");
                     (p, maps, wants)
                 });
             let work = planned.as_ref().map(|(p, _, _)| p.clone());
@@ -652,6 +653,7 @@ impl Warming {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+        crate::timing!("warm: buffers faulted in");
         let Some((p, maps, wants)) = planned else {
             return kept;
         };

@@ -432,9 +432,7 @@ impl<'a, M: Memory + ?Sized> Walker<'a, M> {
         drop(seen);
         idx.generation_objects = lists.0;
         idx.broken_lists = lists.1;
-        if std::env::var_os("MEMWATCH_TIMING").is_some() {
-            eprintln!("walk: on {threads} thread(s) {:?}", t_walk.elapsed());
-        }
+        crate::timing!("walk: on {threads} thread(s) {:?}", t_walk.elapsed());
         let mut largest = Largest {
             k: top,
             heap: BinaryHeap::new(),
@@ -550,9 +548,7 @@ impl<'a, M: Memory + ?Sized> Walker<'a, M> {
             if producer.swap(false, Ordering::Relaxed) {
                 let found = w.gather(it, |u| queue.push(u));
                 queue.close();
-                if std::env::var_os("MEMWATCH_TIMING").is_some() {
-                    eprintln!("walk: lists followed {:?}", t0.elapsed());
-                }
+                crate::timing!("walk: lists followed {:?}", t0.elapsed());
                 *lists.lock().unwrap_or_else(|e| e.into_inner()) = found;
             }
             let next = || queue.pop();

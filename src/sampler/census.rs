@@ -337,14 +337,12 @@ impl CensusClock {
                         others,
                         began.duration_since(start) < EARLY,
                     );
-                    if std::env::var_os("MEMWATCH_TIMING").is_some() {
-                        eprintln!(
-                            "census clock: cost {:.0} ms, others {:.2} %, next in {:.1} s",
-                            cost.as_secs_f64() * 1e3,
-                            others * 100.0,
-                            wait.as_secs_f64()
-                        );
-                    }
+                    crate::timing!(
+                        "census clock: cost {:.0} ms, others {:.2} %, next in {:.1} s",
+                        cost.as_secs_f64() * 1e3,
+                        others * 100.0,
+                        wait.as_secs_f64()
+                    );
                     if self.sharing.is_some() {
                         // in a tree, a process whose heap stands still is counted less often
                         // (every 2nd, 4th, then 8th time) and leaves its share of the budget
