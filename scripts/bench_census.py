@@ -10,7 +10,8 @@ objects (N/2 small instances, N/2 one-item lists), and asks it for its *object m
 pymalloc arenas (sys._debugmallocstats) plus the blocks of objects larger than pymalloc's 512
 bytes — the memory that holds Python objects, which memwatch's peak RSS is held against.
 
-  1. one-off census, per size, interleaved for --rounds rounds on the same heap:
+  1. one-off census, per size, interleaved for --rounds rounds on the same heap (memwatch
+     twice a round: its runs, in two series taken by turns, give an A/A pair):
      (a) `memwatch snapshot --pid P --format json --no-graph`: wall time of the whole command
          (start, attach, copy, walk, JSON), the census's own total / pause / walk / bytes
          copied, memwatch's peak RSS (os.wait4's ru_maxrss); and, as a floor for the pause,
@@ -197,10 +198,15 @@ def copy_floor(pid, nbytes, rounds):
 
 
 def one_off(t, rounds):
+    """Each round: memwatch twice and the in-target count once, interleaved (the order
+    alternating); the two memwatch runs of a round fall into series A and B by turns, whose
+    medians, side by side, are an A/A pair: the noise of this machine at that moment."""
     e2e, total, pause, walk, copy, rss, inproc = [], [], [], [], [], [], []
+    aa = ([], [])
     for r in range(rounds):
-        # interleaved, alternating which goes first
-        for what in (("mw", "in") if r % 2 == 0 else ("in", "mw")):
+        order = ("mw", "in", "mw") if r % 2 == 0 else ("in", "mw", "mw")
+        k = 0
+        for what in order:
             if what == "in":
                 inproc.append(t.count())
                 continue
@@ -208,6 +214,8 @@ def one_off(t, rounds):
                 ["snapshot", "--pid", str(t.pid), "--format", "json", "--no-graph"])
             c = json.loads(out)
             e2e.append(wall)
+            aa[(r + k) % 2].append(wall)
+            k += 1
             total.append(c["total_us"] / 1e6)
             pause.append(c["pause_us"] / 1e6)
             walk.append(c["walk_us"] / 1e6)
@@ -216,6 +224,7 @@ def one_off(t, rounds):
     med = statistics.median
     return {"e2e": med(e2e), "total": med(total), "pause": med(pause), "walk": med(walk),
             "copy": med(copy), "rss": max(rss), "inproc": med(inproc),
+            "aa": (med(aa[0]), med(aa[1])),
             "floor": copy_floor_apart(t.pid, int(med(copy)), rounds)}
 
 
@@ -382,6 +391,12 @@ def main():
                 ("%s: peak RSS <= %.2f x object memory" % (name, GOAL_RSS_RATIO),
                  "%.2f" % (r["rss"] / t.objmem), r["rss"] <= GOAL_RSS_RATIO * t.objmem),
             ]
+    print()
+    print("A/A (memwatch's runs in two interleaved series, e2e medians): " + ", ".join(
+        "%s %s vs %s (%+.0f %%)" % (size_name(by_size[s][0].objects), ms(by_size[s][1]["aa"][0]),
+                                   ms(by_size[s][1]["aa"][1]),
+                                   100.0 * (by_size[s][1]["aa"][1] / by_size[s][1]["aa"][0] - 1))
+        for s in sizes))
     if not args.quick:
         print()
         print("2. a watch at the defaults, %d s (censuses after the first, medians)"
