@@ -38,6 +38,14 @@ pub trait Memory {
         None
     }
 
+    /// Give back the memory of what was copied and not read since (by the walk: memory of
+    /// the target that holds no objects), before the object graph is built beside the copy:
+    /// a later read there reads the target then (late). Bytes given back. Only while no
+    /// other thread reads this memory.
+    fn give_back_unread(&self) -> u64 {
+        0
+    }
+
     /// A little-endian u64 (the walk's most common read; implementations may make it fast).
     #[inline]
     fn word(&self, addr: u64) -> Option<u64> {
@@ -259,6 +267,11 @@ impl ChunkBits {
             if w.load(Ordering::Relaxed) & bit == 0 {
                 w.fetch_or(bit, Ordering::Release);
             }
+        }
+    }
+    pub fn clear(&self, i: usize) {
+        if let Some(w) = self.0.get(i / 64) {
+            w.fetch_and(!(1 << (i % 64)), Ordering::Release);
         }
     }
 }
@@ -702,6 +715,43 @@ impl<D: Borrow<CopyData>> Memory for CopyReader<D> {
         Some(self.d())
     }
 
+    fn give_back_unread(&self) -> u64 {
+        let d = self.d();
+        if d.lazy.is_none() {
+            // (nothing could be read again)
+            return 0;
+        }
+        let _loading = d.loading.lock().unwrap_or_else(|e| e.into_inner());
+        let mut given = 0;
+        for r in &d.regions {
+            let RegionData::Map(map) = &r.data else {
+                continue;
+            };
+            for i in 0..Region::chunks_of(r.start, r.len) {
+                if !r.valid.get(i) || r.touched.get(i) {
+                    continue;
+                }
+                let (off, len) = r.chunk_span(i);
+                if off + len > r.len || (off + len) as usize > map.len() {
+                    continue;
+                }
+                r.valid.clear(i);
+                // SAFETY: the chunk is marked not copied first, so a read of it loads it again
+                // (under `loading`, held here); no other thread reads the copy meanwhile, and
+                // no reader holds it as its hot chunk (only a chunk read is made hot)
+                let _ = unsafe {
+                    map.unchecked_advise_range(
+                        memmap2::UncheckedAdvice::DontNeed,
+                        off as usize,
+                        len as usize,
+                    )
+                };
+                given += len;
+            }
+        }
+        given
+    }
+
     #[inline(always)]
     fn word(&self, addr: u64) -> Option<u64> {
         let off = addr.wrapping_sub(self.hot_start.get());
@@ -904,6 +954,47 @@ mod tests {
         assert!(touched.contains(&first) && touched.contains(&((end - 1) >> CHUNK_SHIFT)));
         let uncopied: u64 = copy.regions()[0].invalid_spans().iter().map(|s| s.1).sum();
         assert!(uncopied < data.len() as u64 - mid_len, "{uncopied}");
+    }
+
+    #[test]
+    fn copied_chunks_not_read_are_given_back_and_read_late_after() {
+        // our own memory as the "target", copied whole into a mapped buffer
+        let len = 4 * CHUNK as usize;
+        let mut target = memmap2::MmapMut::map_anon(len).unwrap();
+        target.fill(0x11);
+        let start = target.as_ptr() as u64;
+        let mut buf = memmap2::MmapMut::map_anon(len).unwrap();
+        buf.copy_from_slice(&target);
+        let region = Region::new(start, len as u64, RegionData::Map(buf), true);
+        let strict = HeapCopy::new(vec![region], None);
+        assert_eq!(strict.give_back_unread(), 0, "nothing could be read again");
+        let region = strict.into_regions().pop().unwrap();
+        let copy = HeapCopy::new(vec![region], None).with_late_reads(std::process::id() as i32);
+        // the walk reads the first chunk only; the target changes after the copy
+        assert_eq!(copy.u8_at(start), Some(0x11));
+        target.fill(0x22);
+        let first = copy.regions()[0].chunk_span(0).1;
+        let given = copy.give_back_unread();
+        assert_eq!(given, len as u64 - first);
+        assert_eq!(
+            copy.u8_at(start + 8),
+            Some(0x11),
+            "a chunk read stays copied"
+        );
+        assert_eq!(copy.late_bytes(), 0);
+        let last = start + len as u64 - 1;
+        assert_eq!(
+            copy.u8_at(last),
+            Some(0x22),
+            "a chunk given back is read late"
+        );
+        assert!(copy.late_bytes() > 0);
+        assert_eq!(
+            copy.give_back_unread(),
+            0,
+            "given back once, read late once"
+        );
+        std::hint::black_box(&target);
     }
 
     #[test]

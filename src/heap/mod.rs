@@ -543,6 +543,11 @@ impl HeapTarget {
                 wanted.push(name.to_string());
             }
         }
+        if seed.is_some() {
+            // (the graph's memory is added to the copy's: the census's peak)
+            let given = mem.give_back_unread();
+            crate::timing!("copy: {} MiB the walk did not read given back", given >> 20);
+        }
         let t_graph = Instant::now();
         let (cycles, why_alive) = match seed.map(|seed| graph::build(&mut w, seed, &wanted)) {
             Some(Some(g)) => {
