@@ -312,7 +312,7 @@ fn snapshot_command(
 ) -> Result<()> {
     text_or_json(format, "snapshot")?;
     let max_copy = heap::CensusOptions::default().max_copy;
-    heap::allocator_for_one_census();
+    let attaching = heap::AttachAllocator::set();
     // the copy's buffers are faulted in while memwatch attaches, and attaching helps once
     // done (a blocking census only: a non-blocking one copies no more than it reads)
     let warm = (!nonblocking).then(|| heap::copy::warm(pid, max_copy));
@@ -331,6 +331,7 @@ fn snapshot_command(
     if let Some(warm) = warm {
         heap.give_buffers(warm.finish());
     }
+    drop(attaching);
     let opts = heap::CensusOptions {
         nonblocking,
         soft_dirty,
